@@ -1,0 +1,28 @@
+# Every dependency is a Debian 12 package; a missing one stops configuration
+# with the package to install (tests/run.sh installs them all).
+find_package(PkgConfig REQUIRED)
+
+macro(clippo_require_pkg var module package)
+  pkg_check_modules(${var} IMPORTED_TARGET ${module})
+  if(NOT ${var}_FOUND)
+    message(FATAL_ERROR "clippo needs ${module}: apt-get install ${package}")
+  endif()
+endmacro()
+
+clippo_require_pkg(ARCHIVE libarchive libarchive-dev)
+clippo_require_pkg(ZSTD libzstd libzstd-dev)
+clippo_require_pkg(LIBZIP libzip libzip-dev)
+clippo_require_pkg(SIMDJSON simdjson libsimdjson-dev)
+clippo_require_pkg(FMT fmt libfmt-dev)
+
+find_package(Boost COMPONENTS program_options QUIET)
+if(NOT Boost_PROGRAM_OPTIONS_FOUND)
+  message(FATAL_ERROR "clippo needs Boost.ProgramOptions: apt-get install libboost-program-options-dev")
+endif()
+
+find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
+if(NOT OpenCV_FOUND)
+  message(FATAL_ERROR "clippo needs OpenCV: apt-get install libopencv-dev")
+endif()
+
+find_package(Threads REQUIRED)

@@ -1,0 +1,100 @@
+#include "clippo/cli/command.h"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "clippo/cli/log.h"
+
+#ifndef CLIPPO_VERSION
+#define CLIPPO_VERSION "0"
+#endif
+
+namespace clippo::cli {
+
+Command::Command(std::string name, std::string usage, std::string about, unsigned common)
+    : name_(std::move(name)), usage_(std::move(usage)), about_(std::move(about)), common_(common) {
+  auto add = shared_.add_options();
+  add("help,h", "show this help and exit");
+  add("version", "show the version and exit");
+  add("quiet,q", po::bool_switch(&quiet_), "only errors on stderr, no progress bar");
+  add("verbose,v", po::value<int>(&verbose_)->implicit_value(1)->zero_tokens(), "more detail on stderr");
+  if (common_ & kOutput) add("output,o", po::value(&output)->default_value("-"), "output file, '-' for stdout");
+  if (common_ & kThreads) add("threads", po::value(&threads)->default_value(0), "worker threads (0 = all cores)");
+  if (common_ & kOnError)
+    add("on-error", po::value<std::string>()->default_value("skip"),
+        "bad input items: skip (report, count, go on) or fail (stop)");
+  if (common_ & kDevice) add("device", po::value(&device)->default_value("cpu"), "cpu or cuda");
+  if (common_ & kJson) add("json", po::bool_switch(&json), "JSON lines instead of TSV");
+}
+
+std::string Command::help() const {
+  std::ostringstream out;
+  out << "Usage: " << name_ << " " << usage_ << "\n\n" << about_ << "\n\n";
+  if (!own_.options().empty()) out << own_ << "\n";
+  out << shared_;
+  return out.str();
+}
+
+po::variables_map Command::parse(int argc, char** argv) {
+  po::options_description all;
+  all.add(own_).add(shared_);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional_).run(), vm);
+    if (vm.count("help")) {
+      std::cout << help();
+      std::exit(0);
+    }
+    if (vm.count("version")) {
+      std::cout << name_ << " " << CLIPPO_VERSION << "\n";
+      std::exit(0);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(std::string(e.what()) + " (see --help)");
+  }
+  log::set_level(quiet_ ? 0 : 1 + verbose_);
+  if (common_ & kOnError) {
+    auto v = vm["on-error"].as<std::string>();
+    if (v == "skip") on_error = OnError::skip;
+    else if (v == "fail") on_error = OnError::fail;
+    else throw UsageError("--on-error must be skip or fail, not '" + v + "'");
+  }
+  if (common_ & kThreads) {
+    if (threads < 0) throw UsageError("--threads must be >= 0");
+    threads = resolve_threads(threads);
+  }
+  if ((common_ & kDevice) && device != "cpu" && device != "cuda")
+    throw UsageError("--device must be cpu or cuda, not '" + device + "'");
+  return vm;
+}
+
+int run(const char* name, const std::function<int()>& body) {
+  log::set_program(name);
+  try {
+    return body();
+  } catch (const UsageError& e) {
+    log::error(e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return 1;
+  }
+}
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
+}
+
+void refuse_binary_to_terminal(const std::string& output) {
+  if (output == "-" && isatty(STDOUT_FILENO))
+    throw UsageError("refusing to write a binary shard to a terminal; redirect stdout or use -o FILE");
+}
+
+}  // namespace clippo::cli

@@ -1,0 +1,66 @@
+// The command-line setup every tool shares: common options, help layout,
+// usage errors, and the exit-code contract (0 ok, 1 runtime error, 2 usage).
+#pragma once
+#include <boost/program_options.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "clippo/cli/error.h"
+
+namespace clippo::cli {
+
+namespace po = boost::program_options;
+
+// Options most tools share; a tool asks for the ones it has.
+enum Common : unsigned {
+  kOutput = 1u << 0,    // -o/--output
+  kThreads = 1u << 1,   // --threads
+  kOnError = 1u << 2,   // --on-error skip|fail
+  kDevice = 1u << 3,    // --device cpu|cuda
+  kJson = 1u << 4,      // --json
+};
+
+class Command {
+ public:
+  // usage: the synopsis after the program name; about: one paragraph.
+  Command(std::string name, std::string usage, std::string about, unsigned common);
+
+  po::options_description& options() { return own_; }
+  // Positional arguments go to `name` (max_count -1 = any number).
+  void positional(const std::string& name, int max_count = -1) { positional_.add(name.c_str(), max_count); }
+
+  // Parses argv. Prints help/version and exits 0 for -h/--version; throws
+  // UsageError for a bad command line. Sets log level and the thread count.
+  po::variables_map parse(int argc, char** argv);
+
+  std::string help() const;
+
+  // Values of the common options after parse().
+  std::string output = "-";
+  int threads = 0;  // 0 = all cores
+  OnError on_error = OnError::skip;
+  std::string device = "cpu";
+  bool json = false;
+
+ private:
+  std::string name_, usage_, about_;
+  unsigned common_;
+  po::options_description own_{"Options"}, shared_{"Common options"};
+  po::positional_options_description positional_;
+  int verbose_ = 0;
+  bool quiet_ = false;
+};
+
+// Runs a tool's body: sets the program name for messages, turns exceptions
+// into "NAME: error: ..." and the exit code.
+int run(const char* name, const std::function<int()>& body);
+
+// Number of worker threads for --threads N (0 = hardware concurrency).
+int resolve_threads(int requested);
+
+// Refuses to write binary data to a terminal (a usage error naming what to do).
+void refuse_binary_to_terminal(const std::string& output);
+
+}  // namespace clippo::cli

@@ -1,0 +1,33 @@
+// Image decoding, encoding and resizing (OpenCV behind this header).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace clippo {
+
+// 8-bit pixels, rows top to bottom, channels interleaved (RGB or gray).
+struct Image {
+  int width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// Decodes JPEG, PNG, WebP, PPM/PGM, BMP or TIFF bytes to RGB. Throws Error
+// ("not an image" or what is wrong) for anything else.
+Image decode_image(std::string_view bytes);
+
+// Encodes to "jpg" (quality 1-100), "png", "pgm" (gray only) or "ppm" (RGB only).
+std::string encode_image(const Image& image, std::string_view format, int quality = 95);
+
+// Scales so the shorter side is `size` (area averaging when shrinking,
+// bilinear when growing); smaller or equal images are returned unchanged
+// when only_shrink is set.
+Image resize_shorter_side(const Image& image, int size, bool only_shrink = true);
+
+// The model input: resize to res x res bilinear with half-pixel centres and
+// no antialiasing (big_vision's resize), then v / 255 * 2 - 1, as 3 x res x res
+// floats in CHW order. Gray images become 3 equal channels.
+void to_model_input(const Image& image, int res, float* chw);
+
+}  // namespace clippo

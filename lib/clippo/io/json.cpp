@@ -1,0 +1,154 @@
+#include "clippo/io/json.h"
+
+#include <fmt/core.h>
+#include <simdjson.h>
+
+#include <cmath>
+
+#include "clippo/cli/error.h"
+
+namespace clippo {
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+
+void JsonWriter::comma() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!first_.empty()) {
+    if (!first_.back()) out_ += ',';
+    first_.back() = false;
+  }
+}
+
+JsonWriter& JsonWriter::begin_object() {
+  comma();
+  out_ += '{';
+  first_.push_back(true);
+  return *this;
+}
+JsonWriter& JsonWriter::end_object() {
+  out_ += '}';
+  first_.pop_back();
+  return *this;
+}
+JsonWriter& JsonWriter::begin_array() {
+  comma();
+  out_ += '[';
+  first_.push_back(true);
+  return *this;
+}
+JsonWriter& JsonWriter::end_array() {
+  out_ += ']';
+  first_.pop_back();
+  return *this;
+}
+JsonWriter& JsonWriter::key(std::string_view k) {
+  comma();
+  append_json_string(out_, k);
+  out_ += ':';
+  after_key_ = true;
+  return *this;
+}
+JsonWriter& JsonWriter::value(std::string_view v) {
+  comma();
+  append_json_string(out_, v);
+  return *this;
+}
+JsonWriter& JsonWriter::value(double v) {
+  comma();
+  out_ += std::isfinite(v) ? fmt::format("{}", v) : "null";
+  return *this;
+}
+JsonWriter& JsonWriter::value(int64_t v) {
+  comma();
+  out_ += std::to_string(v);
+  return *this;
+}
+JsonWriter& JsonWriter::value(uint64_t v) {
+  comma();
+  out_ += std::to_string(v);
+  return *this;
+}
+JsonWriter& JsonWriter::value(bool v) {
+  comma();
+  out_ += v ? "true" : "false";
+  return *this;
+}
+JsonWriter& JsonWriter::null() {
+  comma();
+  out_ += "null";
+  return *this;
+}
+JsonWriter& JsonWriter::raw(std::string_view json) {
+  comma();
+  out_ += json;
+  return *this;
+}
+
+struct JsonObject::Impl {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+};
+
+JsonObject::JsonObject() = default;
+JsonObject::~JsonObject() = default;
+JsonObject::JsonObject(JsonObject&&) noexcept = default;
+JsonObject& JsonObject::operator=(JsonObject&&) noexcept = default;
+
+JsonObject JsonObject::parse(std::string_view text, const std::string& where) {
+  JsonObject o;
+  o.impl_ = std::make_unique<Impl>();
+  if (auto err = o.impl_->parser.parse(text.data(), text.size()).get(o.impl_->root))
+    throw Error(where + ": invalid JSON: " + simdjson::error_message(err));
+  if (!o.impl_->root.is_object()) throw Error(where + ": expected a JSON object");
+  return o;
+}
+
+namespace {
+std::optional<std::string> as_text(simdjson::dom::element e) {
+  std::string_view sv;
+  if (!e.get_string().get(sv)) return std::string(sv);
+  if (e.is_null()) return std::nullopt;
+  return simdjson::minify(e);
+}
+}  // namespace
+
+std::optional<std::string> JsonObject::get(std::string_view field) const {
+  // A field name may itself hold dots ("next.txt"): looked up whole.
+  simdjson::dom::element e;
+  if (!impl_ || impl_->root.get_object()[field].get(e)) return std::nullopt;
+  return as_text(e);
+}
+
+std::optional<std::string> JsonObject::get_path(std::string_view path) const {
+  if (!impl_) return std::nullopt;
+  simdjson::dom::element e = impl_->root;
+  size_t start = 0;
+  for (;;) {
+    size_t dot = path.find('.', start);
+    auto part = path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (e.get_object()[part].get(e)) return std::nullopt;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return as_text(e);
+}
+
+}  // namespace clippo

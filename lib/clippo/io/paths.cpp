@@ -1,0 +1,134 @@
+#include "clippo/io/paths.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+
+#include "clippo/cli/error.h"
+#include "clippo/io/record.h"
+
+namespace fs = std::filesystem;
+
+namespace clippo {
+
+std::pair<std::string, std::string> split_member_name(std::string_view path) {
+  size_t slash = path.rfind('/');
+  size_t base = slash == std::string_view::npos ? 0 : slash + 1;
+  size_t dot = path.find('.', base);
+  if (dot == std::string_view::npos) return {std::string(path), ""};
+  return {std::string(path.substr(0, dot)), std::string(path.substr(dot + 1))};
+}
+
+std::vector<std::string> expand_braces(const std::string& pattern) {
+  size_t open = pattern.find('{');
+  if (open == std::string::npos) return {pattern};
+  size_t close = pattern.find('}', open);
+  if (close == std::string::npos) throw UsageError("unbalanced '{' in pattern '" + pattern + "'");
+  std::string body = pattern.substr(open + 1, close - open - 1);
+  std::string head = pattern.substr(0, open), tail = pattern.substr(close + 1);
+  std::vector<std::string> items;
+  static const std::regex range(R"((\d+)\.\.(\d+))");
+  std::smatch m;
+  if (std::regex_match(body, m, range)) {
+    const std::string &lo_s = m[1].str(), &hi_s = m[2].str();
+    uint64_t lo = std::stoull(lo_s), hi = std::stoull(hi_s);
+    if (hi < lo) throw UsageError("empty range {" + body + "} in pattern '" + pattern + "'");
+    if (hi - lo > 10'000'000) throw UsageError("range {" + body + "} is too large");
+    // Zero padding as the bounds are written: {000..099} -> 000, 001, ...
+    size_t width = (lo_s.size() > 1 && lo_s[0] == '0') || (hi_s.size() > 1 && hi_s[0] == '0')
+                       ? std::max(lo_s.size(), hi_s.size())
+                       : 0;
+    for (uint64_t i = lo; i <= hi; ++i) items.push_back(fmt::format("{:0{}}", i, width));
+  } else if (body.find(',') != std::string::npos) {
+    size_t start = 0;
+    for (size_t comma; (comma = body.find(',', start)) != std::string::npos; start = comma + 1)
+      items.push_back(body.substr(start, comma - start));
+    items.push_back(body.substr(start));
+  } else {
+    throw UsageError("pattern '" + pattern + "': braces need a range {000..099} or a list {a,b}");
+  }
+  // The first group varies slowest, as in the shell.
+  auto tails = expand_braces(tail);
+  std::vector<std::string> ordered;
+  for (auto& item : items)
+    for (auto& rest : tails) ordered.push_back(head + item + rest);
+  return ordered;
+}
+
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
+                                       bool (*accept)(const std::string&)) {
+  std::vector<std::string> out;
+  for (auto& input : inputs) {
+    if (input == "-") {
+      out.push_back(input);
+      continue;
+    }
+    for (auto& path : expand_braces(input)) {
+      std::error_code ec;
+      auto st = fs::status(path, ec);
+      if (ec || !fs::exists(st)) throw Error(path + ": no such file or directory");
+      if (fs::is_directory(st)) {
+        std::vector<std::string> found;
+        for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+          if (it->is_regular_file() && (!accept || accept(it->path().string())))
+            found.push_back(it->path().string());
+        }
+        if (ec) throw Error(path + ": " + ec.message());
+        std::sort(found.begin(), found.end());
+        out.insert(out.end(), found.begin(), found.end());
+      } else {
+        out.push_back(path);
+      }
+    }
+  }
+  return out;
+}
+
+OutputPattern::OutputPattern(std::string pattern) : pattern_(std::move(pattern)) {
+  if (pattern_.find('{') != std::string::npos) {
+    fixed_ = expand_braces(pattern_);
+  } else if (pattern_.find('%') != std::string::npos) {
+    static const std::regex printf_int(R"(^[^%]*%0?\d*d[^%]*$)");
+    if (!std::regex_match(pattern_, printf_int))
+      throw UsageError("output pattern '" + pattern_ + "' needs exactly one %d conversion such as %05d");
+  } else {
+    fixed_ = {pattern_};
+  }
+}
+
+std::string OutputPattern::name(uint64_t i) const {
+  if (!fixed_.empty()) {
+    if (i >= fixed_.size())
+      throw Error(fmt::format("output pattern '{}' names {} shard(s); more are needed (raise --shard-size or widen the pattern)",
+                              pattern_, fixed_.size()));
+    return fixed_[i];
+  }
+  size_t pct = pattern_.find('%'), d = pattern_.find('d', pct);
+  std::string spec = pattern_.substr(pct + 1, d - pct - 1);  // "05", "5", ""
+  size_t width = spec.empty() ? 0 : std::stoul(spec);
+  return pattern_.substr(0, pct) + fmt::format("{:0{}}", i, width) + pattern_.substr(d + 1);
+}
+
+std::optional<uint64_t> OutputPattern::count() const {
+  if (fixed_.empty()) return std::nullopt;
+  return fixed_.size();
+}
+
+std::string extension(const std::string& path) {
+  auto ext = fs::path(path).extension().string();
+  if (!ext.empty()) ext.erase(0, 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+bool is_image_path(const std::string& path) {
+  auto ext = extension(path);
+  for (auto f : kImageFields)
+    if (ext == f) return true;
+  return ext == "bmp" || ext == "tif" || ext == "tiff";
+}
+
+}  // namespace clippo

@@ -1,0 +1,44 @@
+// Input lists and output name patterns.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace clippo {
+
+// Shell-style brace expansion: 'x-{000..099}.shard' (zero-padded to the
+// wider bound), 'x-{a,b}.tar', several groups multiply. Text without braces
+// expands to itself.
+std::vector<std::string> expand_braces(const std::string& pattern);
+
+// Expands each input: brace patterns, directories (recursively, sorted, only
+// regular files whose name passes `accept`), '-' kept as is. A name that does
+// not exist is an error naming it.
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
+                                       bool (*accept)(const std::string& path) = nullptr);
+
+// Names of output shards: a brace pattern (a fixed list), a printf pattern
+// with one %d conversion such as 'train-%05d.shard' (unbounded), or a plain
+// name (one shard).
+class OutputPattern {
+ public:
+  explicit OutputPattern(std::string pattern);
+  // The name of shard i; throws when a fixed list has no shard i.
+  std::string name(uint64_t i) const;
+  // Number of names, or nullopt when unbounded.
+  std::optional<uint64_t> count() const;
+  const std::string& pattern() const { return pattern_; }
+
+ private:
+  std::string pattern_;
+  std::vector<std::string> fixed_;  // empty for printf patterns
+};
+
+// Lower-case extension without the dot ("JPG" -> "jpg"), "" if none.
+std::string extension(const std::string& path);
+
+// Whether the path names an image by extension.
+bool is_image_path(const std::string& path);
+
+}  // namespace clippo

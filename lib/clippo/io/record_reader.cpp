@@ -1,0 +1,123 @@
+#include "clippo/io/record_reader.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fmt/core.h>
+
+#include "clippo/cli/log.h"
+
+namespace clippo {
+
+RecordReader::RecordReader(std::vector<std::string> inputs, OnError on_error)
+    : inputs_(std::move(inputs)), on_error_(on_error) {}
+
+RecordReader::~RecordReader() { close_input(); }
+
+void RecordReader::close_input() {
+  if (archive_) archive_read_free(archive_);
+  archive_ = nullptr;
+  have_pending_ = false;
+}
+
+bool RecordReader::open_next_input() {
+  close_input();
+  if (next_input_ >= inputs_.size()) return false;
+  current_input_ = inputs_[next_input_++];
+  archive_ = archive_read_new();
+  archive_read_support_filter_all(archive_);
+  archive_read_support_format_tar(archive_);
+  // `cat a.shard b.shard | tool`: go past the zero blocks between archives.
+  archive_read_set_format_option(archive_, "tar", "read_concatenated_archives", "1");
+  int rc = current_input_ == "-" ? archive_read_open_fd(archive_, 0, 1 << 16)
+                                 : archive_read_open_filename(archive_, current_input_.c_str(), 1 << 16);
+  if (rc != ARCHIVE_OK) {
+    damaged(fmt::format("cannot open: {}", archive_error_string(archive_)));
+    return open_next_input();
+  }
+  return true;
+}
+
+void RecordReader::damaged(const std::string& what) {
+  std::string name = current_input_ == "-" ? "<stdin>" : current_input_;
+  std::string msg = fmt::format("{}: {}", name, what);
+  ++stats_.damaged_inputs;
+  close_input();
+  input_damaged_ = true;
+  if (on_error_ == OnError::fail) throw Error(msg);
+  log::warn("{} (rest of this input skipped)", msg);
+}
+
+bool RecordReader::read_member() {
+  archive_entry* entry;
+  for (;;) {
+    int rc = archive_read_next_header(archive_, &entry);
+    if (rc == ARCHIVE_EOF) {
+      close_input();
+      return false;
+    }
+    // RETRY (a damaged header libarchive would skip past) is damage as well:
+    // what follows it cannot be trusted to start a record.
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+      damaged_key_.reset();  // the next member's key is unknown
+      damaged(fmt::format("not a readable tar stream at byte {}: {}", archive_filter_bytes(archive_, -1),
+                          archive_error_string(archive_)));
+      return false;
+    }
+    if (archive_entry_filetype(entry) != AE_IFREG) continue;  // directories, links
+    std::string path = archive_entry_pathname(entry);
+    if (path.starts_with("./")) path.erase(0, 2);
+    auto [key, field] = split_member_name(path);
+    la_int64_t size = archive_entry_size(entry);
+    damaged_key_ = key;
+    std::string data;
+    if (size > 0) data.resize(static_cast<size_t>(size));
+    size_t got = 0;
+    while (got < data.size()) {
+      la_ssize_t n = archive_read_data(archive_, data.data() + got, data.size() - got);
+      if (n <= 0) {
+        damaged(fmt::format("member '{}' is truncated or corrupt at byte {} ({} of {} bytes read){}", path,
+                            archive_filter_bytes(archive_, -1), got, data.size(),
+                            n < 0 ? std::string(": ") + archive_error_string(archive_) : ""));
+        return false;
+      }
+      got += static_cast<size_t>(n);
+    }
+    pending_key_ = std::move(key);
+    pending_field_ = std::move(field);
+    pending_data_ = std::move(data);
+    have_pending_ = true;
+    return true;
+  }
+}
+
+bool RecordReader::next(Record& out) {
+  for (;;) {
+    if (!archive_ && !open_next_input()) return false;
+    input_damaged_ = false;
+    if (!have_pending_ && !read_member()) continue;  // end of this input
+    out.key = std::move(pending_key_);
+    out.fields.clear();
+    out.fields.emplace_back(std::move(pending_field_), std::move(pending_data_));
+    have_pending_ = false;
+    // Gather the run of members sharing the key.
+    while (read_member() && pending_key_ == out.key) {
+      out.fields.emplace_back(std::move(pending_field_), std::move(pending_data_));
+      have_pending_ = false;
+    }
+    // Damage that may have hit this record's own members: it may miss fields.
+    if (input_damaged_ && (!damaged_key_ || *damaged_key_ == out.key)) {
+      ++stats_.dropped_records;
+      continue;
+    }
+    if (out.key == kHeaderKey) {
+      if (!header_)
+        if (auto* j = out.find("json")) header_ = *j;
+      continue;
+    }
+    ++stats_.records;
+    stats_.bytes += out.bytes();
+    return true;
+  }
+}
+
+}  // namespace clippo

@@ -1,0 +1,193 @@
+#include "clippo/io/record_writer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "clippo/cli/error.h"
+#include "clippo/cli/log.h"
+#include "clippo/io/json.h"
+
+namespace fs = std::filesystem;
+
+namespace clippo {
+
+Compression Compression::parse(const std::string& spec) {
+  Compression c;
+  auto colon = spec.find(':');
+  std::string kind = spec.substr(0, colon);
+  if (kind == "zstd") c.kind = zstd;
+  else if (kind == "gzip") c.kind = gzip, c.level = 6;
+  else if (kind == "none") c.kind = none;
+  else throw UsageError("compression must be zstd, gzip or none (optionally :LEVEL), not '" + spec + "'");
+  if (colon != std::string::npos) {
+    try {
+      c.level = std::stoi(spec.substr(colon + 1));
+    } catch (...) {
+      throw UsageError("bad compression level in '" + spec + "'");
+    }
+    int max = c.kind == zstd ? 19 : 9;
+    if (c.level < 1 || c.level > max) throw UsageError(fmt::format("compression level must be 1..{}", max));
+  }
+  return c;
+}
+
+RecordWriter::RecordWriter(std::string path, Compression compression) : path_(std::move(path)) {
+  if (path_ == "-") {
+    fd_ = STDOUT_FILENO;
+  } else {
+    fs::path p(path_);
+    if (p.has_parent_path()) fs::create_directories(p.parent_path());
+    temp_ = (p.parent_path() / ("." + p.filename().string() + fmt::format(".tmp{}", getpid()))).string();
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(fmt::format("{}: cannot create: {}", path_, std::strerror(errno)));
+  }
+  archive_ = archive_write_new();
+  // pax keeps long names and large sizes; GNU tar and Python's tarfile read it.
+  check(archive_write_set_format_pax_restricted(archive_), "set format");
+  switch (compression.kind) {
+    case Compression::zstd:
+      check(archive_write_add_filter_zstd(archive_), "zstd filter");
+      check(archive_write_set_filter_option(archive_, "zstd", "compression-level",
+                                            std::to_string(compression.level).c_str()),
+            "zstd level");
+      if (compression.threads > 0)
+        archive_write_set_filter_option(archive_, "zstd", "threads", std::to_string(compression.threads).c_str());
+      break;
+    case Compression::gzip:
+      check(archive_write_add_filter_gzip(archive_), "gzip filter");
+      check(archive_write_set_filter_option(archive_, "gzip", "compression-level",
+                                            std::to_string(compression.level).c_str()),
+            "gzip level");
+      break;
+    case Compression::none:
+      break;
+  }
+  archive_write_set_bytes_in_last_block(archive_, 1);  // no padding to 10 kB at the end
+  check(archive_write_open_fd(archive_, fd_), "open");
+}
+
+RecordWriter::~RecordWriter() {
+  if (archive_) archive_write_free(archive_);  // abandons the stream
+  if (!temp_.empty() && fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+  }
+}
+
+void RecordWriter::check(int rc, const char* what) {
+  if (rc < ARCHIVE_WARN)
+    throw Error(fmt::format("{}: write failed ({}): {}", path_ == "-" ? "<stdout>" : path_, what,
+                            archive_error_string(archive_) ? archive_error_string(archive_) : "unknown error"));
+}
+
+void RecordWriter::write(const Record& record) {
+  size_t slash = record.key.rfind('/');
+  if (record.key.empty() || record.key.find('.', slash == std::string::npos ? 0 : slash) != std::string::npos)
+    throw Error(fmt::format("{}: bad record key '{}' (a key's basename may not hold a '.')", path_, record.key));
+  archive_entry* entry = archive_entry_new();
+  for (auto& [field, bytes] : record.fields) {
+    archive_entry_clear(entry);
+    std::string name = field.empty() ? record.key : record.key + "." + field;
+    archive_entry_set_pathname(entry, name.c_str());
+    archive_entry_set_size(entry, static_cast<la_int64_t>(bytes.size()));
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, 0644);
+    archive_entry_set_mtime(entry, 0, 0);  // reproducible output
+    int rc = archive_write_header(archive_, entry);
+    if (rc >= ARCHIVE_WARN && !bytes.empty())
+      rc = archive_write_data(archive_, bytes.data(), bytes.size()) == static_cast<la_ssize_t>(bytes.size())
+               ? ARCHIVE_OK
+               : ARCHIVE_FATAL;
+    if (rc < ARCHIVE_WARN) {
+      archive_entry_free(entry);
+      check(rc, name.c_str());
+    }
+    bytes_ += bytes.size();
+  }
+  archive_entry_free(entry);
+  ++records_;
+}
+
+void RecordWriter::close() {
+  if (!archive_) return;
+  check(archive_write_close(archive_), "close");
+  archive_write_free(archive_);
+  archive_ = nullptr;
+  if (temp_.empty()) return;  // stdout
+  if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+    fd_ = -1;
+    ::unlink(temp_.c_str());
+    throw Error(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
+  }
+  fd_ = -1;
+  if (::rename(temp_.c_str(), path_.c_str()) != 0)
+    throw Error(fmt::format("{}: cannot rename from {}: {}", path_, temp_, std::strerror(errno)));
+}
+
+Record header_record(std::string json) {
+  Record r;
+  r.key = std::string(kHeaderKey);
+  r.fields.emplace_back("json", std::move(json));
+  return r;
+}
+
+ShardSetWriter::ShardSetWriter(const std::string& pattern, uint64_t shard_size, Compression compression,
+                               std::optional<std::string> header_json)
+    : pattern_(pattern), shard_size_(shard_size), compression_(compression), header_(std::move(header_json)) {
+  round_robin_ = shard_size_ == 0 && pattern_.count().value_or(1) > 1;
+  if (shard_size_ == 0 && !pattern_.count())
+    throw UsageError("output pattern '" + pattern + "' has no fixed number of shards: give --shard-size");
+  if (pattern == "-" && shard_size_ > 0) shard_size_ = 0;  // stdout is one stream
+}
+
+ShardSetWriter::~ShardSetWriter() = default;  // unclosed writers remove their temporary files
+
+RecordWriter& ShardSetWriter::open(uint64_t i) {
+  while (writers_.size() <= i) {
+    uint64_t n = writers_.size();
+    writers_.push_back(std::make_unique<RecordWriter>(pattern_.name(n), compression_));
+    names_.push_back(pattern_.name(n));
+    counts_.push_back(0);
+    if (header_) writers_.back()->write(header_record(*header_));
+  }
+  return *writers_[i];
+}
+
+void ShardSetWriter::write(const Record& record) {
+  uint64_t shard = round_robin_ ? records_ % *pattern_.count() : shard_size_ ? records_ / shard_size_ : 0;
+  // Sequential filling: finish the previous shard as soon as the next starts.
+  if (!round_robin_ && shard > 0 && writers_.size() == shard && writers_[shard - 1]) {
+    writers_[shard - 1]->close();
+  }
+  open(shard).write(record);
+  ++counts_[shard];
+  ++records_;
+}
+
+void ShardSetWriter::close() {
+  if (closed_) return;
+  if (writers_.empty()) open(0);  // an empty run still writes one valid (empty) shard
+  for (auto& w : writers_) w->close();
+  for (auto& n : names_)
+    if (n != "-") bytes_written_ += fs::file_size(n);
+  closed_ = true;
+  if (names_.size() == 1 && names_[0] == "-") return;
+  // sizes.json beside the shards, as open_clip and webdataset tools read it.
+  fs::path dir = fs::path(names_[0]).parent_path();
+  JsonWriter j;
+  j.begin_object();
+  for (size_t i = 0; i < names_.size(); ++i) j.key(fs::path(names_[i]).filename().string()).value(counts_[i]);
+  j.end_object();
+  std::string tmp = (dir / ".sizes.json.tmp").string(), final_name = (dir / "sizes.json").string();
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f || std::fputs((j.str() + "\n").c_str(), f) < 0 || std::fclose(f) != 0)
+    throw Error(final_name + ": cannot write");
+  fs::rename(tmp, final_name);
+}
+
+}  // namespace clippo

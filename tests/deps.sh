@@ -1,0 +1,19 @@
+# Debian packages clippo builds, tests and runs with; sourced by tests/run.sh
+# and examples/quickstart.sh. Installs only what is missing.
+CLIPPO_DEPS=(build-essential cmake pkg-config ccache zstd
+  libtorch-dev libopencv-dev libzstd-dev libarchive-dev libzip-dev libsimdjson-dev
+  libboost-program-options-dev libfmt-dev libfaiss-dev catch2 unifont libopenblas0-pthread
+  python3 python3-numpy)
+
+clippo_install_deps() {
+  local missing=()
+  for p in "${CLIPPO_DEPS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
