@@ -26,3 +26,15 @@ if(NOT OpenCV_FOUND)
 endif()
 
 find_package(Threads REQUIRED)
+
+# libtorch: Debian's libtorch-dev, or any libtorch >= 1.13 (CUDA builds
+# included) through CMAKE_PREFIX_PATH.
+find_package(Torch QUIET)
+if(NOT Torch_FOUND)
+  message(FATAL_ERROR "clippo needs libtorch: apt-get install libtorch-dev (or set CMAKE_PREFIX_PATH to a libtorch)")
+endif()
+
+find_package(faiss QUIET)
+if(NOT faiss_FOUND)
+  message(FATAL_ERROR "clippo needs FAISS: apt-get install libfaiss-dev")
+endif()

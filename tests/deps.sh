@@ -1,13 +1,17 @@
-# Debian packages clippo builds, tests and runs with; sourced by tests/run.sh
-# and examples/quickstart.sh. Installs only what is missing.
+# Debian packages clippo builds, tests and runs with; sourced by tests/run.sh,
+# the benchmarks and examples/quickstart.sh. Installs only what is missing.
 CLIPPO_DEPS=(build-essential cmake pkg-config ccache zstd
   libtorch-dev libopencv-dev libzstd-dev libarchive-dev libzip-dev libsimdjson-dev
   libboost-program-options-dev libfmt-dev libfaiss-dev catch2 unifont libopenblas0-pthread
   python3 python3-numpy)
+# Only the benchmarks compare against Python peers.
+CLIPPO_BENCH_DEPS=(python3-torch python3-torchvision python3-faiss)
 
+# clippo_install_deps [PACKAGE...]: default CLIPPO_DEPS.
 clippo_install_deps() {
-  local missing=()
-  for p in "${CLIPPO_DEPS[@]}"; do
+  local want=("$@") missing=() p
+  [ ${#want[@]} -eq 0 ] && want=("${CLIPPO_DEPS[@]}")
+  for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
