@@ -34,6 +34,8 @@ if(NOT Torch_FOUND)
   message(FATAL_ERROR "clippo needs libtorch: apt-get install libtorch-dev (or set CMAKE_PREFIX_PATH to a libtorch)")
 endif()
 
+# faiss-config.cmake links OpenMP::OpenMP_CXX without finding OpenMP itself.
+find_package(OpenMP QUIET)
 find_package(faiss QUIET)
 if(NOT faiss_FOUND)
   message(FATAL_ERROR "clippo needs FAISS: apt-get install libfaiss-dev")
