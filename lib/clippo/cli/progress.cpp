@@ -11,18 +11,19 @@ namespace clippo {
 namespace {
 bool g_bar_on_screen = false;
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) b /= 1000, ++u;
-  return fmt::format("{:.1f} {}", b, units[u]);
-}
 std::string human_time(double s) {
   auto t = static_cast<long>(s);
   return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
                    : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 }  // namespace
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) b /= 1000, ++u;
+  return u ? fmt::format("{:.1f} {}", b, units[u]) : fmt::format("{:.0f} B", b);
+}
 
 bool Progress::enabled() { return log::level() >= 1 && isatty(STDERR_FILENO); }
 

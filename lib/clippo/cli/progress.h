@@ -6,6 +6,9 @@
 
 namespace clippo {
 
+// "1.2 MB", "3.4 GB": sizes for people.
+std::string human_bytes(double bytes);
+
 class Progress {
  public:
   // total = 0 when unknown (no percentage or ETA then).

@@ -1,5 +1,6 @@
 #include "clippo/io/image.h"
 
+#include <cctype>
 #include <fmt/core.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -24,6 +25,19 @@ Image from_mat(const cv::Mat& m) {
 }
 
 }  // namespace
+
+std::string sniff_image_format(std::string_view b) {
+  auto starts = [&](std::string_view magic) { return b.substr(0, magic.size()) == magic; };
+  if (starts("\xFF\xD8\xFF")) return "jpg";
+  if (starts("\x89PNG\r\n\x1a\n")) return "png";
+  if (b.size() >= 12 && starts("RIFF") && b.substr(8, 4) == "WEBP") return "webp";
+  if (b.size() >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '2') && std::isspace(static_cast<unsigned char>(b[2]))) return "pgm";
+  if (b.size() >= 3 && b[0] == 'P' && (b[1] == '6' || b[1] == '3') && std::isspace(static_cast<unsigned char>(b[2]))) return "ppm";
+  if (starts("BM")) return "bmp";
+  if (starts("II*\0") || starts("MM\0*")) return "tiff";
+  if (starts("GIF8")) return "gif";
+  return "";
+}
 
 Image decode_image(std::string_view bytes) {
   if (bytes.empty()) throw Error("empty file, not an image");

@@ -17,6 +17,11 @@ struct Image {
 // ("not an image" or what is wrong) for anything else.
 Image decode_image(std::string_view bytes);
 
+// The format of encoded image bytes by their magic number ("jpg", "png",
+// "webp", "ppm", "pgm", "bmp", "tiff", "gif"), or "" when they are no image.
+// Cheap: reads a few bytes, decodes nothing.
+std::string sniff_image_format(std::string_view bytes);
+
 // Encodes to "jpg" (quality 1-100), "png", "pgm" (gray only) or "ppm" (RGB only).
 std::string encode_image(const Image& image, std::string_view format, int quality = 95);
 

@@ -41,6 +41,14 @@ size_t NpyHeader::count() const {
 }
 
 NpyHeader parse_npy_header(std::string_view npy, const std::string& where) {
+  NpyHeader h = parse_npy_header_prefix(npy, where);
+  if (npy.size() < h.data_offset + h.nbytes())
+    throw Error(fmt::format("{}: truncated array: {} bytes of data, shape needs {}", where, npy.size() - h.data_offset,
+                            h.nbytes()));
+  return h;
+}
+
+NpyHeader parse_npy_header_prefix(std::string_view npy, const std::string& where) {
   if (npy.size() < 10 || npy.substr(0, 6) != "\x93NUMPY") throw Error(where + ": not a .npy array (bad magic)");
   int major = static_cast<unsigned char>(npy[6]);
   size_t len, start;
@@ -86,9 +94,6 @@ NpyHeader parse_npy_header(std::string_view npy, const std::string& where) {
     p = q;
   }
   h.data_offset = start + len;
-  if (npy.size() < h.data_offset + h.nbytes())
-    throw Error(fmt::format("{}: truncated array: {} bytes of data, shape needs {}", where, npy.size() - h.data_offset,
-                            h.nbytes()));
   return h;
 }
 
@@ -165,6 +170,15 @@ std::vector<float> npy_to_floats(std::string_view npy, const std::string& where,
 }
 
 std::string make_npy(DType dtype, const std::vector<int64_t>& shape, const void* data) {
+  std::string out = make_npy_header(dtype, shape);
+  NpyHeader h;
+  h.dtype = dtype;
+  h.shape = shape;
+  out.append(static_cast<const char*>(data), h.nbytes());
+  return out;
+}
+
+std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape) {
   std::string dims;
   for (auto d : shape) dims += std::to_string(d) + ", ";
   if (shape.size() > 1) dims.erase(dims.size() - 2);
@@ -179,10 +193,6 @@ std::string make_npy(DType dtype, const std::vector<int64_t>& shape, const void*
   out += static_cast<char>(dict.size() & 0xff);
   out += static_cast<char>(dict.size() >> 8);
   out += dict;
-  NpyHeader h;
-  h.dtype = dtype;
-  h.shape = shape;
-  out.append(static_cast<const char*>(data), h.nbytes());
   return out;
 }
 

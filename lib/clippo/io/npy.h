@@ -26,6 +26,9 @@ struct NpyHeader {
 // Throws Error for a bad magic, a Fortran-order or big-endian array, an
 // unsupported dtype, or data shorter than the shape needs.
 NpyHeader parse_npy_header(std::string_view npy, const std::string& where);
+// The same checks on a prefix that holds at least the header, without
+// requiring the data (for listing the members of a .npz without reading them).
+NpyHeader parse_npy_header_prefix(std::string_view head, const std::string& where);
 
 // Converts `count` elements of raw little-endian data to float.
 void to_float(DType t, const void* data, size_t count, float* out);
@@ -36,6 +39,8 @@ std::vector<float> npy_to_floats(std::string_view npy, const std::string& where,
 // Serialises a C-order array (version 1 header, 64-byte aligned as numpy).
 // `data` holds count(shape) elements of `dtype` already.
 std::string make_npy(DType dtype, const std::vector<int64_t>& shape, const void* data);
+// The header alone (magic, version, padded dict), for writers that stream the data.
+std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape);
 // Float data stored as f32, f16 or bf16 (round to nearest even).
 std::string make_npy_from_floats(const float* data, const std::vector<int64_t>& shape, DType stored = DType::f32);
 

@@ -171,7 +171,9 @@ void ShardSetWriter::write(const Record& record) {
 
 void ShardSetWriter::close() {
   if (closed_) return;
-  if (writers_.empty()) open(0);  // an empty run still writes one valid (empty) shard
+  // Every named shard of a round-robin list exists, and an empty run still
+  // writes one valid (empty) shard.
+  open(round_robin_ ? *pattern_.count() - 1 : 0);
   for (auto& w : writers_) w->close();
   for (auto& n : names_)
     if (n != "-") bytes_written_ += fs::file_size(n);

@@ -1,0 +1,35 @@
+#include "clippo/cli/bad_input.h"
+
+#include "clippo/cli/log.h"
+
+namespace clippo {
+
+void BadInput::report(const std::string& where, const std::string& reason, const std::string& detail) {
+  std::string msg = where + ": " + reason + (detail.empty() ? "" : " (" + detail + ")");
+  if (policy_ == OnError::fail) throw Error(msg);
+  {
+    std::lock_guard lock(mutex_);
+    ++counts_[reason];
+  }
+  log::warn("{} (skipped)", msg);
+}
+
+uint64_t BadInput::total() const {
+  std::lock_guard lock(mutex_);
+  uint64_t n = 0;
+  for (auto& [r, c] : counts_) n += c;
+  return n;
+}
+
+std::string BadInput::summary() const {
+  std::lock_guard lock(mutex_);
+  uint64_t n = 0;
+  std::string parts;
+  for (auto& [r, c] : counts_) {
+    n += c;
+    parts += (parts.empty() ? "" : ", ") + std::to_string(c) + " " + r;
+  }
+  return n ? std::to_string(n) + " skipped: " + parts : "";
+}
+
+}  // namespace clippo

@@ -1,0 +1,276 @@
+#include "clippo/pack/packer.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <unordered_set>
+
+#include "clippo/cli/log.h"
+#include "clippo/cli/progress.h"
+#include "clippo/io/image.h"
+#include "clippo/io/json.h"
+#include "clippo/io/paths.h"
+#include "clippo/io/record_reader.h"
+#include "clippo/pack/sentences.h"
+
+namespace clippo::pack {
+
+std::atomic<bool> Packer::interrupted{false};
+
+namespace {
+
+constexpr size_t kChunk = 256;  // items processed in parallel, then written in order
+
+std::string header_json() {
+  JsonWriter j;
+  j.begin_object().key("format").value(1).key("tool").value("clippo-pack").key("version").value(CLIPPO_VERSION);
+  j.end_object();
+  return j.str();
+}
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  out.assign(std::istreambuf_iterator<char>(f), {});
+  return !f.bad();
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    else if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07;
+    else return false;
+    if (i + n >= s.size()) return false;  // sequence cut off
+    for (size_t k = 1; k <= n; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (d & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+size_t count_code_points(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+  return n;
+}
+
+struct Packer::Work {
+  Record rec;
+  std::string image_path;  // file items: read by the worker
+  std::string origin;      // for messages
+  std::string reason, detail;  // set when the item is to be skipped
+};
+
+Packer::Packer(PackOptions options, BadInput& bad)
+    : opt_(std::move(options)), bad_(bad),
+      writer_(opt_.output, opt_.shard_size, opt_.compression, header_json()) {}
+
+void Packer::process(Work& w) const {
+  auto skip = [&](std::string reason, std::string detail = "") {
+    w.reason = std::move(reason);
+    w.detail = std::move(detail);
+  };
+  // Captions first: cheap, and they spare reading images that go anyway.
+  for (auto field : {"txt", "next.txt"}) {
+    const std::string* t = w.rec.find(field);
+    if (!t) continue;
+    if (!valid_utf8(*t)) return skip("invalid UTF-8", field);
+    size_t n = count_code_points(*t);
+    if (n < opt_.min_caption_chars) return skip("caption too short", fmt::format("{} < {} characters", n, opt_.min_caption_chars));
+    if (opt_.max_caption_chars && n > opt_.max_caption_chars)
+      return skip("caption too long", fmt::format("{} > {} characters", n, opt_.max_caption_chars));
+  }
+  if (opt_.min_caption_chars && !w.rec.has("txt")) return skip("missing caption");
+
+  std::string field, bytes;
+  bool verify = opt_.resize || opt_.min_image_size;
+  if (!w.image_path.empty()) {
+    if (!read_file(w.image_path, bytes)) return skip("unreadable file", std::strerror(errno));
+    field = extension(w.image_path);
+    if (field == "jpeg") field = "jpg";
+    verify = true;  // files from a folder are checked by decoding them
+  } else if (auto* img = find_image(w.rec)) {
+    field = img->first;
+    bytes = img->second;
+  } else {
+    return;  // a text-only record
+  }
+  std::string format = sniff_image_format(bytes);
+  if (format.empty()) return skip("not an image");
+  if (!verify) return;  // re-sharding keeps the bytes; the magic number was checked
+  Image image;
+  try {
+    image = decode_image(bytes);
+  } catch (const Error& e) {
+    return skip("not an image", e.what());
+  }
+  int shorter = std::min(image.width, image.height);
+  if (shorter < opt_.min_image_size)
+    return skip("image too small", fmt::format("{}x{}", image.width, image.height));
+  bool known_field = std::find(std::begin(kImageFields), std::end(kImageFields), field) != std::end(kImageFields);
+  if (opt_.resize || !known_field) {
+    for (auto f : kImageFields) w.rec.erase(f);
+    if (opt_.resize) image = resize_shorter_side(image, opt_.resize);
+    w.rec.set(opt_.resize ? "jpg" : "png", encode_image(image, opt_.resize ? "jpg" : "png", opt_.jpeg_quality));
+  } else if (!w.image_path.empty()) {
+    w.rec.set(field, std::move(bytes));  // original bytes kept
+  }
+}
+
+void Packer::run_chunk(std::vector<Work>& chunk) {
+  int jobs = std::max(1, std::min<int>(opt_.jobs, static_cast<int>(chunk.size())));
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < chunk.size();) {
+      try {
+        process(chunk[i]);
+      } catch (const std::exception& e) {
+        chunk[i].reason = "failed";
+        chunk[i].detail = e.what();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < jobs; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+}
+
+void Packer::emit(Work& w) {
+  if (!w.reason.empty()) {
+    bad_.report(w.origin, w.reason, w.detail);
+    return;
+  }
+  if (!opt_.keep_keys) w.rec.key = fmt::format("{:09d}", next_key_++);
+  writer_.write(w.rec);
+}
+
+void Packer::flush(std::vector<Work>& chunk) {
+  if (chunk.empty()) return;
+  run_chunk(chunk);
+  for (auto& w : chunk) emit(w);
+  chunk.clear();
+  if (interrupted) throw Error("interrupted");
+}
+
+void Packer::add_items(std::vector<Item> items) {
+  if (opt_.shuffle) std::shuffle(items.begin(), items.end(), std::mt19937_64(opt_.seed));
+  Progress progress("packing", items.size());
+  std::vector<Work> chunk;
+  for (auto& item : items) {
+    Work w;
+    w.image_path = std::move(item.image_path);
+    w.origin = w.image_path + " (" + item.origin + ")";
+    w.rec.fields.emplace_back("txt", std::move(item.caption));
+    if (item.label) w.rec.fields.emplace_back("cls", *item.label);
+    if (!item.json.empty()) w.rec.fields.emplace_back("json", std::move(item.json));
+    chunk.push_back(std::move(w));
+    if (chunk.size() == kChunk) {
+      flush(chunk);
+      progress.add(kChunk);
+    }
+  }
+  flush(chunk);
+}
+
+void Packer::add_records(const std::vector<std::string>& inputs) {
+  RecordReader reader(inputs, bad_.policy());
+  std::unordered_set<std::string> seen;  // with --keep-keys: keys must stay unique
+  std::vector<Work> chunk, buffer;
+  std::mt19937_64 rng(opt_.seed);
+  Progress progress("packing");
+  auto push = [&](Work w) {
+    if (opt_.keep_keys && !seen.insert(w.rec.key).second) w.reason = "duplicate key";
+    chunk.push_back(std::move(w));
+    if (chunk.size() == kChunk) {
+      flush(chunk);
+      progress.add(kChunk, 0);
+    }
+  };
+  Record r;
+  while (reader.next(r)) {
+    Work w;
+    w.origin = fmt::format("{}: {}", reader.current_input(), r.key);
+    w.rec = std::move(r);
+    if (!opt_.shuffle) {
+      push(std::move(w));
+    } else if (buffer.size() < opt_.shuffle_buffer) {
+      buffer.push_back(std::move(w));
+    } else {  // out goes a random buffered record, in comes the new one
+      size_t i = std::uniform_int_distribution<size_t>(0, buffer.size() - 1)(rng);
+      std::swap(buffer[i], w);
+      push(std::move(w));
+    }
+  }
+  std::shuffle(buffer.begin(), buffer.end(), rng);
+  for (auto& w : buffer) push(std::move(w));
+  flush(chunk);
+  auto& s = reader.stats();
+  if (s.dropped_records) log::warn("{} record(s) cut off by damaged input dropped", s.dropped_records);
+}
+
+void Packer::add_documents(const std::vector<std::string>& inputs) {
+  std::vector<Work> chunk;
+  Progress progress("sentence pairs");
+  auto add_document = [&](const std::string& doc, const std::string& origin) {
+    auto sentences = split_sentences(doc);
+    for (size_t i = 0; i + 1 < sentences.size(); ++i) {
+      Work w;
+      w.origin = origin;
+      w.rec.fields = {{"txt", sentences[i]}, {"next.txt", sentences[i + 1]}};
+      chunk.push_back(std::move(w));
+      if (chunk.size() == kChunk) {
+        flush(chunk);
+        progress.add(kChunk);
+      }
+    }
+  };
+  for (auto& path : inputs) {
+    std::ifstream f(path == "-" ? "/dev/stdin" : path, std::ios::binary);
+    if (!f) throw Error(path + ": cannot read");
+    auto fmt_ = table_format(path);
+    if (fmt_ == TableFormat::jsonl) {
+      std::string line;
+      for (size_t n = 1; std::getline(f, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        std::string where = fmt::format("{}:{}", path, n);
+        try {
+          auto text = JsonObject::parse(line, where).get(opt_.text_field);
+          if (!text) bad_.report(where, "missing text", "no field '" + opt_.text_field + "'");
+          else add_document(*text, where);
+        } catch (const Error& e) {
+          if (bad_.policy() == OnError::fail) throw;
+          bad_.report(where, "malformed row", "invalid JSON");
+        }
+      }
+    } else {
+      std::string text(std::istreambuf_iterator<char>(f), {});
+      size_t n = 0;
+      for (auto& doc : split_documents(text)) add_document(doc, fmt::format("{} (document {})", path, ++n));
+    }
+  }
+  flush(chunk);
+}
+
+PackSummary Packer::finish() {
+  writer_.close();
+  return {writer_.records(), writer_.shards(), writer_.bytes_written(), bad_.summary()};
+}
+
+}  // namespace clippo::pack

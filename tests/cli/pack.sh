@@ -1,0 +1,110 @@
+# clippo-pack end to end, checked with GNU tar and Python's tarfile.
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+REF=$CLIPPO_SOURCE/tests/ref
+dump() { $PY "$REF/shards.py" dump "$@"; }
+
+$PY "$REF/make_images.py" photos a.png:40x30:1 sub.dir/b.png:64x64:2 c.png:300x200:3 d.png:8x8:4
+echo "not really a jpeg" > photos/fake.jpg
+: > photos/empty.png
+printf 'a.png\tA red thing\t3\nsub.dir/b.png\tA blue thing\t1\nc.png\tA big one\t2\nfake.jpg\tfake\t0\nempty.png\tempty\t0\nmissing.png\tgone\t1\nno tab here\nd.png\tbad \xff utf8\t4\n' > captions.tsv
+
+# --- images + TSV: good rows packed, each bad row reported by reason, sizes.json
+expect_status 0 clippo-pack --images photos --captions captions.tsv -o out/train-%03d.shard --shard-size 2
+expect_eq "$(cat out/sizes.json)" '{"train-000.shard":2,"train-001.shard":1}' "sizes.json"
+expect_eq "$(dump out/train-000.shard out/train-001.shard | $PY -c '
+import json,sys; print(";".join(r["key"]+"="+r["fields"]["txt"]+"/"+r["fields"]["cls"] for r in map(json.loads, sys.stdin) if r["key"]!="__clippo__"))')" \
+  "000000000=A red thing/3;000000001=A blue thing/1;000000002=A big one/2" "records in order with captions and labels"
+# the original PNG bytes are kept
+expect_eq "$(zstd -dc out/train-000.shard | tar -xO 000000001.png | sha1sum)" "$(sha1sum < photos/sub.dir/b.png)" "original bytes"
+err=$(cat "$T/.stderr")
+expect_contains "$err" "photos/fake.jpg (captions.tsv:4): not an image" "non-image reported"
+expect_contains "$err" "photos/empty.png (captions.tsv:5): not an image" "empty file reported"
+expect_contains "$err" "missing.png (captions.tsv:6): unreadable file" "missing file reported"
+expect_contains "$err" "captions.tsv:7: malformed row" "malformed row reported"
+expect_contains "$err" "invalid UTF-8" "invalid UTF-8 reported"
+expect_contains "$err" "wrote 3 records in 2 shard(s)" "summary"
+expect_contains "$err" "5 skipped" "summary counts"
+# standard tools read our shards
+expect_eq "$(zstd -dc out/train-001.shard | tar -t | head -2 | tr '\n' ' ')" "__clippo__.json 000000002.txt " "GNU tar lists"
+
+# --- --on-error fail: exit 1, nothing half-written under a final name
+expect_status 1 clippo-pack --images photos --captions captions.tsv -o fail/x-%03d.shard --shard-size 1 --on-error fail
+expect_contains "$(cat "$T/.stderr")" "error:" "fail names the problem"
+for f in fail/x-*.shard; do zstd -dc "$f" | tar -t >/dev/null || fail "$f not a complete shard"; done
+expect_eq "$(ls -A fail | grep -c tmp)" "0" "no temporary files left"
+
+# --- sidecar captions, resize, min image size, brace output spread round-robin
+$PY "$REF/make_images.py" side a.png:120x80:5 b.png:50x50:6 c.png:90x200:7
+echo "first caption" > side/a.txt; echo "second caption" > side/b.txt
+expect_status 0 clippo-pack --images side --resize 32 --min-image-size 60 -o 'rs-{0..1}.shard'
+expect_contains "$(cat "$T/.stderr")" "side/c.png: missing caption" "image without sidecar"
+expect_contains "$(cat "$T/.stderr")" "image too small" "min-image-size"
+expect_eq "$(members rs-0.shard | tr '\n' ' ')" "__clippo__.json 000000000.txt 000000000.jpg " "resized to jpg"
+expect_eq "$(zstd -dc rs-0.shard | tar -xO 000000000.jpg | head -c 3 | od -An -tx1 | tr -d ' ')" "ffd8ff" "JPEG bytes"
+expect_eq "$(cat sizes.json)" '{"rs-0.shard":1,"rs-1.shard":0}' "round-robin sizes"
+
+# --- JSONL and CSV tables with field flags; metadata kept as json
+mkdir -p j && cp photos/a.png photos/c.png j/
+printf '{"file":"a.png","alt":"from jsonl","url":"http://x/a","y":7}\n{"file":"c.png","alt":"second","y":8}\n' > j/pairs.jsonl
+expect_status 0 clippo-pack --jsonl j/pairs.jsonl --image-field file --text-field alt --label-field y -o j.shard
+expect_eq "$(dump j.shard | $PY -c '
+import json,sys
+rs=[r for r in map(json.loads, sys.stdin) if r["key"]!="__clippo__"]
+print(len(rs), rs[0]["fields"]["txt"], rs[0]["fields"]["cls"], json.loads(rs[0]["fields"]["json"])["url"])')" \
+  "2 from jsonl 7 http://x/a" "JSONL fields"
+printf 'caption,path\n"a, quoted ""caption""",a.png\n"multi\nline",c.png\n' > j/t.csv
+expect_status 0 clippo-pack --csv j/t.csv -o c.shard
+expect_eq "$(dump c.shard | $PY -c '
+import json,sys; print("|".join(r["fields"]["txt"] for r in map(json.loads, sys.stdin) if r["key"]!="__clippo__"))')" \
+  'a, quoted "caption"|multi
+line' "CSV quoting"
+
+# --- re-shard a tar written by Python tarfile (webdataset layout), with dots in folder names
+cat > spec.json <<'J'
+[{"key": "d.v1/k0", "fields": {"txt": "zero", "json": "{}"}},
+ {"key": "d.v1/k1", "fields": {"txt": "one", "next.txt": "two"}},
+ {"key": "d.v1/k2", "fields": {"txt": ""}}]
+J
+$PY "$REF/shards.py" write py.tar spec.json
+expect_status 0 clippo-pack py.tar --keep-keys -o kept.shard
+expect_eq "$(dump kept.shard | $PY -c '
+import json,sys; print(";".join(r["key"]+":"+",".join(sorted(r["fields"])) for r in map(json.loads, sys.stdin)))')" \
+  "__clippo__:json;d.v1/k0:json,txt;d.v1/k1:next.txt,txt;d.v1/k2:txt" "tarfile tar re-sharded with keys and fields"
+# concatenated shards from stdin, filtered by caption length
+cat kept.shard kept.shard | clippo-pack - --min-caption-chars 1 -o cat.shard >/dev/null 2>"$T/.stderr"
+expect_eq "$(members cat.shard | grep -c '^[0-9]*\.txt$')" "4" "concatenated stream, empty captions filtered"
+expect_contains "$(cat "$T/.stderr")" "2 caption too short" "filter counted"
+# duplicate keys with --keep-keys are reported
+cat kept.shard kept.shard > dup.shard
+expect_status 0 clippo-pack dup.shard --keep-keys -o dup-out.shard
+expect_contains "$(cat "$T/.stderr")" "duplicate key" "duplicate keys"
+# a truncated input: the good records before the damage are kept
+head -c 2000 py.tar > cut.tar
+expect_status 0 clippo-pack cut.tar -o cut.shard
+expect_contains "$(cat "$T/.stderr")" "cut.tar" "damage names the file"
+
+# --- shuffle: deterministic per seed, a permutation of the input
+for i in $(seq 0 49); do printf 'p%02d.png\tcaption %d\n' $i $i; done > many.tsv
+mkdir -p many; for i in $(seq 0 49); do cp photos/a.png many/p$(printf %02d $i).png; done
+clippo-pack --images many --captions many.tsv --shuffle --seed 7 -o s1.shard -q
+clippo-pack --images many --captions many.tsv --shuffle --seed 7 -o s2.shard -q
+clippo-pack --images many --captions many.tsv --shuffle --seed 8 -o s3.shard -q
+c1=$(dump s1.shard | grep -o '"txt": "[^"]*"' | tr '\n' ' ')
+expect_eq "$c1" "$(dump s2.shard | grep -o '"txt": "[^"]*"' | tr '\n' ' ')" "same seed, same order"
+[ "$c1" != "$(dump s3.shard | grep -o '"txt": "[^"]*"' | tr '\n' ' ')" ] || fail "another seed, another order"
+expect_eq "$(dump s1.shard | grep -o '"txt": "[^"]*"' | sort | uniq | wc -l)" "50" "a permutation"
+
+# --- documents to neighbouring-sentence pairs
+printf '{"text": "Dr. Smith arrived. He paid $3.50 for tea! Then he left."}\n{"text": "One sentence only."}\n' > docs.jsonl
+printf 'First doc here. Second sentence.\n\nOther doc. Its end.\n' > docs.txt
+expect_status 0 clippo-pack --sentences docs.jsonl docs.txt -o pairs.shard
+expect_eq "$(dump pairs.shard | $PY -c '
+import json,sys; print("|".join(r["fields"]["txt"]+">"+r["fields"]["next.txt"] for r in map(json.loads, sys.stdin) if r["key"]!="__clippo__"))')" \
+  'Dr. Smith arrived.>He paid $3.50 for tea!|He paid $3.50 for tea!>Then he left.|First doc here.>Second sentence.|Other doc.>Its end.' "sentence pairs"
+
+# --- usage errors exit 2
+expect_status 2 clippo-pack -o x.shard
+expect_status 2 clippo-pack --images photos --jsonl j/pairs.jsonl -o x.shard
+expect_status 2 clippo-pack --images photos --bogus -o x.shard
+expect_status 2 clippo-pack --images photos --compression lz4 -o x.shard
+done_testing

@@ -1,0 +1,93 @@
+// clippo-pack: build training shards from image folders, caption tables,
+// webdataset tars, or documents (neighbouring-sentence pairs).
+#include <csignal>
+#include <filesystem>
+
+#include "clippo/cli/command.h"
+#include "clippo/cli/log.h"
+#include "clippo/cli/progress.h"
+#include "clippo/io/paths.h"
+#include "clippo/pack/packer.h"
+
+using namespace clippo;
+
+int main(int argc, char** argv) {
+  return cli::run("clippo-pack", [&] {
+    cli::Command cmd("clippo-pack",
+                     "[TAR...] -o PATTERN | --images DIR [--captions FILE] -o PATTERN | --jsonl FILE -o PATTERN | "
+                     "--csv FILE -o PATTERN | --sentences FILE... -o PATTERN",
+                     "Packs images with captions, webdataset/img2dataset tars, or documents split into\n"
+                     "neighbouring-sentence pairs into zstd-compressed webdataset shards, with sizes.json.",
+                     cli::kOutput | cli::kOnError);
+    std::string images, captions, jsonl, csv, compression, image_field, text_field, label_field;
+    std::vector<std::string> inputs, sentences;
+    pack::PackOptions o;
+    cmd.options().add_options()
+      ("images", cli::po::value(&images), "folder of images (recursive); captions from --captions or sidecar .txt files")
+      ("captions", cli::po::value(&captions), "caption table for --images: .tsv (path<TAB>caption[<TAB>label]), .csv or .jsonl")
+      ("jsonl", cli::po::value(&jsonl), "JSONL with an image path and a caption per line (paths relative to the file)")
+      ("csv", cli::po::value(&csv), "CSV with a header row, an image path and a caption per row")
+      ("sentences", cli::po::value(&sentences)->multitoken(), "documents (JSONL with a text field, or text files of blank-line-separated blocks) to sentence pairs")
+      ("image-field", cli::po::value(&image_field)->default_value("path"), "CSV/JSONL field with the image path")
+      ("text-field", cli::po::value(&text_field), "CSV/JSONL field with the caption (default caption; text for --sentences)")
+      ("label-field", cli::po::value(&label_field), "CSV/JSONL field with an integer class label (written as cls)")
+      ("shard-size", cli::po::value(&o.shard_size)->default_value(0), "records per shard (default: all in one, or spread evenly over a {a..b} list)")
+      ("compression", cli::po::value(&compression)->default_value("zstd:3"), "zstd[:LEVEL], gzip[:LEVEL] or none")
+      ("resize", cli::po::value(&o.resize)->default_value(0), "shrink images so the shorter side is S pixels, re-encoded as JPEG (0 keeps the original bytes)")
+      ("jpeg-quality", cli::po::value(&o.jpeg_quality)->default_value(95), "JPEG quality for --resize (1-100)")
+      ("min-image-size", cli::po::value(&o.min_image_size)->default_value(0), "skip images whose shorter side is smaller")
+      ("min-caption-chars", cli::po::value(&o.min_caption_chars)->default_value(0), "skip captions with fewer characters (and records without one)")
+      ("max-caption-chars", cli::po::value(&o.max_caption_chars)->default_value(0), "skip captions with more characters (0: no limit)")
+      ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars)")
+      ("seed", cli::po::value(&o.seed)->default_value(0), "random seed for --shuffle")
+      ("shuffle-buffer", cli::po::value(&o.shuffle_buffer)->default_value(10000), "records held for shuffling tar input")
+      ("keep-keys", cli::po::bool_switch(&o.keep_keys), "keep the input keys of re-sharded tars (default: renumber 000000000...)")
+      ("jobs,j", cli::po::value(&o.jobs)->default_value(0), "parallel decoding jobs (0 = all cores)")
+      ("input", cli::po::value(&inputs), "webdataset tars or shards to re-shard ('-' for stdin)");
+    cmd.positional("input");
+    auto vm = cmd.parse(argc, argv);
+
+    int modes = !images.empty() + !jsonl.empty() + !csv.empty() + !sentences.empty() + !inputs.empty();
+    if (modes != 1) throw UsageError("give exactly one input: TAR..., --images, --jsonl, --csv or --sentences");
+    if (!captions.empty() && images.empty()) throw UsageError("--captions goes with --images");
+    if (cmd.output == "-") cli::refuse_binary_to_terminal(cmd.output);
+    if (o.jpeg_quality < 1 || o.jpeg_quality > 100) throw UsageError("--jpeg-quality must be 1..100");
+    if (o.resize < 0 || o.min_image_size < 0) throw UsageError("sizes must be >= 0");
+    o.output = cmd.output;
+    o.compression = Compression::parse(compression);
+    o.jobs = cli::resolve_threads(o.jobs);
+    o.compression.threads = o.jobs > 1 ? o.jobs : 0;
+    if (!sentences.empty()) o.text_field = text_field.empty() ? "text" : text_field;
+
+    BadInput bad(cmd.on_error);
+    pack::Packer packer(o, bad);
+    std::signal(SIGINT, [](int) { pack::Packer::interrupted = true; });
+    std::signal(SIGTERM, [](int) { pack::Packer::interrupted = true; });
+    auto finish = [&] {
+      auto s = packer.finish();
+      log::info("wrote {} records in {} shard(s), {}{}{}", s.records, s.shards, human_bytes(s.bytes),
+                s.skipped.empty() ? "" : "; ", s.skipped);
+    };
+    try {
+      pack::TableFields fields{image_field, text_field.empty() ? "caption" : text_field, label_field};
+      if (!images.empty()) {
+        packer.add_items(captions.empty() ? pack::read_sidecar_captions(images, bad)
+                                          : pack::read_table(captions, pack::table_format(captions), fields, images, bad));
+      } else if (!jsonl.empty() || !csv.empty()) {
+        auto& table = jsonl.empty() ? csv : jsonl;
+        auto base = std::filesystem::path(table).parent_path().string();
+        packer.add_items(pack::read_table(table, jsonl.empty() ? pack::TableFormat::csv : pack::TableFormat::jsonl,
+                                          fields, base, bad));
+      } else if (!sentences.empty()) {
+        packer.add_documents(expand_inputs(sentences));
+      } else {
+        packer.add_records(expand_inputs(inputs));
+      }
+    } catch (...) {
+      finish();  // what was written stays complete and valid
+      throw;
+    }
+    finish();
+    return 0;
+  });
+}
