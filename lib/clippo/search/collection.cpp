@@ -1,0 +1,130 @@
+#include "clippo/search/collection.h"
+
+#include <fmt/core.h>
+
+#include "clippo/cli/log.h"
+#include "clippo/io/json.h"
+#include "clippo/io/npy.h"
+#include "clippo/io/paths.h"
+#include "clippo/io/record_reader.h"
+
+namespace clippo::search {
+
+namespace {
+
+std::string display(const std::string& input) { return input == "-" ? "<stdin>" : input; }
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::string header_model_id(const std::string& header_json) {
+  auto j = JsonObject::parse(header_json, "__clippo__ header");
+  if (auto v = j.get_path("model.sha256"); v && !v->empty()) return *v;
+  if (auto v = j.get_path("model.path"); v && !v->empty()) return *v;
+  return "";
+}
+
+std::optional<std::string> header_model_path(const std::string& header_json) {
+  auto j = JsonObject::parse(header_json, "__clippo__ header");
+  auto v = j.get_path("model.path");
+  if (v && !v->empty()) return v;
+  return std::nullopt;
+}
+
+std::string Collection::label_text(int64_t r) const {
+  if (!captions[r].empty()) return captions[r];
+  if (!jsons[r].empty()) {
+    try {
+      auto j = JsonObject::parse(jsons[r], keys[r]);
+      for (auto f : {"path", "url", "file", "filename", "caption"})
+        if (auto v = j.get(f)) return *v;
+    } catch (const Error&) {
+    }
+  }
+  return "";
+}
+
+std::string Collection::resolve_field(const std::string& name) const {
+  if (name == "img" || name == "txt") return name;
+  if (name != "auto") throw UsageError("--field must be img, txt or auto, not '" + name + "'");
+  return img.m.rows ? "img" : "txt";
+}
+
+const Vectors& Collection::field(const std::string& name) const {
+  auto f = resolve_field(name);
+  const Vectors& v = f == "img" ? img : txt;
+  if (v.m.rows == 0)
+    throw Error(fmt::format("no {}.npy embeddings among the {} records", f, size()));
+  return v;
+}
+
+Collection load_collection(const std::vector<std::string>& inputs, const LoadOptions& opt) {
+  Collection c;
+  std::string first_model_input;
+  int dim = 0;
+  std::string dim_where;
+  auto files = expand_inputs(inputs);
+  if (files.empty()) throw Error("no input files");
+  uint64_t damaged = 0;
+  for (auto& file : files) {
+    RecordReader reader({file}, opt.on_error);
+    Record r;
+    bool first = true;
+    while (reader.next(r)) {
+      if (first) {
+        first = false;
+        // The header is known once the first record has been read.
+        if (auto& h = reader.header()) {
+          std::string id = header_model_id(*h);
+          if (!c.header) c.header = *h, c.model = id, first_model_input = file;
+          else if (!id.empty() && !c.model.empty() && id != c.model)
+            throw Error(fmt::format("{}: embeddings from model '{}', but {} has model '{}'; search one model's "
+                                    "embeddings at a time",
+                                    display(file), id, display(first_model_input), c.model));
+        }
+      }
+      int64_t rec = static_cast<int64_t>(c.keys.size());
+      for (auto [name, vec] : {std::pair{"img.npy", &c.img}, std::pair{"txt.npy", &c.txt}}) {
+        const std::string* bytes = r.find(name);
+        if (!bytes) continue;
+        std::string where = fmt::format("{}: {}.{}", display(file), r.key, name);
+        NpyHeader h;
+        auto v = npy_to_floats(*bytes, where, &h);
+        if (h.shape.size() != 1 && !(h.shape.size() == 2 && h.shape[0] == 1))
+          throw Error(fmt::format("{}: an embedding must be 1-D, this one has {} dimensions", where, h.shape.size()));
+        if (v.empty()) throw Error(where + ": empty embedding");
+        if (dim == 0) dim = static_cast<int>(v.size()), dim_where = where;
+        else if (static_cast<int>(v.size()) != dim)
+          throw Error(fmt::format("{}: embedding has {} dimensions, but {} has {}; mixed models?", where, v.size(),
+                                  dim_where, dim));
+        if (vec->m.rows == 0) vec->m.dim = dim;
+        vec->m.append(v.data());
+        vec->record.push_back(rec);
+      }
+      auto text = [&](const char* f) {
+        auto* p = r.find(f);
+        return p ? *p : std::string();
+      };
+      c.keys.push_back(r.key);
+      c.captions.push_back(trim(text("txt")));
+      c.jsons.push_back(text("json"));
+      c.cls.push_back(trim(text("cls")));
+    }
+    damaged += reader.stats().damaged_inputs;
+    if (!c.header && reader.header()) c.header = *reader.header(), c.model = header_model_id(*reader.header());
+  }
+  if (damaged) log::warn("{} damaged input(s) skipped", damaged);
+  std::string names = files.size() == 1 ? display(files[0]) : fmt::format("{} inputs", files.size());
+  if (c.keys.empty()) throw Error(names + ": empty database (no records)");
+  if (opt.need_vectors && c.img.m.rows == 0 && c.txt.m.rows == 0)
+    throw Error(fmt::format("{}: no embeddings (img.npy or txt.npy) in {} records; run clippo-embed first", names,
+                            c.keys.size()));
+  if (opt.normalize) normalize_rows(c.img.m), normalize_rows(c.txt.m);
+  return c;
+}
+
+}  // namespace clippo::search

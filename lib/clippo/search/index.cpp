@@ -1,0 +1,169 @@
+#include "clippo/search/index.h"
+
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/IndexRefine.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "clippo/cli/log.h"
+#include "clippo/io/json.h"
+#include "clippo/io/record_writer.h"
+
+namespace fs = std::filesystem;
+
+namespace clippo::search {
+
+std::unique_ptr<faiss::Index> build_index(const Matrix& v, const BuildOptions& opt) {
+  if (v.rows == 0) throw Error("empty database: nothing to index");
+  std::unique_ptr<faiss::Index> index;
+  threads();  // applies --threads to OpenMP
+  try {
+    index.reset(faiss::index_factory(v.dim, opt.factory.c_str(), faiss::METRIC_INNER_PRODUCT));
+  } catch (const faiss::FaissException& e) {
+    throw UsageError(fmt::format("--index-type '{}' is not a FAISS index_factory string: {}", opt.factory, e.what()));
+  }
+  try {
+    if (!index->is_trained) {
+      // Train on a random sample; k-means gains little past ~256 vectors per list.
+      int64_t n = std::min<int64_t>(v.rows, std::max<int64_t>(opt.train_size, 1));
+      std::vector<float> sample;
+      if (n == v.rows) {
+        sample = v.data;
+      } else {
+        std::vector<int64_t> order(v.rows);
+        std::iota(order.begin(), order.end(), 0);
+        std::mt19937_64 rng(opt.seed);
+        for (int64_t i = 0; i < n; ++i) std::swap(order[i], order[i + rng() % (v.rows - i)]);
+        std::sort(order.begin(), order.begin() + n);
+        sample.reserve(static_cast<size_t>(n) * v.dim);
+        for (int64_t i = 0; i < n; ++i) sample.insert(sample.end(), v.row(order[i]), v.row(order[i]) + v.dim);
+      }
+      log::info("training {} on {} vectors", opt.factory, n);
+      index->train(n, sample.data());
+    }
+    index->add(v.rows, v.data.data());
+  } catch (const faiss::FaissException& e) {
+    throw Error(fmt::format("building {} over {} vectors failed: {}", opt.factory, v.rows, e.what()));
+  }
+  return index;
+}
+
+void save_index_dir(const std::string& dir, const faiss::Index& index, const Collection& c, const Vectors& v,
+                    const std::string& field, const BuildOptions& opt) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create the index directory: {}", dir, ec.message()));
+  std::string ipath = (fs::path(dir) / "index.faiss").string();
+  try {
+    faiss::write_index(&index, ipath.c_str());
+  } catch (const faiss::FaissException& e) {
+    throw Error(fmt::format("{}: cannot write the index: {}", ipath, e.what()));
+  }
+  RecordWriter w((fs::path(dir) / "meta.shard").string(), Compression{});
+  if (c.header) w.write(header_record(*c.header));
+  for (int64_t row = 0; row < v.m.rows; ++row) {
+    int64_t r = v.record[row];
+    Record rec;
+    rec.key = c.keys[r];
+    if (!c.captions[r].empty()) rec.set("txt", c.captions[r]);
+    if (!c.jsons[r].empty()) rec.set("json", c.jsons[r]);
+    if (!c.cls[r].empty()) rec.set("cls", c.cls[r]);
+    if (rec.fields.empty()) rec.set("key", "");  // a record needs a member to exist in the tar
+    w.write(rec);
+  }
+  w.close();
+  JsonWriter j;
+  j.begin_object().key("factory").value(opt.factory).key("dim").value(static_cast<int64_t>(v.m.dim));
+  j.key("count").value(v.m.rows).key("field").value(field).key("normalized").value(opt.normalized).end_object();
+  std::ofstream(fs::path(dir) / "index.json") << j.str() << "\n";
+}
+
+void apply_search_params(faiss::Index& index, const SearchParams& p) {
+  faiss::Index* x = &index;
+  for (;;) {
+    if (auto* t = dynamic_cast<faiss::IndexPreTransform*>(x)) x = t->index;
+    else if (auto* r = dynamic_cast<faiss::IndexRefine*>(x)) x = r->base_index;
+    else break;
+  }
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(x); ivf && p.nprobe > 0)
+    ivf->nprobe = std::min<size_t>(p.nprobe, ivf->nlist);
+  if (auto* h = dynamic_cast<faiss::IndexHNSW*>(x); h && p.ef_search > 0) h->hnsw.efSearch = p.ef_search;
+}
+
+TopK faiss_search(const faiss::Index& index, const Matrix& q, int k) {
+  if (q.rows && q.dim != index.d)
+    throw Error(fmt::format("queries have {} dimensions but the index has {}", q.dim, index.d));
+  threads();
+  TopK out;
+  out.nq = q.rows, out.k = k;
+  out.scores.resize(static_cast<size_t>(q.rows) * k);
+  out.ids.resize(static_cast<size_t>(q.rows) * k);
+  const int64_t batch = 4096;
+  for (int64_t b = 0; b < q.rows; b += batch) {
+    int64_t n = std::min(batch, q.rows - b);
+    index.search(n, q.row(b), k, out.scores.data() + b * k, out.ids.data() + b * k);
+  }
+  // Same order as the exact search: score, then lower id; missing rows last.
+  std::vector<std::pair<float, int64_t>> row(k);
+  for (int64_t i = 0; i < q.rows; ++i) {
+    for (int r = 0; r < k; ++r) row[r] = {out.scores[i * k + r], out.ids[i * k + r]};
+    std::sort(row.begin(), row.end(), [](auto& a, auto& b) {
+      if ((a.second < 0) != (b.second < 0)) return b.second < 0;
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    for (int r = 0; r < k; ++r) {
+      out.scores[i * k + r] = row[r].second < 0 ? -std::numeric_limits<float>::infinity() : row[r].first;
+      out.ids[i * k + r] = row[r].second;
+    }
+  }
+  return out;
+}
+
+IndexDir::IndexDir(const std::string& dir) {
+  fs::path d(dir);
+  if (!fs::is_directory(d)) throw Error(fmt::format("{}: not an index directory (make one with clippo-knn build)", dir));
+  for (auto f : {"index.faiss", "meta.shard", "index.json"})
+    if (!fs::exists(d / f)) throw Error(fmt::format("{}: missing {} (not a clippo-knn index?)", dir, f));
+  std::string ipath = (d / "index.faiss").string();
+  try {
+    index_.reset(faiss::read_index(ipath.c_str()));
+  } catch (const faiss::FaissException& e) {
+    throw Error(fmt::format("{}: cannot read the FAISS index: {}", ipath, e.what()));
+  }
+  std::ifstream in(d / "index.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = JsonObject::parse(ss.str(), (d / "index.json").string());
+  factory_ = j.get("factory").value_or("");
+  LoadOptions lo;
+  lo.need_vectors = false;
+  lo.normalize = false;
+  meta_ = load_collection({(d / "meta.shard").string()}, lo);
+  if (static_cast<int64_t>(meta_.size()) != index_->ntotal)
+    throw Error(fmt::format("{}: meta.shard has {} records but the index holds {} vectors", dir, meta_.size(),
+                            index_->ntotal));
+}
+
+IndexDir::~IndexDir() = default;
+IndexDir::IndexDir(IndexDir&&) noexcept = default;
+
+int IndexDir::dim() const { return index_->d; }
+int64_t IndexDir::size() const { return index_->ntotal; }
+
+TopK IndexDir::search(const Matrix& q, int k, const SearchParams& p) const {
+  apply_search_params(*index_, p);
+  return faiss_search(*index_, q, k);
+}
+
+}  // namespace clippo::search

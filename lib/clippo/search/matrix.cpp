@@ -1,0 +1,157 @@
+#include "clippo/search/matrix.h"
+
+#include <cblas.h>
+#include <dlfcn.h>
+#include <fmt/core.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <thread>
+
+#include "clippo/cli/error.h"
+
+namespace clippo::search {
+
+namespace {
+
+int g_threads = 0;
+
+// Runs fn(begin, end) over [0, n) split across the search threads.
+template <typename F>
+void parallel_for(int64_t n, F fn) {
+  int t = static_cast<int>(std::min<int64_t>(threads(), n));
+  if (t <= 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  int64_t step = (n + t - 1) / t;
+  for (int i = 0; i < t; ++i) {
+    int64_t b = i * step, e = std::min(n, b + step);
+    if (b < e) pool.emplace_back([=] { fn(b, e); });
+  }
+  for (auto& th : pool) th.join();
+}
+
+// One query's running top-k: a heap whose root is the worst kept entry.
+// Worse = lower score, or the same score and a higher row id.
+struct Heap {
+  float* s;
+  int64_t* id;
+  int k, n = 0;
+
+  static bool worse(float sa, int64_t ia, float sb, int64_t ib) { return sa < sb || (sa == sb && ia > ib); }
+
+  void sift_down(int i) {
+    for (;;) {
+      int l = 2 * i + 1, r = l + 1, m = i;
+      if (l < n && worse(s[l], id[l], s[m], id[m])) m = l;
+      if (r < n && worse(s[r], id[r], s[m], id[m])) m = r;
+      if (m == i) return;
+      std::swap(s[i], s[m]), std::swap(id[i], id[m]);
+      i = m;
+    }
+  }
+  void sift_up(int i) {
+    while (i > 0) {
+      int p = (i - 1) / 2;
+      if (!worse(s[i], id[i], s[p], id[p])) return;
+      std::swap(s[i], s[p]), std::swap(id[i], id[p]);
+      i = p;
+    }
+  }
+  // Row ids arrive in increasing order, so a tie with the root loses: only a
+  // strictly higher score enters a full heap.
+  void push(float score, int64_t row) {
+    if (n < k) {
+      s[n] = score, id[n] = row;
+      sift_up(n++);
+    } else if (score > s[0]) {
+      s[0] = score, id[0] = row;
+      sift_down(0);
+    }
+  }
+  void sort() {
+    std::vector<std::pair<float, int64_t>> v(n);
+    for (int i = 0; i < n; ++i) v[i] = {s[i], id[i]};
+    std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    for (int i = 0; i < k; ++i) {
+      s[i] = i < n ? v[i].first : -std::numeric_limits<float>::infinity();
+      id[i] = i < n ? v[i].second : -1;
+    }
+  }
+};
+
+}  // namespace
+
+void set_threads(int n) {
+  g_threads = n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(g_threads);  // FAISS
+  // OpenBLAS keeps its own pool; the reference BLAS has no such call.
+  using SetFn = void (*)(int);
+  if (auto f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(g_threads);
+}
+
+int threads() {
+  if (g_threads == 0) set_threads(0);
+  return g_threads;
+}
+
+void normalize_rows(Matrix& m) {
+  for (int64_t i = 0; i < m.rows; ++i) {
+    float* r = m.row(i);
+    double ss = 0;
+    for (int j = 0; j < m.dim; ++j) ss += static_cast<double>(r[j]) * r[j];
+    if (ss > 0) {
+      float inv = static_cast<float>(1.0 / std::sqrt(ss));
+      for (int j = 0; j < m.dim; ++j) r[j] *= inv;
+    }
+  }
+}
+
+TopK exact_search(const Matrix& queries, const Matrix& db, int k) {
+  if (queries.rows > 0 && db.rows > 0 && queries.dim != db.dim)
+    throw Error(fmt::format("queries have {} dimensions but the database has {}", queries.dim, db.dim));
+  return exact_search(queries.data.data(), queries.rows, db.data.data(), db.rows, db.dim, k);
+}
+
+TopK exact_search(const float* q, int64_t nq, const float* db, int64_t nb, int dim, int k) {
+  if (k < 1) throw Error("k must be at least 1");
+  TopK out;
+  out.nq = nq, out.k = k;
+  out.scores.assign(static_cast<size_t>(nq) * k, 0.f);
+  out.ids.assign(static_cast<size_t>(nq) * k, -1);
+  std::vector<Heap> heaps(nq);
+  for (int64_t i = 0; i < nq; ++i) heaps[i] = Heap{out.scores.data() + i * k, out.ids.data() + i * k, k};
+  threads();  // applies the thread count to BLAS once
+  // Blocks sized so the score tile (qb x bb floats) stays around 16 MB and
+  // each SGEMM call is large enough for BLAS to run at full speed.
+  const int64_t qb = std::min<int64_t>(std::max<int64_t>(nq, 1), 1024);
+  const int64_t bb = 4096;
+  std::vector<float> tile(static_cast<size_t>(qb) * bb);
+  for (int64_t q0 = 0; q0 < nq; q0 += qb) {
+    int64_t qn = std::min(qb, nq - q0);
+    for (int64_t b0 = 0; b0 < nb; b0 += bb) {
+      int64_t bn = std::min(bb, nb - b0);
+      if (dim > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(qn), static_cast<int>(bn), dim, 1.f,
+                    q + q0 * dim, dim, db + b0 * dim, dim, 0.f, tile.data(), static_cast<int>(bn));
+      else
+        std::fill(tile.begin(), tile.end(), 0.f);
+      parallel_for(qn, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          Heap& h = heaps[q0 + i];
+          const float* t = tile.data() + i * bn;
+          for (int64_t j = 0; j < bn; ++j)
+            if (h.n < h.k || t[j] > h.s[0]) h.push(t[j], b0 + j);
+        }
+      });
+    }
+  }
+  for (auto& h : heaps) h.sort();
+  return out;
+}
+
+}  // namespace clippo::search
