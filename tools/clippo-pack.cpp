@@ -23,27 +23,27 @@ int main(int argc, char** argv) {
     std::vector<std::string> inputs, sentences;
     pack::PackOptions o;
     cmd.options().add_options()
-      ("images", cli::po::value(&images), "folder of images (recursive); captions from --captions or sidecar .txt files")
-      ("captions", cli::po::value(&captions), "caption table for --images: .tsv (path<TAB>caption[<TAB>label]), .csv or .jsonl")
-      ("jsonl", cli::po::value(&jsonl), "JSONL with an image path and a caption per line (paths relative to the file)")
-      ("csv", cli::po::value(&csv), "CSV with a header row, an image path and a caption per row")
-      ("sentences", cli::po::value(&sentences)->multitoken(), "documents (JSONL with a text field, or text files of blank-line-separated blocks) to sentence pairs")
-      ("image-field", cli::po::value(&image_field)->default_value("path"), "CSV/JSONL field with the image path")
-      ("text-field", cli::po::value(&text_field), "CSV/JSONL field with the caption (default caption; text for --sentences)")
-      ("label-field", cli::po::value(&label_field), "CSV/JSONL field with an integer class label (written as cls)")
-      ("shard-size", cli::po::value(&o.shard_size)->default_value(0), "records per shard (default: all in one, or spread evenly over a {a..b} list)")
-      ("compression", cli::po::value(&compression)->default_value("zstd:3"), "zstd[:LEVEL], gzip[:LEVEL] or none")
-      ("resize", cli::po::value(&o.resize)->default_value(0), "shrink images so the shorter side is S pixels, re-encoded as JPEG (0 keeps the original bytes)")
-      ("jpeg-quality", cli::po::value(&o.jpeg_quality)->default_value(95), "JPEG quality for --resize (1-100)")
-      ("min-image-size", cli::po::value(&o.min_image_size)->default_value(0), "skip images whose shorter side is smaller")
-      ("min-caption-chars", cli::po::value(&o.min_caption_chars)->default_value(0), "skip captions with fewer characters (and records without one)")
-      ("max-caption-chars", cli::po::value(&o.max_caption_chars)->default_value(0), "skip captions with more characters (0: no limit)")
+      ("images", cli::po::value(&images)->value_name("DIR"), "folder of images (recursive); captions from --captions or sidecar .txt files")
+      ("captions", cli::po::value(&captions)->value_name("FILE"), "caption table for --images: .tsv (path<TAB>caption[<TAB>label]), .csv or .jsonl")
+      ("jsonl", cli::po::value(&jsonl)->value_name("FILE"), "JSONL with an image path and a caption per line (paths relative to the file)")
+      ("csv", cli::po::value(&csv)->value_name("FILE"), "CSV with a header row, an image path and a caption per row")
+      ("sentences", cli::po::value(&sentences)->value_name("FILE...")->multitoken(), "documents (JSONL with a text field, or text files of blank-line-separated blocks) to sentence pairs")
+      ("image-field", cli::po::value(&image_field)->value_name("NAME")->default_value("path"), "CSV/JSONL field with the image path")
+      ("text-field", cli::po::value(&text_field)->value_name("NAME"), "CSV/JSONL field with the caption (default caption; text for --sentences)")
+      ("label-field", cli::po::value(&label_field)->value_name("NAME"), "CSV/JSONL field with an integer class label (written as cls)")
+      ("shard-size", cli::po::value(&o.shard_size)->value_name("N")->default_value(0), "records per shard (default: all in one, or spread evenly over a {a..b} list)")
+      ("compression", cli::po::value(&compression)->value_name("KIND")->default_value("zstd:3"), "zstd[:LEVEL], gzip[:LEVEL] or none")
+      ("resize", cli::po::value(&o.resize)->value_name("S")->default_value(0), "shrink images so the shorter side is S pixels, re-encoded as JPEG (0 keeps the original bytes)")
+      ("jpeg-quality", cli::po::value(&o.jpeg_quality)->value_name("Q")->default_value(95), "JPEG quality for --resize (1-100)")
+      ("min-image-size", cli::po::value(&o.min_image_size)->value_name("S")->default_value(0), "skip images whose shorter side is smaller")
+      ("min-caption-chars", cli::po::value(&o.min_caption_chars)->value_name("N")->default_value(0), "skip captions with fewer characters (and records without one)")
+      ("max-caption-chars", cli::po::value(&o.max_caption_chars)->value_name("N")->default_value(0), "skip captions with more characters (0: no limit)")
       ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars)")
-      ("seed", cli::po::value(&o.seed)->default_value(0), "random seed for --shuffle")
-      ("shuffle-buffer", cli::po::value(&o.shuffle_buffer)->default_value(10000), "records held for shuffling tar input")
+      ("seed", cli::po::value(&o.seed)->value_name("N")->default_value(0), "random seed for --shuffle")
+      ("shuffle-buffer", cli::po::value(&o.shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input")
       ("keep-keys", cli::po::bool_switch(&o.keep_keys), "keep the input keys of re-sharded tars (default: renumber 000000000...)")
-      ("jobs,j", cli::po::value(&o.jobs)->default_value(0), "parallel decoding jobs (0 = all cores)")
-      ("input", cli::po::value(&inputs), "webdataset tars or shards to re-shard ('-' for stdin)");
+      ("jobs,j", cli::po::value(&o.jobs)->value_name("N")->default_value(0), "parallel decoding jobs (0 = all cores)");
+    cmd.hidden().add_options()("input", cli::po::value(&inputs));
     cmd.positional("input");
     auto vm = cmd.parse(argc, argv);
 

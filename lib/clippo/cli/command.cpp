@@ -22,12 +22,12 @@ Command::Command(std::string name, std::string usage, std::string about, unsigne
   add("version", "show the version and exit");
   add("quiet,q", po::bool_switch(&quiet_), "only errors on stderr, no progress bar");
   add("verbose,v", po::value<int>(&verbose_)->implicit_value(1)->zero_tokens(), "more detail on stderr");
-  if (common_ & kOutput) add("output,o", po::value(&output)->default_value("-"), "output file, '-' for stdout");
-  if (common_ & kThreads) add("threads", po::value(&threads)->default_value(0), "worker threads (0 = all cores)");
+  if (common_ & kOutput) add("output,o", po::value(&output)->default_value("-")->value_name("FILE"), "output file, '-' for stdout");
+  if (common_ & kThreads) add("threads", po::value(&threads)->default_value(0)->value_name("N"), "worker threads (0 = all cores)");
   if (common_ & kOnError)
-    add("on-error", po::value<std::string>()->default_value("skip"),
+    add("on-error", po::value<std::string>()->default_value("skip")->value_name("skip|fail"),
         "bad input items: skip (report, count, go on) or fail (stop)");
-  if (common_ & kDevice) add("device", po::value(&device)->default_value("cpu"), "cpu or cuda");
+  if (common_ & kDevice) add("device", po::value(&device)->default_value("cpu")->value_name("cpu|cuda"), "cpu or cuda");
   if (common_ & kJson) add("json", po::bool_switch(&json), "JSON lines instead of TSV");
 }
 
@@ -41,7 +41,7 @@ std::string Command::help() const {
 
 po::variables_map Command::parse(int argc, char** argv) {
   po::options_description all;
-  all.add(own_).add(shared_);
+  all.add(own_).add(shared_).add(hidden_);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional_).run(), vm);

@@ -28,6 +28,8 @@ class Command {
   Command(std::string name, std::string usage, std::string about, unsigned common);
 
   po::options_description& options() { return own_; }
+  // Parsed but not listed in --help (the positional arguments' target).
+  po::options_description& hidden() { return hidden_; }
   // Positional arguments go to `name` (max_count -1 = any number).
   void positional(const std::string& name, int max_count = -1) { positional_.add(name.c_str(), max_count); }
 
@@ -47,7 +49,7 @@ class Command {
  private:
   std::string name_, usage_, about_;
   unsigned common_;
-  po::options_description own_{"Options"}, shared_{"Common options"};
+  po::options_description own_{"Options"}, shared_{"Common options"}, hidden_;
   po::positional_options_description positional_;
   int verbose_ = 0;
   bool quiet_ = false;

@@ -1,0 +1,28 @@
+# Every tool has a man page and bash/zsh/fish completions, and every long
+# option its --help prints appears in all four.
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+S=$CLIPPO_SOURCE
+tools=$(cd "$S/tools" && ls clippo-*.cpp | sed 's/\.cpp$//')
+[ -n "$tools" ] || fail "no tools found"
+for t in $tools; do
+  exe="$CLIPPO_BUILD/tools/$t"
+  [ -x "$exe" ] || { fail "$t is not built"; continue; }
+  man="$S/man/man1/$t.1" bash_c="$S/completions/bash/$t" zsh_c="$S/completions/zsh/_$t" fish_c="$S/completions/fish/$t.fish"
+  for f in "$man" "$bash_c" "$zsh_c" "$fish_c"; do [ -f "$f" ] || fail "$t: missing $f"; done
+  [ -f "$man" ] && { man -l "$man" >/dev/null 2>"$T/man.err" || fail "$t: man page does not format"; }
+  mantext=$(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$man" 2>/dev/null)
+  opts=$("$exe" --help | grep -oE '^ +(-[a-zA-Z] \[ )?(-[a-zA-Z], )?--[a-z0-9][a-z0-9-]*' | grep -oE -- '--[a-z0-9-]+' | sort -u)
+  [ -n "$opts" ] || fail "$t --help lists no options"
+  for o in $opts; do
+    name=${o#--}
+    [ -f "$man" ] && { grep -qE -- "(^|[^a-z0-9-])--$name([^a-z0-9-]|$)" <<<"$mantext" || fail "$t: $o missing from the man page"; }
+    [ -f "$bash_c" ] && { grep -qE -- "--$name([^a-z0-9-]|$)" "$bash_c" || fail "$t: $o missing from bash completion"; }
+    [ -f "$zsh_c" ] && { grep -qE -- "--$name([^a-z0-9-]|$)" "$zsh_c" || fail "$t: $o missing from zsh completion"; }
+    [ -f "$fish_c" ] && { grep -qE -- "-l $name([^a-z0-9-]|$)" "$fish_c" || fail "$t: $o missing from fish completion"; }
+  done
+  # and the other way round: the man page documents no option the tool lacks
+  [ -f "$man" ] && for o in $(awk '/^\.TP/ { getline; print }' "$man" | sed 's/\\-/-/g' | grep -oE -- '--[a-z0-9-]+' | sort -u); do
+    grep -qx -- "$o" <<<"$opts" || fail "$t: the man page documents $o, which --help does not list"
+  done
+done
+done_testing
