@@ -154,6 +154,31 @@ def retrieval(a):
         print(f"t2i_recall@{k}\t{np.mean(np.array(t2i_rank) < k):.6f}")
 
 
+def retrieval_hand(a):
+    """3 images on the axes; A has captions a1 (= A) and a2 (looks like B);
+    B's only caption b1 sits nearer A; C's caption is C itself. Known answers:
+    i2t R@1 2/3 (B's top text is A's a2), R@5 1; t2i R@1 2/4, R@5 1."""
+    e = np.eye(3, dtype=np.float32)
+    recs = [("a1", {"img.npy": npy_bytes(e[0]), "txt.npy": npy_bytes(e[0]), "json": '{"image_id": "A"}'}),
+            ("b1", {"img.npy": npy_bytes(e[1]), "txt.npy": npy_bytes(e[0] + 0.9 * e[1]), "json": '{"image_id": "B"}'}),
+            ("c1", {"img.npy": npy_bytes(e[2]), "txt.npy": npy_bytes(e[2])}),
+            ("a2", {"txt.npy": npy_bytes(e[1]), "json": '{"image_id": "A"}'})]
+    write_shard(f"{a.out}/hand.shard", recs, header("m"))
+
+
+def bad_sets(a):
+    """Inputs clippo-knn must refuse with a clear message."""
+    v = lambda d, seed=0: npy_bytes(np.random.default_rng(seed).standard_normal(d).astype(np.float32))
+    write_shard(f"{a.out}/noemb.shard", [("a", {"txt": "no vectors here"}), ("b", {"txt": "nor here"})])
+    write_shard(f"{a.out}/mixed_dim.shard", [("a", {"img.npy": v(8)}), ("b", {"img.npy": v(16)})])
+    write_shard(f"{a.out}/model_a.shard", [("a", {"img.npy": v(8)})], {"model": {"path": "a.npz", "sha256": "aaa"}})
+    write_shard(f"{a.out}/model_b.shard", [("b", {"img.npy": v(8)})], {"model": {"path": "b.npz", "sha256": "bbb"}})
+    write_shard(f"{a.out}/noheader.shard", [("a", {"img.npy": v(8)}), ("b", {"img.npy": v(8, 1)})])
+    write_shard(f"{a.out}/q16.shard", [("q", {"txt.npy": v(16)})])
+    write_shard(f"{a.out}/empty.shard", [], header("m"))
+    write_shard(f"{a.out}/matrix.shard", [("a", {"img.npy": npy_bytes(np.zeros((2, 8), np.float32))})])
+
+
 def zeroshot_set(a):
     """6 classes on the axes of a 8-D space; 2 prompts per class (unit vectors
     that average to the axis); 12 images with known predictions."""
@@ -199,7 +224,8 @@ def main():
     ap.add_argument("--model", default="model.npz")
     a = ap.parse_args()
     fn = {"gen": gen, "check-exact": check_exact, "retrieval-set": retrieval_set, "retrieval": retrieval,
-          "zeroshot-set": zeroshot_set}[a.cmd]
+          "zeroshot-set": zeroshot_set, "retrieval-hand": retrieval_hand,
+          "bad": bad_sets}[a.cmd]
     sys.exit(fn(a) or 0)
 
 

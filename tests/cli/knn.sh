@@ -1,0 +1,66 @@
+# clippo-knn on vectors: exact search against a numpy brute force (ties
+# included), stdin streams, FAISS index directories, zero-shot and retrieval
+# numbers on hand-made sets and against numpy.
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+REF="$PY $CLIPPO_SOURCE/tests/ref/search_ref.py"
+
+# --- exact search, integer vectors: every tie is a real tie, broken by the lower row
+mkdir ints floats
+$REF gen ints --ints --n 3000 --dim 24 --nq 30 --seed 1
+expect_status 0 clippo-knn --db ints/db.shard --query-emb ints/q.shard -k 10 --no-normalize
+cp "$T/.stdout" ints.tsv
+$REF check-exact ints ints.tsv --k 10 --no-normalize >ref.out || fail "integer search differs from numpy: $(tail -5 ref.out)"
+ties=$(awk -F'\t' '$1==p && $3==s {n++} {p=$1; s=$3} END {print n+0}' ints.tsv)
+[ "$ties" -gt 20 ] || fail "the tie test has only $ties tied neighbours"
+
+# --- float16 vectors, normalised (cosine), k larger than a block boundary
+$REF gen floats --f16 --n 5000 --dim 48 --nq 25 --seed 2
+expect_status 0 clippo-knn --db floats/db.shard --query-emb floats/q.shard -k 50 --threads 2
+cp "$T/.stdout" floats.tsv
+$REF check-exact floats floats.tsv --k 50 >ref.out || fail "float16 search differs from numpy: $(tail -5 ref.out)"
+
+# --- the database on stdin gives the same answer; so does a Flat index directory
+expect_status 0 sh -c "cat floats/db.shard | clippo-knn --query-emb floats/q.shard -k 50"
+expect_eq "$(md5sum <"$T/.stdout")" "$(md5sum <floats.tsv)" "stdin stream = --db"
+expect_status 0 clippo-knn build --db floats/db.shard --index-type Flat -o flat.index
+for f in index.faiss meta.shard index.json; do [ -f flat.index/$f ] || fail "index dir lacks $f"; done
+expect_status 0 clippo-knn --index flat.index --query-emb floats/q.shard -k 50
+cp "$T/.stdout" flat.tsv
+$REF check-exact floats flat.tsv --k 50 >ref.out || fail "Flat index search differs from numpy: $(tail -5 ref.out)"
+
+# --- IVF index: build, reload, query; with every list probed it is exact
+expect_status 0 clippo-knn build --db floats/db.shard --index-type IVF16,Flat --train-size 2000 -o ivf.index
+expect_status 0 clippo-knn --index ivf.index --query-emb floats/q.shard -k 10 --nprobe 16
+cp "$T/.stdout" ivf.tsv
+$REF check-exact floats ivf.tsv --k 10 >ref.out || fail "IVF (all lists) differs from numpy: $(tail -5 ref.out)"
+expect_status 0 clippo-knn --index ivf.index --query-emb floats/q.shard -k 10 --nprobe 1 --json
+first=$(head -1 "$T/.stdout")
+expect_contains "$first" '"query":"q000","rank":1' "JSONL result"
+expect_contains "$first" '"text":"caption ' "JSONL caption"
+expect_eq "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["factory"])' ivf.index/index.json)" "IVF16,Flat" "index.json factory"
+expect_status 0 clippo-knn build --db floats/db.shard --index-type HNSW16 -o hnsw.index
+expect_status 0 clippo-knn --index hnsw.index --query-emb floats/q.shard -k 10 --ef-search 400
+cp "$T/.stdout" hnsw.tsv
+$REF check-exact floats hnsw.tsv --k 10 >ref.out || fail "HNSW (ef 400) differs from numpy: $(tail -5 ref.out)"
+
+# --- zero-shot: hand-made classes where the answer is known (8 of 12 right)
+mkdir zs
+$REF zeroshot-set zs >/dev/null
+expect_status 0 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/classes.txt --predictions pred.tsv
+expect_eq "$(head -4 "$T/.stdout")" "$(printf 'records\t12\nclasses\t6\ntop1\t0.666667\ntop5\t1.000000')" "zero-shot metrics"
+expect_eq "$(grep -c confusion "$T/.stdout")" "4" "confusion pairs"
+expect_contains "$(cat "$T/.stdout")" "$(printf 'confusion\tzero\ttwo\t1')" "confusion: x08 is a zero taken for a two"
+expect_eq "$(cut -f1,3,5 pred.tsv | sed -n 7p)" "$(printf 'x06\tzero\tthree')" "prediction line"
+# labels given by name in a json field give the same numbers
+expect_status 0 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/classes.txt --label-field label --json
+expect_contains "$(cat "$T/.stdout")" '"top1":0.666666' "json label field"
+
+# --- retrieval: a hand-made set with known recall, then numpy on a random one
+mkdir ret
+$REF retrieval-hand ret
+expect_status 0 clippo-knn retrieval --db ret/hand.shard
+expect_eq "$(cat "$T/.stdout")" "$(printf 'images\t3\ntexts\t4\ni2t_recall@1\t0.666667\ni2t_recall@5\t1.000000\ni2t_recall@10\t1.000000\nt2i_recall@1\t0.500000\nt2i_recall@5\t1.000000\nt2i_recall@10\t1.000000')" "hand-made retrieval"
+$REF retrieval-set ret
+expect_status 0 clippo-knn retrieval --db ret/ret.shard
+expect_eq "$(cat "$T/.stdout")" "$($REF retrieval ret)" "retrieval recall = numpy"
+done_testing

@@ -1,0 +1,49 @@
+# clippo-knn refuses bad input with a clear message: exit 1 for bad data,
+# 2 for a bad command line; never a crash or a hang.
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+$PY "$CLIPPO_SOURCE/tests/ref/search_ref.py" bad .
+
+expect_status 1 clippo-knn --db noemb.shard --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "clippo-knn: error: noemb.shard: no embeddings (img.npy or txt.npy) in 2 records" "no embeddings"
+expect_status 1 clippo-knn --db mixed_dim.shard --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "mixed_dim.shard: b.img.npy: embedding has 16 dimensions, but mixed_dim.shard: a.img.npy has 8" "mixed dims"
+expect_status 1 clippo-knn --db model_a.shard --db model_b.shard --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "model_b.shard: embeddings from model 'bbb', but model_a.shard has model 'aaa'" "mixed models"
+expect_status 1 clippo-knn --db empty.shard --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "empty.shard: empty database" "empty database"
+expect_status 1 sh -c ': | clippo-knn --query-emb q16.shard'
+expect_contains "$(cat "$T/.stderr")" "<stdin>: empty database" "empty stream"
+expect_status 1 clippo-knn --db matrix.shard --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "matrix.shard: a.img.npy: an embedding must be 1-D" "2-D embedding"
+expect_status 1 clippo-knn --db noheader.shard --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "queries have 16 dimensions but the database has 8" "query dims"
+# a text query needs a model: the header names none and --model is not given
+expect_status 1 clippo-knn --db noheader.shard --query "a dog"
+expect_contains "$(cat "$T/.stderr")" "needs the model, but the database header names none; give --model" "query without model"
+expect_status 1 clippo-knn zeroshot --db noheader.shard --classes /dev/null
+expect_contains "$(cat "$T/.stderr")" "no class names" "empty class list"
+expect_status 1 clippo-knn --index nowhere.index --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "nowhere.index: not an index directory" "missing index"
+mkdir half.index
+expect_status 1 clippo-knn --index half.index --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "half.index: missing index.faiss" "incomplete index"
+expect_status 1 clippo-knn build --db noheader.shard --index-type IVF64,Flat -o x.index
+expect_contains "$(cat "$T/.stderr")" "building IVF64,Flat over 2 vectors failed" "too few training vectors"
+expect_status 1 clippo-knn retrieval --db noheader.shard
+expect_contains "$(cat "$T/.stderr")" "retrieval needs records with both img.npy and txt.npy" "retrieval without captions"
+expect_status 1 clippo-knn --db missing.shard --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "missing.shard" "missing file named"
+
+# usage errors: exit 2
+expect_status 2 clippo-knn frobnicate --db noheader.shard
+expect_contains "$(cat "$T/.stderr")" "unknown command 'frobnicate'" "unknown command"
+expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard -k 0
+expect_status 2 clippo-knn --db noheader.shard
+expect_contains "$(cat "$T/.stderr")" "no queries" "no queries"
+expect_status 2 clippo-knn build --db noheader.shard --index-type Bogus99 -o y.index
+expect_contains "$(cat "$T/.stderr")" "not a FAISS index_factory string" "bad factory"
+expect_status 2 clippo-knn build --db noheader.shard
+expect_contains "$(cat "$T/.stderr")" "give -o DIR" "build without -o"
+expect_status 2 clippo-knn zeroshot --db noheader.shard
+expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard --field foo
+done_testing
