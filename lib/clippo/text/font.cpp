@@ -121,6 +121,10 @@ void Font::add_hex(std::string_view text, const std::string& name) {
     if (g.ink) {
       g.first = static_cast<uint8_t>(__builtin_clz(static_cast<uint32_t>(cols)) - 16);
       g.last = static_cast<uint8_t>(15 - __builtin_ctz(static_cast<uint32_t>(cols)));
+      int top = 0, bottom = 16;
+      while (!g.rows[top]) ++top;
+      while (!g.rows[bottom - 1]) --bottom;
+      g.top = static_cast<uint8_t>(top), g.bottom = static_cast<uint8_t>(bottom);
     }
     uint32_t& s = slot(cp);
     if (s) {

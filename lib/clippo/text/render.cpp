@@ -26,45 +26,55 @@ void validate(const RenderOptions& o) {
   need(o.min_width >= 0 && o.min_width <= 1024, "--min-width must be 0..1024");
 }
 
+namespace {
+
+// Decodes the non-ASCII sequence at p (p < end), advancing p. The
+// well-formed sequences are those of Unicode Table 3-7; on a bad byte the
+// maximal valid prefix becomes one U+FFFD and decoding resumes at the bad
+// byte, as ICU's converter (TensorFlow's "replace") and Python do.
+inline char32_t decode_sequence(const uint8_t*& p, const uint8_t* end) {
+  const uint8_t b = *p++;
+  int n;
+  uint8_t lo = 0x80, hi = 0xBF;
+  char32_t cp;
+  if (b >= 0xC2 && b <= 0xDF) n = 1, cp = b & 0x1F;
+  else if (b >= 0xE0 && b <= 0xEF) n = 2, cp = b & 0x0F, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
+  else if (b >= 0xF0 && b <= 0xF4) n = 3, cp = b & 0x07, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
+  else return 0xFFFD;
+  for (int k = 0; k < n; ++k, lo = 0x80, hi = 0xBF) {
+    if (p == end || *p < lo || *p > hi) return 0xFFFD;
+    cp = cp << 6 | (*p++ & 0x3F);
+  }
+  return cp;
+}
+
+}  // namespace
+
 void decode_utf8(std::string_view s, bool lower, int max_chars, std::vector<char32_t>& out) {
   const auto* p = reinterpret_cast<const uint8_t*>(s.data());
   const auto* end = p + s.size();
   const size_t limit = max_chars > 0 ? out.size() + static_cast<size_t>(max_chars) : SIZE_MAX;
-  auto cont = [&](const uint8_t* q, uint8_t lo, uint8_t hi) { return q < end && *q >= lo && *q <= hi; };
   while (p < end && out.size() < limit) {
-    uint8_t b = *p;
+    const uint8_t b = *p;
     if (b < 0x80) {
-      // tf.strings.lower: ASCII only.
-      out.push_back(lower && b >= 'A' && b <= 'Z' ? b + 32 : b);
+      out.push_back(lower && b >= 'A' && b <= 'Z' ? b + 32 : b);  // tf.strings.lower: ASCII only
       ++p;
-      continue;
+    } else {
+      out.push_back(decode_sequence(p, end));
     }
-    // The well-formed sequences of Unicode Table 3-7. On a bad byte the
-    // maximal valid prefix becomes one U+FFFD and decoding resumes at the bad
-    // byte (ICU's and Python's "replace" behaviour).
-    int n;
-    uint8_t lo = 0x80, hi = 0xBF;
-    char32_t cp;
-    if (b >= 0xC2 && b <= 0xDF) n = 1, cp = b & 0x1F;
-    else if (b >= 0xE0 && b <= 0xEF) n = 2, cp = b & 0x0F, lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
-    else if (b >= 0xF0 && b <= 0xF4) n = 3, cp = b & 0x07, lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
-    else {
-      out.push_back(0xFFFD);
-      ++p;
-      continue;
-    }
-    ++p;
-    bool ok = true;
-    for (int k = 0; k < n; ++k) {
-      if (!cont(p, k == 0 ? lo : 0x80, k == 0 ? hi : 0xBF)) {
-        ok = false;
-        break;
-      }
-      cp = cp << 6 | (*p & 0x3F);
-      ++p;
-    }
-    out.push_back(ok ? cp : 0xFFFD);
   }
+}
+
+size_t utf8_prefix_bytes(std::string_view s, int max_chars) {
+  if (max_chars <= 0) return s.size();
+  const auto* begin = reinterpret_cast<const uint8_t*>(s.data());
+  const auto* p = begin;
+  const auto* end = p + s.size();
+  for (int i = 0; i < max_chars && p < end; ++i) {
+    if (*p < 0x80) ++p;
+    else decode_sequence(p, end);
+  }
+  return static_cast<size_t>(p - begin);
 }
 
 namespace {
@@ -229,23 +239,30 @@ void render(std::string_view utf8, const Font& font, const RenderOptions& o, uin
     const int64_t y0 = static_cast<int64_t>(p.line) * 16;
     if (y0 >= size) break;  // lines beyond the image are dropped
     if (p.width == 0) continue;
-    const int rows = static_cast<int>(std::min<int64_t>(16, size - y0));
+    const int rows = static_cast<int>(std::min<int64_t>(p.glyph->bottom, size - y0));
     const uint32_t keep = 0xFFFFu << (16 - p.width) & 0xFFFFu;
     uint8_t* dst = out + y0 * size + p.x;
+    const uint16_t* glyph_rows = p.glyph->rows;  // locals: `dst` may alias anything
+    const int shift = p.first;
     if (p.x + 16 <= size) {
-      // Whole 16 px spans: the columns past the width are background, and the
-      // next glyph on the line (drawn later) overwrites them.
-      for (int r = 0; r < rows; ++r, dst += size) {
-        uint32_t bits = (static_cast<uint32_t>(p.glyph->rows[r]) << p.first) & keep;
-        std::memcpy(dst, s.lut[bits >> 8], 8);
-        std::memcpy(dst + 8, s.lut[bits & 255], 8);
+      // 16 px spans from a table, 8 at a time. Every pixel that is not ink
+      // stays background: the span's columns past the glyph's width are
+      // written as background, and earlier glyphs have no ink there (theirs
+      // lies to the left); later glyphs overwrite them.
+      const uint8_t(*lut)[8] = s.lut;
+      for (int r = p.glyph->top; r < rows; ++r) {
+        uint32_t bits = (static_cast<uint32_t>(glyph_rows[r]) << shift) & keep;
+        uint8_t* d = dst + static_cast<ptrdiff_t>(r) * size;
+        std::memcpy(d, lut[bits >> 8], 8);
+        std::memcpy(d + 8, lut[bits & 255], 8);
       }
     } else {
       const int cols = std::min(p.width, size - p.x);
-      for (int r = 0; r < rows; ++r, dst += size) {
-        uint32_t bits = (static_cast<uint32_t>(p.glyph->rows[r]) << p.first) & keep;
+      for (int r = p.glyph->top; r < rows; ++r) {
+        uint32_t bits = (static_cast<uint32_t>(glyph_rows[r]) << shift) & keep;
+        uint8_t* d = dst + static_cast<ptrdiff_t>(r) * size;
         for (int j = 0; j < cols; ++j)
-          if (bits >> (15 - j) & 1) dst[j] = static_cast<uint8_t>(o.text_brightness);
+          if (bits >> (15 - j) & 1) d[j] = static_cast<uint8_t>(o.text_brightness);
       }
     }
   }

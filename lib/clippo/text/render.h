@@ -37,6 +37,7 @@ class Font {
   struct Glyph {
     uint16_t rows[16];
     uint8_t first, last;  // first and last columns with ink (0, 0 when blank)
+    uint8_t top, bottom;  // rows [top, bottom) hold all the ink (0, 0 when blank)
     uint8_t ink;          // whether any pixel is set
   };
 
@@ -73,6 +74,9 @@ class Font {
 // with one U+FFFD per maximal invalid subsequence (TensorFlow's "replace"
 // mode), at most max_chars code points (0 = all). Appends to `out`.
 void decode_utf8(std::string_view utf8, bool lower, int max_chars, std::vector<char32_t>& out);
+// The length of the bytes that decode to the first max_chars code points
+// (0 = all): where a caption may be cut without changing its image.
+size_t utf8_prefix_bytes(std::string_view utf8, int max_chars);
 
 // Renders into `out` (opt.size * opt.size bytes, row-major gray).
 void render(std::string_view utf8, const Font& font, const RenderOptions& opt, uint8_t* out);

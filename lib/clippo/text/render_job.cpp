@@ -1,0 +1,510 @@
+#include "clippo/text/render_job.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "clippo/cli/log.h"
+#include "clippo/cli/progress.h"
+#include "clippo/io/image.h"
+#include "clippo/io/json.h"
+#include "clippo/io/record_reader.h"
+
+namespace fs = std::filesystem;
+
+namespace clippo::text {
+
+// ---------------------------------------------------------------- lines
+
+LineReader::LineReader(int fd) : fd_(fd), buf_(1 << 20) {}
+
+bool LineReader::refill() {
+  if (eof_) return false;
+  if (pos_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + pos_, len_ - pos_);
+    len_ -= pos_, pos_ = 0;
+  }
+  if (len_ == buf_.size()) return true;
+  for (;;) {
+    ssize_t n = ::read(fd_, buf_.data() + len_, buf_.size() - len_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(fmt::format("read failed: {}", std::strerror(errno)));
+    if (n == 0) eof_ = true;
+    len_ += static_cast<size_t>(n);
+    return n > 0;
+  }
+}
+
+void LineReader::fill(size_t n) {
+  // A newline ends the wait too, so that interactive input is not held up.
+  while (len_ - pos_ < n && !std::memchr(buf_.data() + pos_, '\n', len_ - pos_) && refill()) {
+  }
+}
+
+bool LineReader::next(std::string& line, size_t cap, bool& cut) {
+  line.clear();
+  cut = false;
+  bool any = false;
+  for (;;) {
+    if (pos_ == len_ && !refill()) break;
+    any = true;
+    const char* start = buf_.data() + pos_;
+    size_t avail = len_ - pos_;
+    const char* nl = static_cast<const char*>(std::memchr(start, '\n', avail));
+    size_t take = nl ? static_cast<size_t>(nl - start) : avail;
+    size_t room = cap - line.size();
+    if (take > room) cut = true;
+    line.append(start, std::min(take, room));
+    pos_ += take;
+    if (nl) {
+      ++pos_;
+      break;
+    }
+  }
+  if (!any) return false;
+  if (!cut && !line.empty() && line.back() == '\r') line.pop_back();
+  return true;
+}
+
+// ---------------------------------------------------------------- art
+
+std::string terminal_art(const uint8_t* px, int size, int background) {
+  int max_x = -1, max_y = -1;
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x)
+      if (px[y * size + x] != background) max_x = std::max(max_x, x), max_y = std::max(max_y, y);
+  std::string out;
+  if (max_x < 0) return "\n";  // blank image: one empty line
+  for (int y = 0; y <= max_y; y += 2) {
+    for (int x = 0; x <= max_x; ++x) {
+      bool top = px[y * size + x] != background;
+      bool bottom = y + 1 < size && px[(y + 1) * size + x] != background;
+      out += top && bottom ? "\u2588" : top ? "\u2580" : bottom ? "\u2584" : " ";
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    out += '\n';
+  }
+  return out;
+}
+
+namespace {
+
+// ---------------------------------------------------------------- helpers
+
+bool looks_like_shard(std::string_view head) {
+  auto starts = [&](std::string_view m) { return head.substr(0, m.size()) == m; };
+  // zstd, gzip, bzip2, xz; then a tar header's "ustar" magic.
+  return starts("\x28\xB5\x2F\xFD") || starts("\x1F\x8B\x08") ||
+         (starts("BZh") && head.size() >= 10 && head.substr(4, 6) == "1AY&SY") || starts("\xFD" "7zXZ") ||
+         (head.size() >= 262 && head.substr(257, 5) == "ustar");
+}
+
+// A key the tar writer and a file system accept: no '.' in its basename, no
+// empty, '.' or '..' folders, no control bytes.
+bool valid_key(std::string_view k) {
+  if (k.empty() || k.size() > 1024 || k.front() == '/' || k.back() == '/') return false;
+  for (char c : k)
+    if (static_cast<unsigned char>(c) < 0x20) return false;
+  size_t slash = k.rfind('/');
+  if (k.find('.', slash == std::string_view::npos ? 0 : slash) != std::string_view::npos) return false;
+  size_t start = 0;
+  while (start < k.size()) {
+    size_t end = k.find('/', start);
+    if (end == std::string_view::npos) end = k.size();
+    auto seg = k.substr(start, end - start);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// Runs fn(i) for i in [0, n) on `threads` threads (the caller's included).
+class Pool {
+ public:
+  explicit Pool(int threads) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  void run(size_t n, const std::function<void(size_t)>& fn) {
+    if (workers_.empty() || n < 2) {
+      for (size_t i = 0; i < n; ++i) fn(i);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fn_ = &fn, n_ = n, next_.store(0), busy_ = workers_.size(), error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return busy_ == 0; });
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work() {
+    try {
+      for (size_t i; (i = next_.fetch_add(1)) < n_;) (*fn_)(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+      next_.store(n_);
+    }
+  }
+  void loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--busy_ == 0) done_.notify_one();
+    }
+  }
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_;
+  const std::function<void(size_t)>* fn_ = nullptr;
+  size_t n_ = 0, busy_ = 0;
+  std::atomic<size_t> next_{0};
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+// One input item: a record whose `txt` is rendered into field `image`.
+struct Item {
+  Record rec;
+  int text = -1;   // index of the text field, -1: passed through unchanged
+  int image = -1;  // index of the field the image goes to
+  std::string art;  // --show
+};
+
+// Copies what a LineReader already took from stdin, then the rest of stdin,
+// into a pipe, so that a shard arriving on a pipe reaches the record reader
+// whole.
+class StdinReplay {
+ public:
+  explicit StdinReplay(std::string head) {
+    if (::pipe2(fds_, O_CLOEXEC) != 0) throw Error(fmt::format("pipe: {}", std::strerror(errno)));
+    thread_ = std::thread([this, head = std::move(head)] {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);  // a reader that stops early gives EPIPE here
+      auto put = [&](const char* p, size_t n) {
+        while (n > 0) {
+          ssize_t w = ::write(fds_[1], p, n);
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) return false;
+          p += w, n -= static_cast<size_t>(w);
+        }
+        return true;
+      };
+      if (put(head.data(), head.size())) {
+        std::vector<char> buf(1 << 16);
+        for (;;) {
+          ssize_t n = ::read(0, buf.data(), buf.size());
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0 || !put(buf.data(), static_cast<size_t>(n))) break;
+        }
+      }
+      ::close(fds_[1]);
+    });
+  }
+  ~StdinReplay() {
+    ::close(fds_[0]);  // unblocks the thread
+    thread_.join();
+  }
+  std::string path() const { return fmt::format("/dev/fd/{}", fds_[0]); }
+
+ private:
+  int fds_[2];
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------- the job
+
+class Job {
+ public:
+  explicit Job(const RenderJob& j) : job_(j), pool_(j.threads) {
+    validate(j.render);
+    font_ = Font::load(j.fonts);
+    pixels_ = static_cast<size_t>(j.render.size) * j.render.size;
+    pgm_header_ = fmt::format("P5\n{} {}\n255\n", j.render.size, j.render.size);
+    chunk_size_ = j.output == OutputKind::show ? 1 : 256;
+    open_output();
+  }
+
+  RenderStats run() {
+    Progress progress("rendering");
+    progress_ = &progress;
+    for (const auto& input : job_.inputs) read_input(input);
+    flush();
+    progress.finish();
+    close_output();
+    return stats_;
+  }
+
+ private:
+  void open_output() {
+    const auto& o = job_;
+    if (o.output == OutputKind::shard) {
+      JsonWriter h;
+      h.begin_object().key("format").value(1).key("tool").value("clippo-render").key("version").value(CLIPPO_VERSION);
+      h.key("render").raw(settings_json(o.render, font_->files()));
+      h.end_object();
+      Compression c = o.compression;
+      c.threads = o.threads > 1 ? o.threads : 0;
+      shards_ = std::make_unique<ShardSetWriter>(o.output_path, o.shard_size, c, h.str());
+    } else if (o.output == OutputKind::raw) {
+      if (o.output_path == "-") {
+        raw_fd_ = STDOUT_FILENO;
+      } else {
+        raw_fd_ = ::open(o.output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (raw_fd_ < 0) throw Error(fmt::format("{}: cannot create: {}", o.output_path, std::strerror(errno)));
+      }
+    } else if (o.output == OutputKind::png) {
+      fs::create_directories(o.output_path);
+    }
+  }
+
+  void close_output() {
+    if (shards_) shards_->close();
+    if (raw_fd_ >= 0 && raw_fd_ != STDOUT_FILENO && ::close(raw_fd_) != 0)
+      throw Error(fmt::format("{}: cannot write: {}", job_.output_path, std::strerror(errno)));
+  }
+
+  void bad(const std::string& where, const std::string& what) {
+    ++stats_.bad;
+    std::string msg = fmt::format("{}: {}", where, what);
+    if (job_.on_error == OnError::fail) throw Error(msg);
+    log::warn("{} (skipped)", msg);
+  }
+
+  void read_input(const std::string& input) {
+    const std::string name = input == "-" ? "<stdin>" : input;
+    int fd = 0;
+    if (input != "-") {
+      fd = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", input, std::strerror(errno)));
+    }
+    struct FdCloser {
+      int fd;
+      ~FdCloser() {
+        if (fd > 0) ::close(fd);
+      }
+    } closer{fd};
+    LineReader lines(fd);
+    lines.fill(512);
+    if (looks_like_shard(lines.buffered())) {
+      if (input != "-") return read_shard(input);
+      struct stat st;
+      if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && ::lseek(0, 0, SEEK_SET) == 0) return read_shard("-");
+      StdinReplay replay{std::string(lines.buffered())};
+      return read_shard(replay.path());
+    }
+    const int max_chars = job_.render.max_chars;
+    const size_t text_cap = max_chars > 0 ? 4 * static_cast<size_t>(max_chars) : SIZE_MAX;
+    const size_t cap = job_.format == TextFormat::jsonl ? (size_t{256} << 20)
+                       : job_.format == TextFormat::tsv ? text_cap + 65536
+                                                        : text_cap;
+    std::string line;
+    bool cut;
+    for (uint64_t line_no = 1; lines.next(line, cap, cut); ++line_no) {
+      auto where = [&] { return fmt::format("{}:{}", name, line_no); };
+      Item item;
+      std::string key, text;
+      if (job_.format == TextFormat::lines) {
+        text = std::move(line);
+      } else if (job_.format == TextFormat::tsv) {
+        size_t tab = line.find('\t');
+        if (tab == std::string::npos) {
+          bad(where(), "no TAB between key and text");
+          continue;
+        }
+        key = line.substr(0, tab);
+        if (!valid_key(key)) {
+          bad(where(), fmt::format("bad key '{}' (no '.' in its last part, no control characters)", key));
+          continue;
+        }
+        text = line.substr(tab + 1);
+      } else {
+        if (cut) {
+          bad(where(), "JSON line longer than 256 MiB");
+          continue;
+        }
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
+        try {
+          auto obj = JsonObject::parse(line, where());
+          auto v = obj.get(job_.text_field);
+          if (!v) {
+            bad(where(), fmt::format("no field '{}' (see --text-field)", job_.text_field));
+            continue;
+          }
+          text = std::move(*v);
+        } catch (const Error& e) {
+          bad(where(), e.what());
+          continue;
+        }
+      }
+      if (cut) {
+        ++stats_.cut;
+        text.resize(utf8_prefix_bytes(text, max_chars));
+      }
+      item.rec.key = key.empty() ? fmt::format("{:09d}", next_key_) : std::move(key);
+      ++next_key_;
+      item.rec.fields.emplace_back("pgm", std::string());
+      item.rec.fields.emplace_back("txt", std::move(text));
+      item.image = 0, item.text = 1;
+      add(std::move(item));
+    }
+  }
+
+  void read_shard(const std::string& path) {
+    RecordReader reader({path}, job_.on_error);
+    Item item;
+    while (reader.next(item.rec)) {
+      item.text = item.image = -1;
+      for (size_t i = 0; i < item.rec.fields.size(); ++i)
+        if (item.rec.fields[i].first == "txt") item.text = static_cast<int>(i);
+      if (item.text >= 0) {
+        item.rec.set("pgm", std::string());
+        for (size_t i = 0; i < item.rec.fields.size(); ++i)
+          if (item.rec.fields[i].first == "pgm") item.image = static_cast<int>(i);
+      } else {
+        ++stats_.passed;
+      }
+      add(std::move(item));
+      item = Item();
+    }
+  }
+
+  void add(Item&& item) {
+    chunk_.push_back(std::move(item));
+    if (chunk_.size() >= chunk_size_) flush();
+  }
+
+  // Renders the chunk in parallel, then writes it in input order.
+  void flush() {
+    if (chunk_.empty()) return;
+    const auto& o = job_;
+    pool_.run(chunk_.size(), [&](size_t i) {
+      Item& it = chunk_[i];
+      if (it.text < 0) return;
+      const std::string& text = it.rec.fields[it.text].second;
+      std::string& img = it.rec.fields[it.image].second;
+      if (o.output == OutputKind::shard) {
+        img.resize(pgm_header_.size() + pixels_);
+        std::memcpy(img.data(), pgm_header_.data(), pgm_header_.size());
+        render(text, *font_, o.render, reinterpret_cast<uint8_t*>(img.data()) + pgm_header_.size());
+        return;
+      }
+      img.resize(pixels_);
+      render(text, *font_, o.render, reinterpret_cast<uint8_t*>(img.data()));
+      if (o.output == OutputKind::png) {
+        Image im;
+        im.width = im.height = o.render.size, im.channels = 1;
+        im.pixels.assign(img.begin(), img.end());
+        img = encode_image(im, "png");
+      } else if (o.output == OutputKind::show) {
+        it.art = terminal_art(reinterpret_cast<const uint8_t*>(img.data()), o.render.size,
+                              o.render.background_brightness);
+      }
+    });
+    uint64_t bytes = 0;
+    for (auto& it : chunk_) {
+      if (it.text >= 0) ++stats_.rendered;
+      bytes += it.rec.bytes();
+      write(it);
+    }
+    progress_->add(chunk_.size(), bytes);
+    chunk_.clear();
+  }
+
+  void write(Item& it) {
+    switch (job_.output) {
+      case OutputKind::shard:
+        shards_->write(it.rec);
+        break;
+      case OutputKind::raw:
+        if (it.image >= 0) write_all(it.rec.fields[it.image].second);
+        break;
+      case OutputKind::png:
+        if (it.image >= 0) {
+          fs::path p = fs::path(job_.output_path) / (it.rec.key + ".png");
+          if (it.rec.key.find('/') != std::string::npos) fs::create_directories(p.parent_path());
+          write_file(p.string(), it.rec.fields[it.image].second);
+        }
+        break;
+      case OutputKind::show:
+        if (it.image >= 0) {
+          std::fwrite(it.art.data(), 1, it.art.size(), stdout);
+          std::fputc('\n', stdout);
+          std::fflush(stdout);
+        }
+        break;
+    }
+  }
+
+  void write_all(const std::string& data) {
+    const char* p = data.data();
+    size_t n = data.size();
+    while (n > 0) {
+      ssize_t w = ::write(raw_fd_, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0)
+        throw Error(fmt::format("{}: cannot write: {}", job_.output_path == "-" ? "<stdout>" : job_.output_path,
+                                std::strerror(errno)));
+      p += w, n -= static_cast<size_t>(w);
+    }
+  }
+
+  static void write_file(const std::string& path, const std::string& data) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    if (!f) throw Error(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
+    bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
+    if (std::fclose(f) != 0 || !ok) throw Error(fmt::format("{}: cannot write", path));
+  }
+
+  const RenderJob& job_;
+  Pool pool_;
+  std::shared_ptr<const Font> font_;
+  size_t pixels_ = 0, chunk_size_ = 256;
+  std::string pgm_header_;
+  std::vector<Item> chunk_;
+  std::unique_ptr<ShardSetWriter> shards_;
+  int raw_fd_ = -1;
+  uint64_t next_key_ = 0;
+  Progress* progress_ = nullptr;
+  RenderStats stats_;
+};
+
+}  // namespace
+
+RenderStats run(const RenderJob& job) { return Job(job).run(); }
+
+}  // namespace clippo::text

@@ -1,0 +1,70 @@
+// clippo-render: text -> images, bit-exact with big_vision's render_unifont.
+#include "clippo/cli/command.h"
+#include "clippo/cli/log.h"
+#include "clippo/io/paths.h"
+#include "clippo/text/render_job.h"
+
+using namespace clippo;
+
+int main(int argc, char** argv) {
+  return cli::run("clippo-render", [&] {
+    cli::Command cmd("clippo-render", "[OPTIONS] [INPUT...]",
+                     "Renders text as images, pixel for pixel as big_vision's render_unifont (CLIPPO).\n"
+                     "INPUT: text files (one caption per line; '-' or none: stdin) or shards, whose\n"
+                     "records get KEY.pgm rendered from KEY.txt. Writes a zstd shard of KEY.pgm + KEY.txt\n"
+                     "with a __clippo__ header naming the renderer settings.",
+                     cli::kOutput | cli::kThreads | cli::kOnError);
+    text::RenderJob job;
+    text::RenderOptions& r = job.render;
+    bool tsv = false, jsonl = false, no_lower = false, raw = false, show = false;
+    std::string png, compression;
+    cmd.options().add_options()
+      ("tsv", cli::po::bool_switch(&tsv), "text input is KEY<TAB>TEXT lines")
+      ("jsonl", cli::po::bool_switch(&jsonl), "text input is JSON lines (see --text-field)")
+      ("text-field", cli::po::value(&job.text_field)->default_value("caption"), "JSONL field holding the text")
+      ("png", cli::po::value(&png), "write DIR/KEY.png files instead of a shard")
+      ("show", cli::po::bool_switch(&show), "draw the images on the terminal (block characters)")
+      ("raw", cli::po::bool_switch(&raw), "write the raw SIZE x SIZE gray bytes of each image, nothing else")
+      ("size", cli::po::value(&r.size)->default_value(224), "image width and height")
+      ("font-size", cli::po::value(&r.font_size)->default_value(16), "glyph cell size (16 is exact; others area-resize)")
+      ("max-chars", cli::po::value(&r.max_chars)->default_value(768), "code points rendered per text (0 = all)")
+      ("no-lower", cli::po::bool_switch(&no_lower), "keep ASCII upper case (default: lowercase A-Z)")
+      ("text-brightness", cli::po::value(&r.text_brightness)->default_value(0), "gray value of the text")
+      ("background-brightness", cli::po::value(&r.background_brightness)->default_value(127), "gray value of the background")
+      ("monospace", cli::po::bool_switch(&r.monospace), "full glyph cells, no trimming")
+      ("spacing", cli::po::value(&r.spacing)->default_value(1), "blank columns kept left of each glyph")
+      ("min-width", cli::po::value(&r.min_width)->default_value(4), "minimum glyph width after trimming")
+      ("font", cli::po::value(&job.fonts), "Unifont .hex file (repeatable; default /usr/share/unifont/unifont.hex)")
+      ("shard-size", cli::po::value(&job.shard_size)->default_value(0), "records per output shard (with a %d pattern)")
+      ("compression", cli::po::value(&compression)->default_value("zstd:3"), "zstd[:LEVEL], gzip[:LEVEL] or none");
+    cmd.hidden().add_options()("input", cli::po::value(&job.inputs), "input files");
+    cmd.positional("input");
+    cmd.parse(argc, argv);
+
+    if (tsv && jsonl) throw UsageError("--tsv and --jsonl exclude each other");
+    if (int(raw) + int(show) + int(!png.empty()) > 1) throw UsageError("give at most one of --png, --show, --raw");
+    job.format = tsv ? text::TextFormat::tsv : jsonl ? text::TextFormat::jsonl : text::TextFormat::lines;
+    r.lower = !no_lower;
+    text::validate(r);
+    job.compression = Compression::parse(compression);
+    job.threads = cmd.threads;
+    job.on_error = cmd.on_error;
+    job.inputs = job.inputs.empty() ? std::vector<std::string>{"-"} : expand_inputs(job.inputs);
+    if (show) {
+      job.output = text::OutputKind::show;
+    } else if (!png.empty()) {
+      job.output = text::OutputKind::png;
+      job.output_path = png;
+    } else {
+      job.output = raw ? text::OutputKind::raw : text::OutputKind::shard;
+      job.output_path = cmd.output;
+      cli::refuse_binary_to_terminal(cmd.output);
+    }
+    auto s = text::run(job);
+    log::debug("rendered {} image(s)", s.rendered);
+    if (s.passed) log::info("{} record(s) without txt copied unchanged", s.passed);
+    if (s.cut) log::info("{} line(s) longer than --max-chars needs: KEY.txt holds the rendered start", s.cut);
+    if (s.bad) log::warn("{} input line(s) skipped", s.bad);
+    return 0;
+  });
+}
