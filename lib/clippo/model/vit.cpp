@@ -1,0 +1,355 @@
+#include "clippo/model/vit.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "clippo/cli/error.h"
+#include "clippo/io/json.h"
+
+namespace clippo::model {
+
+namespace {
+
+struct Variant {
+  const char* name;
+  int width, depth, mlp_dim, heads;
+};
+// big_vision vit.decode_variant.
+constexpr Variant kVariants[] = {
+    {"mu", 32, 1, 128, 2},          {"Ti", 192, 12, 768, 3},      {"S", 384, 12, 1536, 6},
+    {"M", 512, 12, 2048, 8},        {"B", 768, 12, 3072, 12},     {"L", 1024, 24, 4096, 16},
+    {"So400m", 1152, 27, 4304, 16}, {"H", 1280, 32, 5120, 16},    {"g", 1408, 40, 6144, 16},
+    {"G", 1664, 48, 8192, 16},      {"e", 1792, 56, 15360, 16},
+};
+
+const std::string kBlk = "img/Transformer/encoderblock_";
+const std::string kAttn = "MultiHeadDotProductAttention_0/";
+
+}  // namespace
+
+ModelConfig ModelConfig::from_variant(const std::string& variant, int res, int out_dim) {
+  auto slash = variant.find('/');
+  std::string name = variant.substr(0, slash);
+  ModelConfig c;
+  bool found = false;
+  for (auto& v : kVariants)
+    if (name == v.name) {
+      c.width = v.width, c.depth = v.depth, c.mlp_dim = v.mlp_dim, c.heads = v.heads;
+      found = true;
+    }
+  if (!found) {
+    std::string known;
+    for (auto& v : kVariants) known += std::string(known.empty() ? "" : ", ") + v.name;
+    throw Error(fmt::format("unknown model variant '{}' (want NAME/PATCH with NAME one of {})", variant, known));
+  }
+  if (slash == std::string::npos) throw Error(fmt::format("model variant '{}' lacks the patch size (e.g. {}/16)", variant, name));
+  try {
+    size_t used = 0;
+    c.patch = std::stoi(variant.substr(slash + 1), &used);
+    if (used != variant.size() - slash - 1) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw Error(fmt::format("model variant '{}': bad patch size", variant));
+  }
+  c.res = res > 0 ? res : 224;
+  c.out_dim = out_dim > 0 ? out_dim : c.width;
+  c.validate();
+  return c;
+}
+
+std::string ModelConfig::variant() const {
+  for (auto& v : kVariants)
+    if (width == v.width && depth == v.depth && mlp_dim == v.mlp_dim && heads == v.heads)
+      return fmt::format("{}/{}", v.name, patch);
+  return fmt::format("w{}-d{}-h{}-m{}/{}", width, depth, heads, mlp_dim, patch);
+}
+
+void ModelConfig::validate() const {
+  if (width <= 0 || depth <= 0 || heads <= 0 || mlp_dim <= 0 || patch <= 0 || out_dim < 0)
+    throw Error(fmt::format("model {}: sizes must be positive", variant()));
+  if (width % heads) throw Error(fmt::format("model {}: width {} is not a multiple of {} heads", variant(), width, heads));
+  if (res <= 0 || res % patch)
+    throw Error(fmt::format("model {}: resolution {} is not a positive multiple of the patch size {}", variant(), res, patch));
+  if (pool != "map" && pool != "gap" && pool != "tok")
+    throw Error(fmt::format("model {}: unknown pool type '{}' (map, gap or tok)", variant(), pool));
+  if (posemb != "learn" && posemb != "sincos2d")
+    throw Error(fmt::format("model {}: unknown position embedding '{}' (learn or sincos2d)", variant(), posemb));
+  if (posemb == "sincos2d" && width % 4) throw Error(fmt::format("model {}: sincos2d needs a width divisible by 4", variant()));
+}
+
+std::string ModelConfig::to_json() const {
+  JsonWriter j;
+  j.begin_object().key("variant").value(variant()).key("width").value(width).key("depth").value(depth);
+  j.key("heads").value(heads).key("mlp_dim").value(mlp_dim).key("patch").value(patch).key("resolution").value(res);
+  j.key("out_dim").value(out_dim).key("pool").value(pool).key("posemb").value(posemb).end_object();
+  return j.str();
+}
+
+int64_t ModelConfig::num_params() const {
+  int64_t D = width, M = mlp_dim, p = patch;
+  int64_t attn = 4 * D * D + 4 * D, mlp = 2 * D * M + M + D, ln = 2 * D;
+  int64_t n = p * p * 3 * D + D + 1 /* t */;
+  if (posemb == "learn") n += static_cast<int64_t>(tokens()) * D;
+  if (pool == "tok") n += D;
+  n += depth * (attn + mlp + 2 * ln) + ln;
+  if (pool == "map") n += D + attn + ln + mlp;
+  if (out_dim > 0) n += D * out_dim + out_dim;
+  return n;
+}
+
+// ---- the module ------------------------------------------------------------
+
+// The tensors one forward pass uses: kernels as (in, out) matrices (QKV
+// fused), in the matmul dtype; vectors in float32.
+struct OneTowerImpl::Weights {
+  struct Block {
+    torch::Tensor ln1_s, ln1_b, wqkv, bqkv, wo, bo, ln2_s, ln2_b, w1, b1, w2, b2;
+  };
+  torch::Tensor stem_w, stem_b, pos, cls;
+  std::vector<Block> blocks;
+  torch::Tensor enc_s, enc_b;
+  torch::Tensor probe, map_wq, map_bq, map_wkv, map_bkv, map_wo, map_bo, map_ln_s, map_ln_b, map_w1, map_b1, map_w2,
+      map_b2;
+  torch::Tensor head_w, head_b;
+};
+
+torch::Tensor OneTowerImpl::add(const std::string& name, std::vector<int64_t> shape) {
+  return register_parameter(name, torch::zeros(shape));
+}
+
+OneTowerImpl::OneTowerImpl(ModelConfig c) : config_(std::move(c)) {
+  config_.validate();
+  const int64_t D = config_.width, H = config_.heads, hd = D / H, M = config_.mlp_dim, p = config_.patch;
+  t = add("t", {1});
+  add("img/embedding/kernel", {p, p, 3, D});
+  add("img/embedding/bias", {D});
+  if (config_.posemb == "learn") add("img/pos_embedding", {1, config_.tokens(), D});
+  if (config_.pool == "tok") add("img/cls", {1, 1, D});
+  auto attention = [&](const std::string& pre) {
+    for (auto n : {"query", "key", "value"}) {
+      add(pre + n + "/kernel", {D, H, hd});
+      add(pre + n + "/bias", {H, hd});
+    }
+    add(pre + "out/kernel", {H, hd, D});
+    add(pre + "out/bias", {D});
+  };
+  auto layernorm = [&](const std::string& pre) {
+    add(pre + "scale", {D});
+    add(pre + "bias", {D});
+  };
+  auto mlp = [&](const std::string& pre) {
+    add(pre + "Dense_0/kernel", {D, M});
+    add(pre + "Dense_0/bias", {M});
+    add(pre + "Dense_1/kernel", {M, D});
+    add(pre + "Dense_1/bias", {D});
+  };
+  for (int i = 0; i < config_.depth; ++i) {
+    std::string b = kBlk + std::to_string(i) + "/";
+    layernorm(b + "LayerNorm_0/");
+    attention(b + kAttn);
+    layernorm(b + "LayerNorm_1/");
+    mlp(b + "MlpBlock_0/");
+  }
+  layernorm("img/Transformer/encoder_norm/");
+  if (config_.pool == "map") {
+    add("img/MAPHead_0/probe", {1, 1, D});
+    attention("img/MAPHead_0/" + kAttn);
+    layernorm("img/MAPHead_0/LayerNorm_0/");
+    mlp("img/MAPHead_0/MlpBlock_0/");
+  }
+  if (config_.out_dim > 0) {
+    add("img/head/kernel", {D, config_.out_dim});
+    add("img/head/bias", {config_.out_dim});
+  }
+  reset_parameters(0);
+}
+
+torch::Tensor OneTowerImpl::param(const std::string& name) const {
+  auto* p = named_parameters(false).find(name);
+  return p ? *p : torch::Tensor();
+}
+
+void OneTowerImpl::reset_parameters(uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto uniform = [&](torch::Tensor p, double limit) {
+    p.copy_(torch::rand(p.sizes(), gen).mul_(2 * limit).sub_(limit));
+  };
+  auto normal = [&](torch::Tensor p, double std) { p.copy_(torch::randn(p.sizes(), gen).mul_(std)); };
+  for (auto& item : named_parameters(false)) {
+    const std::string& n = item.key();
+    torch::Tensor p = item.value();
+    auto ends = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+    if (n == "t") p.fill_(std::log(10.0));
+    else if (ends("scale")) p.fill_(1.0);
+    else if (n == "img/pos_embedding") normal(p, 1.0 / std::sqrt(static_cast<double>(config_.width)));
+    else if (n == "img/embedding/kernel") normal(p, 1.0 / std::sqrt(static_cast<double>(p.size(0) * p.size(1) * p.size(2))));
+    else if (ends("/kernel")) {
+      // xavier_uniform with DenseGeneral's fans: query/key/value (D, H, hd)
+      // fan_in D; out (H, hd, D) fan_out D.
+      double fan_in, fan_out;
+      if (p.dim() == 3 && ends("out/kernel")) fan_in = p.size(0) * p.size(1), fan_out = p.size(2);
+      else if (p.dim() == 3) fan_in = p.size(0), fan_out = p.size(1) * p.size(2);
+      else fan_in = p.size(0), fan_out = p.size(1);
+      uniform(p, std::sqrt(6.0 / (fan_in + fan_out)));
+    } else if (n == "img/MAPHead_0/probe") uniform(p, std::sqrt(6.0 / (1.0 + config_.width)));
+    else if (ends("MlpBlock_0/Dense_0/bias") || ends("MlpBlock_0/Dense_1/bias")) normal(p, 1e-6);
+    else p.zero_();
+  }
+  cache_.reset();
+}
+
+OneTowerImpl::Weights OneTowerImpl::gather(torch::ScalarType dtype) const {
+  auto P = named_parameters(false);
+  auto get = [&](const std::string& n) { return *P.find(n); };
+  const int64_t D = config_.width;
+  auto mat = [&](const torch::Tensor& t, int64_t in) { return t.reshape({in, -1}).to(dtype); };
+  Weights w;
+  w.stem_w = mat(get("img/embedding/kernel"), config_.patch * config_.patch * 3);
+  w.stem_b = get("img/embedding/bias");
+  if (config_.posemb == "learn") w.pos = get("img/pos_embedding");
+  else w.pos = posemb_sincos2d(config_.grid(), config_.grid(), config_.width).to(get("t").device());
+  if (config_.pool == "tok") w.cls = get("img/cls");
+  auto attn = [&](const std::string& pre, torch::Tensor& wqkv, torch::Tensor& bqkv, torch::Tensor& wo,
+                  torch::Tensor& bo) {
+    wqkv = torch::cat({mat(get(pre + "query/kernel"), D), mat(get(pre + "key/kernel"), D), mat(get(pre + "value/kernel"), D)}, 1);
+    bqkv = torch::cat({get(pre + "query/bias").reshape(-1), get(pre + "key/bias").reshape(-1),
+                       get(pre + "value/bias").reshape(-1)});
+    wo = mat(get(pre + "out/kernel"), D);
+    bo = get(pre + "out/bias");
+  };
+  for (int i = 0; i < config_.depth; ++i) {
+    std::string b = kBlk + std::to_string(i) + "/";
+    Weights::Block k;
+    k.ln1_s = get(b + "LayerNorm_0/scale"), k.ln1_b = get(b + "LayerNorm_0/bias");
+    attn(b + kAttn, k.wqkv, k.bqkv, k.wo, k.bo);
+    k.ln2_s = get(b + "LayerNorm_1/scale"), k.ln2_b = get(b + "LayerNorm_1/bias");
+    k.w1 = mat(get(b + "MlpBlock_0/Dense_0/kernel"), D), k.b1 = get(b + "MlpBlock_0/Dense_0/bias");
+    k.w2 = get(b + "MlpBlock_0/Dense_1/kernel").to(dtype), k.b2 = get(b + "MlpBlock_0/Dense_1/bias");
+    w.blocks.push_back(std::move(k));
+  }
+  w.enc_s = get("img/Transformer/encoder_norm/scale"), w.enc_b = get("img/Transformer/encoder_norm/bias");
+  if (config_.pool == "map") {
+    std::string m = "img/MAPHead_0/";
+    w.probe = get(m + "probe");
+    torch::Tensor wqkv, bqkv;
+    attn(m + kAttn, wqkv, bqkv, w.map_wo, w.map_bo);
+    w.map_wq = wqkv.slice(1, 0, D), w.map_wkv = wqkv.slice(1, D);
+    w.map_bq = bqkv.slice(0, 0, D), w.map_bkv = bqkv.slice(0, D);
+    w.map_ln_s = get(m + "LayerNorm_0/scale"), w.map_ln_b = get(m + "LayerNorm_0/bias");
+    w.map_w1 = get(m + "MlpBlock_0/Dense_0/kernel").to(dtype), w.map_b1 = get(m + "MlpBlock_0/Dense_0/bias");
+    w.map_w2 = get(m + "MlpBlock_0/Dense_1/kernel").to(dtype), w.map_b2 = get(m + "MlpBlock_0/Dense_1/bias");
+  }
+  if (config_.out_dim > 0) w.head_w = get("img/head/kernel"), w.head_b = get("img/head/bias");
+  return w;
+}
+
+namespace {
+
+// x (..., in) @ w (in, out) + b in w's dtype; the result stays in w's dtype.
+torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  auto shape = x.sizes().vec();
+  shape.back() = w.size(1);
+  auto x2 = x.reshape({-1, x.size(-1)}).to(w.scalar_type());
+  return torch::addmm(b.to(w.scalar_type()), x2, w).view(shape);
+}
+
+torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& s, const torch::Tensor& b) {
+  return torch::layer_norm(x.to(torch::kFloat), {x.size(-1)}, s, b, 1e-6);
+}
+
+// Multi-head attention of q (N, Lq, H*hd) over k, v (N, Lk, H*hd): softmax in
+// float32, q scaled by 1/sqrt(hd) as flax does. Result (N, Lq, H*hd).
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads) {
+  const int64_t N = q.size(0), Lq = q.size(1), Lk = k.size(1), hd = q.size(2) / heads;
+  auto split = [&](const torch::Tensor& t, int64_t L) { return t.reshape({N, L, heads, hd}).transpose(1, 2); };
+  auto qh = split(q, Lq) * (1.0 / std::sqrt(static_cast<double>(hd)));
+  auto scores = torch::matmul(qh, split(k, Lk).transpose(-2, -1));
+  auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(v.scalar_type());
+  return torch::matmul(probs, split(v, Lk)).transpose(1, 2).reshape({N, Lq, heads * hd});
+}
+
+torch::Tensor mlp(const torch::Tensor& y, const torch::Tensor& w1, const torch::Tensor& b1, const torch::Tensor& w2,
+                  const torch::Tensor& b2) {
+  return dense(torch::gelu(dense(y, w1, b1), "tanh"), w2, b2).to(torch::kFloat);
+}
+
+}  // namespace
+
+OneTowerOutput OneTowerImpl::run(const Weights& w, torch::Tensor images) const {
+  const int64_t N = images.size(0), p = config_.patch, g = config_.grid(), D = config_.width;
+  if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != config_.res || images.size(3) != config_.res)
+    throw Error(fmt::format("model expects images of shape (N, 3, {0}, {0}), got {1}", config_.res,
+                            fmt::format("{}", fmt::join(images.sizes().vec(), ", "))));
+  // Patchify as the VALID stride-p convolution does: (N, g*g, p*p*3) in
+  // (row, col, channel) order, matching the HWIO kernel flattened.
+  auto patches = images.to(torch::kFloat).reshape({N, 3, g, p, g, p}).permute({0, 2, 4, 3, 5, 1}).reshape({N, g * g, p * p * 3});
+  auto x = dense(patches, w.stem_w, w.stem_b).to(torch::kFloat) + w.pos;
+  if (config_.pool == "tok") x = torch::cat({w.cls.expand({N, 1, D}), x}, 1);
+  const int64_t H = config_.heads;
+  for (auto& b : w.blocks) {
+    auto y = layer_norm(x, b.ln1_s, b.ln1_b);
+    auto qkv = dense(y, b.wqkv, b.bqkv).chunk(3, -1);
+    x = x + dense(attention(qkv[0], qkv[1], qkv[2], H), b.wo, b.bo).to(torch::kFloat);
+    y = layer_norm(x, b.ln2_s, b.ln2_b);
+    x = x + mlp(y, b.w1, b.b1, b.w2, b.b2);
+  }
+  x = layer_norm(x, w.enc_s, w.enc_b);
+  torch::Tensor pooled;
+  if (config_.pool == "map") {
+    auto q = dense(w.probe.expand({N, 1, D}), w.map_wq, w.map_bq);
+    auto kv = dense(x, w.map_wkv, w.map_bkv).chunk(2, -1);
+    auto a = dense(attention(q, kv[0], kv[1], H), w.map_wo, w.map_bo).to(torch::kFloat);
+    a = a + mlp(layer_norm(a, w.map_ln_s, w.map_ln_b), w.map_w1, w.map_b1, w.map_w2, w.map_b2);
+    pooled = a.select(1, 0);
+  } else if (config_.pool == "gap") {
+    pooled = x.mean(1);
+  } else {
+    pooled = x.select(1, 0);
+  }
+  OneTowerOutput out;
+  out.pre_logits = pooled;
+  auto z = config_.out_dim > 0 ? torch::addmm(w.head_b, pooled, w.head_w) : pooled;
+  out.z = z / (z.norm(2, -1, true) + 1e-8);
+  return out;
+}
+
+OneTowerOutput OneTowerImpl::forward(torch::Tensor images) {
+  if (cache_) return run(*cache_, images);
+  return run(gather(torch::kFloat), images);
+}
+
+void OneTowerImpl::prepare_inference(torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  cache_ = std::make_shared<Weights>(gather(dtype));
+}
+
+void OneTowerImpl::clear_inference() { cache_.reset(); }
+
+torch::Tensor posemb_sincos2d(int h, int w, int width, double temperature) {
+  if (width % 4) throw Error("posemb_sincos2d: width must be divisible by 4");
+  auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  auto grid = torch::meshgrid({torch::arange(h, opts), torch::arange(w, opts)}, "ij");
+  int64_t q = width / 4;
+  auto omega = torch::arange(q, opts) / std::max<int64_t>(q - 1, 1);
+  omega = 1.0 / torch::pow(temperature, omega);
+  auto y = torch::outer(grid[0].flatten(), omega), x = torch::outer(grid[1].flatten(), omega);
+  return torch::cat({torch::sin(x), torch::cos(x), torch::sin(y), torch::cos(y)}, 1).unsqueeze(0).to(torch::kFloat);
+}
+
+torch::Tensor resample_posemb(const torch::Tensor& posemb, int new_grid) {
+  int64_t L = posemb.size(1), D = posemb.size(2);
+  int64_t g = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(L))));
+  if (g * g != L) throw Error(fmt::format("cannot resample a position embedding of {} tokens: not a square grid", L));
+  if (g == new_grid) return posemb;
+  auto grid = posemb.reshape({1, g, g, D}).permute({0, 3, 1, 2}).to(torch::kDouble);
+  auto out = torch::nn::functional::interpolate(
+      grid, torch::nn::functional::InterpolateFuncOptions()
+                .size(std::vector<int64_t>{new_grid, new_grid})
+                .mode(torch::kBilinear)
+                .align_corners(true));
+  return out.permute({0, 2, 3, 1}).reshape({1, static_cast<int64_t>(new_grid) * new_grid, D}).to(posemb.scalar_type());
+}
+
+}  // namespace clippo::model
