@@ -7,6 +7,9 @@ renderer independently. Run with Debian's /usr/bin/python3 (python3-numpy).
   render_ref.py render [OPTIONS] IN.tar OUT.npy
                                             renders each KEY.txt of IN.tar
                                             (uint8 array N x size x size)
+  render_ref.py edges [OPTIONS] IN.tar      exactly-at-the-edge breaks per case
+  render_ref.py goldens DIR                 tests/data/render: NAME.txt and the
+                                            expected NAME-SIZE.pgm
 
 Deliberate deviations from big_vision, also made by clippo: an empty string is
 a blank image (TF fails), and when no glyph fits beside the widest one
@@ -14,6 +17,7 @@ a blank image (TF fails), and when no glyph fits beside the widest one
 """
 import argparse
 import io
+import os
 import sys
 import tarfile
 
@@ -23,7 +27,11 @@ DEFAULT_FONT = "/usr/share/unifont/unifont.hex"
 
 
 def load_font(paths):
-    """The bit embedding: 32 bytes per code point, 2 per row (left, right)."""
+    """The bit embedding: 32 bytes per code point, 2 per row (left, right).
+    $RENDER_REF_CACHE names a .npy file that keeps it between runs."""
+    cache = os.environ.get("RENDER_REF_CACHE")
+    if cache and os.path.exists(cache):
+        return np.load(cache)
     table = np.zeros((0x110000, 32), dtype=np.uint8)
     # An 8 px wide glyph's bytes go to the even columns (big_vision colpattern).
     cols = {64: list(range(32)), 32: list(range(0, 32, 2))}
@@ -37,6 +45,8 @@ def load_font(paths):
                 if len(hexbits) not in cols:
                     continue
                 table[int(code, 16), cols[len(hexbits)]] = np.frombuffer(bytes.fromhex(hexbits), np.uint8)
+    if cache:
+        np.save(cache, table)
     return table
 
 
@@ -131,7 +141,11 @@ def render(data, table, size=224, font_size=16, max_chars=768, lower=True, text_
     letters = np.unpackbits(embed, axis=1).reshape(len(ids), 16, 16)  # MSB first
     dtype = np.uint8
     if font_size != 16:
-        letters = np.stack([resize_area(l, font_size) for l in letters])
+        cells = {}  # resizing is slow in Python: once per distinct code point
+        for cp, l in zip(ids, letters):
+            if cp not in cells:
+                cells[cp] = resize_area(l, font_size)
+        letters = np.stack([cells[cp] for cp in ids])
         dtype = np.float32
     if monospace:
         trimmed = list(letters)
@@ -146,7 +160,20 @@ def render(data, table, size=224, font_size=16, max_chars=768, lower=True, text_
     return img.astype(np.uint8)  # truncation, as tf.cast
 
 
-def golden_cases(table):
+def exact_breaks(data, table, size=224, max_chars=768, lower=True, spacing=1, min_width=4, **_):
+    """How many characters start a new line exactly at the edge: their
+    cumulative width is a whole multiple of (size - max width)."""
+    ids = decode(data, lower, max_chars)
+    if not ids:
+        return 0
+    letters = np.unpackbits(table[np.array(ids)], axis=1).reshape(len(ids), 16, 16)
+    widths = np.array([trim_letter(l, spacing, min_width).shape[1] for l in letters])
+    div = size - int(widths.max())
+    cums = np.cumsum(widths)
+    return int(np.sum((cums % div == 0) & (cums > 0))) if div > 0 else 0
+
+
+def golden_cases():
     """(key, bytes): the strings the golden tests render."""
     cases = [
         ("ascii", b"The Quick Brown Fox Jumps Over The Lazy Dog"),
@@ -185,20 +212,37 @@ def main():
     r = sub.add_parser("render")
     r.add_argument("input")
     r.add_argument("out")
-    r.add_argument("--font", action="append")
-    r.add_argument("--size", type=int, default=224)
-    r.add_argument("--font-size", type=int, default=16)
-    r.add_argument("--max-chars", type=int, default=768)
-    r.add_argument("--no-lower", action="store_true")
-    r.add_argument("--text-brightness", type=int, default=0)
-    r.add_argument("--background-brightness", type=int, default=127)
-    r.add_argument("--monospace", action="store_true")
-    r.add_argument("--spacing", type=int, default=1)
-    r.add_argument("--min-width", type=int, default=4)
+    e = sub.add_parser("edges", help="print KEY and the number of exactly-at-the-edge breaks per case")
+    e.add_argument("input")
+    for q in (r, e):
+        q.add_argument("--font", action="append")
+        q.add_argument("--size", type=int, default=224)
+        q.add_argument("--font-size", type=int, default=16)
+        q.add_argument("--max-chars", type=int, default=768)
+        q.add_argument("--no-lower", action="store_true")
+        q.add_argument("--text-brightness", type=int, default=0)
+        q.add_argument("--background-brightness", type=int, default=127)
+        q.add_argument("--monospace", action="store_true")
+        q.add_argument("--spacing", type=int, default=1)
+        q.add_argument("--min-width", type=int, default=4)
+    g = sub.add_parser("goldens")
+    g.add_argument("dir")
     a = p.parse_args()
+    if a.cmd == "goldens":
+        table = load_font([DEFAULT_FONT])
+        for key, data in golden_cases():
+            if key.startswith("edge_") or key == "long":
+                continue
+            with open(os.path.join(a.dir, key + ".txt"), "wb") as f:
+                f.write(data)
+            for size in (64,):
+                img = render(data, table, size)
+                with open(os.path.join(a.dir, "%s-%d.pgm" % (key, size)), "wb") as f:
+                    f.write(b"P5\n%d %d\n255\n" % (size, size) + img.tobytes())
+        return
     if a.cmd == "cases":
         with tarfile.open(a.out, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for key, data in golden_cases(None):
+            for key, data in golden_cases():
                 info = tarfile.TarInfo(key + ".txt")
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
@@ -210,9 +254,14 @@ def main():
             if not m.name.endswith(".txt"):
                 continue
             data = tar.extractfile(m).read()
+            if a.cmd == "edges":
+                print(m.name[:-4], exact_breaks(data, table, a.size, a.max_chars, not a.no_lower, a.spacing,
+                                                a.min_width))
+                continue
             images.append(render(data, table, a.size, a.font_size, a.max_chars, not a.no_lower, a.text_brightness,
                                  a.background_brightness, a.monospace, a.spacing, a.min_width))
-    np.save(a.out, np.stack(images) if images else np.zeros((0, a.size, a.size), np.uint8))
+    if a.cmd == "render":
+        np.save(a.out, np.stack(images) if images else np.zeros((0, a.size, a.size), np.uint8))
 
 
 if __name__ == "__main__":
