@@ -1,0 +1,136 @@
+# clippo-render end to end: inputs (lines, TSV, JSONL, shards on files and
+# pipes), outputs (shard with header, raw, PNG, terminal), bad input, and
+# any bytes in without a crash. Pixels are checked against the numpy
+# reference (tests/ref/render_ref.py).
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+REF="$CLIPPO_SOURCE/tests/ref/render_ref.py"
+export RENDER_REF_CACHE="$T/unifont-table.npy"
+
+# --- lines: keys, txt kept byte for byte, CRLF, empty line, NUL, bad UTF-8
+printf 'Hello World\r\n\nnul\0byte\nbad \xff\xfe utf\xe2\x82\nlast line without newline' >in.txt
+expect_status 0 clippo-render -o out.shard in.txt
+$PY - <<'EOF' || fail "lines: shard content"
+import io, json, tarfile, subprocess, sys
+import numpy as np
+sys.path.insert(0, __import__("os").environ["CLIPPO_SOURCE"] + "/tests/ref")
+import render_ref
+raw = subprocess.run(["zstd", "-dc", "out.shard"], capture_output=True, check=True).stdout
+tar = tarfile.open(fileobj=io.BytesIO(raw))
+names = tar.getnames()
+want_names = ["__clippo__.json"] + [f"{i:09d}.{f}" for i in range(5) for f in ("pgm", "txt")]
+assert names == want_names, names
+header = json.loads(tar.extractfile("__clippo__.json").read())
+assert header["tool"] == "clippo-render" and header["render"]["size"] == 224, header
+assert header["render"]["fonts"] == ["/usr/share/unifont/unifont.hex"], header
+texts = [b"Hello World", b"", b"nul\0byte", b"bad \xff\xfe utf\xe2\x82", b"last line without newline"]
+table = render_ref.load_font([render_ref.DEFAULT_FONT])
+for i, t in enumerate(texts):
+    got = tar.extractfile(f"{i:09d}.txt").read()
+    assert got == t, (i, got)
+    pgm = tar.extractfile(f"{i:09d}.pgm").read()
+    assert pgm.startswith(b"P5\n224 224\n255\n"), pgm[:20]
+    img = np.frombuffer(pgm[15:], np.uint8).reshape(224, 224)
+    assert np.array_equal(img, render_ref.render(t, table)), f"record {i} pixels"
+EOF
+
+# --- raw output equals the shard's pixels; --threads 2 gives the same bytes
+expect_status 0 clippo-render --raw --threads 1 -o a.raw in.txt
+expect_status 0 clippo-render --raw --threads 2 -o b.raw in.txt
+cmp -s a.raw b.raw || fail "--threads 2 renders differently"
+expect_eq "$(stat -c %s a.raw)" $((5 * 224 * 224)) "raw size"
+expect_status 0 clippo-render --threads 2 -o out2.shard in.txt
+cmp -s <(zstd -dc out.shard) <(zstd -dc out2.shard) || fail "--threads 2 shard differs"
+
+# --- a megabyte-long line: rendered from its start, memory bounded
+$PY -c "import sys; sys.stdout.buffer.write(b'Long ' * 12000000 + b'\nshort\n')" >long.txt  # 60 MB line
+/usr/bin/time -f %M -o rss.txt clippo-render -q -o long.shard long.txt || fail "long line"
+rss=$(tail -1 rss.txt)
+[ "$rss" -lt 60000 ] || fail "rendering a 60 MB line used $rss kB"
+zstd -dc long.shard | tar -xO 000000000.txt >long0.txt
+expect_eq "$(stat -c %s long0.txt)" 768 "txt of a long line holds the first 768 code points"
+expect_eq "$(zstd -dc long.shard | tar -xO 000000001.txt)" "short" "line after the long one"
+printf 'Long %.0s' $(seq 200) >prefix.txt
+clippo-render --raw -o p1.raw prefix.txt && zstd -dc long.shard | tar -xO 000000000.pgm | tail -c $((224 * 224)) >p2.raw
+cmp -s p1.raw p2.raw || fail "long line renders differently from its start"
+
+# --- TSV: keys from the file, bad lines reported and skipped, or fatal
+printf 'k1\tFirst caption\nno tab here\nbad.key\tx\nsub/k2\tSecond\n' >in.tsv
+expect_status 0 clippo-render --tsv -o tsv.shard in.tsv
+expect_contains "$(cat "$T/.stderr")" "in.tsv:2: no TAB" "tsv warning"
+expect_contains "$(cat "$T/.stderr")" "in.tsv:3: bad key" "tsv key warning"
+expect_eq "$(members tsv.shard | tr '\n' ' ')" "__clippo__.json k1.pgm k1.txt sub/k2.pgm sub/k2.txt " "tsv members"
+expect_status 1 clippo-render --tsv --on-error fail -o tsv2.shard in.tsv
+[ -e tsv2.shard ] && fail "a failed run left its output"
+
+# --- JSONL with --text-field
+printf '{"caption": "A dog", "url": "x"}\n{"other": 1}\nnot json\n{"caption": "caf\\u00e9 \\ud83d\\ude00"}\n' >in.jsonl
+expect_status 0 clippo-render --jsonl --text-field caption -o j.shard in.jsonl
+expect_contains "$(cat "$T/.stderr")" "in.jsonl:2: no field 'caption'" "jsonl missing field"
+expect_eq "$(zstd -dc j.shard | tar -xO 000000001.txt)" "café 😀" "jsonl text unescaped"
+expect_eq "$(zstd -dc j.shard | tar -t | wc -l)" 5 "jsonl members"
+
+# --- shard input: pgm added, other fields kept, records without txt passed on
+$PY - <<'EOF'
+import io, tarfile
+with tarfile.open("in.tar", "w") as t:
+    for name, data in [("a.jpg", b"\xff\xd8fake"), ("a.txt", b"A Caption"), ("a.json", b"{}"),
+                       ("b.jpg", b"\xff\xd8only"), ("c.txt", b"Third")]:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+EOF
+zstd -q -f in.tar -o in.tar.zst
+expect_status 0 clippo-render -o s.shard in.tar.zst
+expect_eq "$(members s.shard | tr '\n' ' ')" "__clippo__.json a.jpg a.txt a.json a.pgm b.jpg c.txt c.pgm " "shard members"
+expect_contains "$(cat "$T/.stderr")" "1 record(s) without txt" "pass-through count"
+expect_eq "$(zstd -dc s.shard | tar -xO a.jpg | od -An -tx1 | tr -d ' \n')" "ffd866616b65" "jpg kept"
+printf 'A Caption' >a.txt && clippo-render --raw -o a1.raw a.txt
+zstd -dc s.shard | tar -xO a.pgm | tail -c $((224 * 224)) >a2.raw
+cmp -s a1.raw a2.raw || fail "shard record rendered differently from the same line"
+# the same shard on a pipe and on a redirected stdin
+cat in.tar.zst | clippo-render -q -o p.shard
+cmp -s <(zstd -dc s.shard) <(zstd -dc p.shard) || fail "shard on a pipe"
+clippo-render -q -o r.shard <in.tar
+cmp -s <(zstd -dc s.shard) <(zstd -dc r.shard) || fail "shard on redirected stdin"
+
+# --- split output with sizes.json
+expect_status 0 clippo-render -o 'split-{0..1}.shard' in.txt
+expect_eq "$(cat sizes.json)" '{"split-0.shard":3,"split-1.shard":2}' "sizes.json"
+
+# --- PNG files and terminal art
+expect_status 0 clippo-render --png pngs --size 64 in.txt
+expect_eq "$(ls pngs | tr '\n' ' ')" "000000000.png 000000001.png 000000002.png 000000003.png 000000004.png " "png files"
+$PY -c "
+import struct
+d = open('pngs/000000000.png', 'rb').read()
+assert d[:8] == b'\x89PNG\r\n\x1a\n'
+w, h, depth, color = struct.unpack('>IIBB', d[16:26])
+assert (w, h, depth, color) == (64, 64, 8, 0), (w, h, depth, color)
+" || fail "png header"
+art=$(echo "Hi" | clippo-render --show)
+expect_contains "$art" "█" "terminal art"
+expect_eq "$(echo "Hi" | clippo-render --show | wc -l)" 8 "art rows: 16 px in half blocks"
+
+# --- options and errors
+expect_status 2 clippo-render --size 0 in.txt
+expect_contains "$(cat "$T/.stderr")" "--size" "size error"
+expect_status 2 clippo-render --tsv --jsonl in.txt
+expect_status 1 clippo-render --font /nonexistent.hex -o x.shard in.txt
+expect_contains "$(cat "$T/.stderr")" "/nonexistent.hex" "font error"
+expect_status 1 clippo-render -o x.shard missing.txt
+expect_contains "$(cat "$T/.stderr")" "missing.txt" "missing input"
+# two --font files: the second adds glyphs (a private-use glyph here)
+printf 'E000:%s\n' "$(printf 'FF%.0s' $(seq 16))" >extra.hex
+printf '\xee\x80\x80\n' >pua.txt
+clippo-render --raw --size 32 -o one.raw pua.txt
+clippo-render --raw --size 32 --font /usr/share/unifont/unifont.hex --font extra.hex -o two.raw pua.txt
+cmp -s one.raw two.raw && fail "--font extra.hex changed nothing"
+$PY -c "
+import numpy as np
+a = np.fromfile('two.raw', np.uint8).reshape(32, 32)
+assert (a[:16, :8] == 0).all() and (a[:16, 8:] == 127).all() and (a[16:] == 127).all(), a[:16]
+" || fail "extra glyph placement"
+# random bytes never crash
+head -c 2000000 /dev/urandom >random.bin
+expect_status 0 clippo-render --raw -o /dev/null random.bin
+expect_status 0 clippo-render --tsv -q -o /dev/null random.bin
+expect_status 0 clippo-render --jsonl -q -o /dev/null random.bin
+done_testing
