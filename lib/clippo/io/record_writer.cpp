@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -37,8 +38,14 @@ Compression Compression::parse(const std::string& spec) {
 }
 
 RecordWriter::RecordWriter(std::string path, Compression compression) : path_(std::move(path)) {
+  struct stat st;
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
+  } else if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    // A device or a FIFO (-o /dev/null, a named pipe) is written in place:
+    // renaming a temporary file over it would replace it.
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) throw Error(fmt::format("{}: cannot open: {}", path_, std::strerror(errno)));
   } else {
     fs::path p(path_);
     if (p.has_parent_path()) fs::create_directories(p.parent_path());
@@ -76,6 +83,8 @@ RecordWriter::~RecordWriter() {
   if (!temp_.empty() && fd_ >= 0) {
     ::close(fd_);
     ::unlink(temp_.c_str());
+  } else if (fd_ >= 0 && fd_ != STDOUT_FILENO) {
+    ::close(fd_);
   }
 }
 
@@ -118,7 +127,13 @@ void RecordWriter::close() {
   check(archive_write_close(archive_), "close");
   archive_write_free(archive_);
   archive_ = nullptr;
-  if (temp_.empty()) return;  // stdout
+  if (temp_.empty()) {  // stdout, a device or a FIFO
+    int fd = fd_;
+    fd_ = -1;
+    if (fd != STDOUT_FILENO && ::close(fd) != 0)
+      throw Error(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
+    return;
+  }
   if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
     fd_ = -1;
     ::unlink(temp_.c_str());
@@ -176,9 +191,10 @@ void ShardSetWriter::close() {
   open(round_robin_ ? *pattern_.count() - 1 : 0);
   for (auto& w : writers_) w->close();
   for (auto& n : names_)
-    if (n != "-") bytes_written_ += fs::file_size(n);
+    if (n != "-" && fs::is_regular_file(n)) bytes_written_ += fs::file_size(n);
   closed_ = true;
-  if (names_.size() == 1 && names_[0] == "-") return;
+  // No sizes.json for stdout or a device (-o /dev/null).
+  if (names_.size() == 1 && (names_[0] == "-" || !fs::is_regular_file(names_[0]))) return;
   // sizes.json beside the shards, as open_clip and webdataset tools read it.
   fs::path dir = fs::path(names_[0]).parent_path();
   JsonWriter j;
