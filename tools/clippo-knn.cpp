@@ -1,6 +1,50 @@
 // clippo-knn: search, zero-shot classification and retrieval metrics over
-// embeddings. The command line lives in lib/clippo/search/knn_app; this file
-// only supplies the model that embeds text and image queries.
+// embeddings. The command line lives in lib/clippo/search/knn_app (vectors
+// only); this file supplies the model that embeds text and image queries.
+#include <optional>
+
+#include "clippo/io/json.h"
+#include "clippo/model/embedder.h"
 #include "clippo/search/knn_app.h"
 
-int main(int argc, char** argv) { return clippo::search::knn_main(argc, argv, nullptr); }
+namespace {
+
+using clippo::search::Matrix;
+
+class EmbedderModel : public clippo::search::QueryModel {
+ public:
+  explicit EmbedderModel(const clippo::search::ModelRequest& r) : embedder_(r.checkpoint, options(r)) {}
+  Matrix embed_texts(const std::vector<std::string>& t) override { return wrap(embedder_.embed_texts(t), t.size()); }
+  Matrix embed_images(const std::vector<clippo::Image>& i) override { return wrap(embedder_.embed_images(i), i.size()); }
+
+ private:
+  // Embed queries the way the database was embedded: the header's resolution,
+  // features and precision.
+  static clippo::model::EmbedderOptions options(const clippo::search::ModelRequest& r) {
+    clippo::model::EmbedderOptions o;
+    o.device = r.device;
+    o.threads = r.threads;
+    if (r.batch_size > 0) o.batch = r.batch_size;
+    if (!r.header_json.empty()) {
+      auto h = clippo::JsonObject::parse(r.header_json, "__clippo__ header");
+      if (auto v = h.get_path("model.resolution")) o.res = std::stoi(*v);
+      if (auto v = h.get_path("model.pre_logits")) o.pre_logits = *v == "true";
+      if (auto v = h.get_path("model.precision"); v && !v->empty()) o.precision = *v;
+    }
+    return o;
+  }
+  Matrix wrap(std::vector<float> v, size_t rows) {
+    Matrix m;
+    m.rows = static_cast<int64_t>(rows), m.dim = embedder_.dim(), m.data = std::move(v);
+    return m;
+  }
+  clippo::model::Embedder embedder_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return clippo::search::knn_main(argc, argv, [](const clippo::search::ModelRequest& r) {
+    return std::unique_ptr<clippo::search::QueryModel>(new EmbedderModel(r));
+  });
+}

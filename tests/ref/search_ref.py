@@ -179,6 +179,42 @@ def bad_sets(a):
     write_shard(f"{a.out}/matrix.shard", [("a", {"img.npy": npy_bytes(np.zeros((2, 8), np.float32))})])
 
 
+def model_db(a):
+    """A random mu/16 checkpoint at 32 px (tests/ref/model_ref.py) and a
+    database of its embeddings computed in numpy: rendered texts
+    (tests/ref/render_ref.py) and random PNG images, so that clippo-knn's own
+    query embeddings can be checked against independent ones."""
+    import hashlib
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import model_ref
+    import render_ref
+    import make_images
+    rng = np.random.default_rng(5)
+    res = 32
+    params = model_ref.random_params(rng, 32, 1, 128, 2, 16, res, 24)
+    ckpt = os.path.abspath(f"{a.out}/mu16_32.npz")
+    np.savez(ckpt, **{"params/" + k: v for k, v in model_ref.flatten(params).items()})
+    font = render_ref.load_font([render_ref.DEFAULT_FONT])
+    texts = ["a dog", "a red car", "a cat on a sofa", "lighthouse at night"]
+    gray = np.stack([render_ref.render(t.encode(), font, size=res) for t in texts]).astype(np.float64)
+    tin = np.repeat((gray / 255 * 2 - 1)[:, None], 3, axis=1)
+    zt, _ = model_ref.forward(params, tin, res)
+    pix = rng.integers(0, 256, (3, res, res, 3), dtype=np.uint8)
+    for i in range(3):
+        make_images.write_png(f"{a.out}/i{i}.png", pix[i])
+    zi, _ = model_ref.forward(params, np.transpose(pix / 255 * 2 - 1, (0, 3, 1, 2)), res)
+    recs = [(f"t{i}", {"txt.npy": npy_bytes(zt[i].astype(np.float32)), "txt": t, "cls": str(i)})
+            for i, t in enumerate(texts)]
+    recs += [(f"i{i}", {"img.npy": npy_bytes(zi[i].astype(np.float32)), "json": json.dumps({"path": f"i{i}.png"})})
+             for i in range(3)]
+    sha = hashlib.sha256(open(ckpt, "rb").read()).hexdigest()
+    write_shard(f"{a.out}/model_db.shard", recs,
+                {"format": 1, "tool": "search_ref.py", "model": {"path": ckpt, "sha256": sha, "resolution": res}})
+    with open(f"{a.out}/texts.txt", "w") as f:
+        f.write("\n".join(texts) + "\n")
+
+
 def zeroshot_set(a):
     """6 classes on the axes of a 8-D space; 2 prompts per class (unit vectors
     that average to the axis); 12 images with known predictions."""
@@ -225,7 +261,7 @@ def main():
     a = ap.parse_args()
     fn = {"gen": gen, "check-exact": check_exact, "retrieval-set": retrieval_set, "retrieval": retrieval,
           "zeroshot-set": zeroshot_set, "retrieval-hand": retrieval_hand,
-          "bad": bad_sets}[a.cmd]
+          "bad": bad_sets, "model-db": model_db}[a.cmd]
     sys.exit(fn(a) or 0)
 
 
