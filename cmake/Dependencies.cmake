@@ -14,13 +14,17 @@ clippo_require_pkg(ZSTD libzstd libzstd-dev)
 clippo_require_pkg(LIBZIP libzip libzip-dev)
 clippo_require_pkg(SIMDJSON simdjson libsimdjson-dev)
 clippo_require_pkg(FMT fmt libfmt-dev)
+# Image codecs used directly (OpenCV is only for resizing).
+clippo_require_pkg(JPEG libjpeg libjpeg62-turbo-dev)
+clippo_require_pkg(PNG libpng libpng-dev)
+clippo_require_pkg(WEBP libwebp libwebp-dev)
 
 find_package(Boost COMPONENTS program_options QUIET)
 if(NOT Boost_PROGRAM_OPTIONS_FOUND)
   message(FATAL_ERROR "clippo needs Boost.ProgramOptions: apt-get install libboost-program-options-dev")
 endif()
 
-find_package(OpenCV QUIET COMPONENTS core imgproc imgcodecs)
+find_package(OpenCV QUIET COMPONENTS core imgproc)
 if(NOT OpenCV_FOUND)
   message(FATAL_ERROR "clippo needs OpenCV: apt-get install libopencv-dev")
 endif()

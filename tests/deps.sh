@@ -1,7 +1,7 @@
 # Debian packages clippo builds, tests and runs with; sourced by tests/run.sh,
 # the benchmarks and examples/quickstart.sh. Installs only what is missing.
-CLIPPO_DEPS=(build-essential cmake pkg-config ccache zstd
-  libtorch-dev libopencv-dev libzstd-dev libarchive-dev libzip-dev libsimdjson-dev
+CLIPPO_DEPS=(build-essential cmake pkg-config ccache zstd bc
+  libtorch-dev libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libzstd-dev libarchive-dev libzip-dev libsimdjson-dev
   libboost-program-options-dev libfmt-dev libfaiss-dev catch2 unifont libopenblas0-pthread
   python3 python3-numpy)
 # Only the benchmarks compare against Python peers.

@@ -1,9 +1,7 @@
 #include "clippo/io/image.h"
 
-#include <cctype>
 #include <fmt/core.h>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "clippo/cli/error.h"
@@ -25,54 +23,6 @@ Image from_mat(const cv::Mat& m) {
 }
 
 }  // namespace
-
-std::string sniff_image_format(std::string_view b) {
-  auto starts = [&](std::string_view magic) { return b.substr(0, magic.size()) == magic; };
-  if (starts("\xFF\xD8\xFF")) return "jpg";
-  if (starts("\x89PNG\r\n\x1a\n")) return "png";
-  if (b.size() >= 12 && starts("RIFF") && b.substr(8, 4) == "WEBP") return "webp";
-  if (b.size() >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '2') && std::isspace(static_cast<unsigned char>(b[2]))) return "pgm";
-  if (b.size() >= 3 && b[0] == 'P' && (b[1] == '6' || b[1] == '3') && std::isspace(static_cast<unsigned char>(b[2]))) return "ppm";
-  if (starts("BM")) return "bmp";
-  if (starts("II*\0") || starts("MM\0*")) return "tiff";
-  if (starts("GIF8")) return "gif";
-  return "";
-}
-
-Image decode_image(std::string_view bytes) {
-  if (bytes.empty()) throw Error("empty file, not an image");
-  cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
-  cv::Mat m;
-  try {
-    m = cv::imdecode(buf, cv::IMREAD_COLOR);  // BGR, alpha dropped, gray expanded
-  } catch (const cv::Exception& e) {
-    throw Error(std::string("not an image (") + e.what() + ")");
-  }
-  if (m.empty()) throw Error("not an image");
-  cv::cvtColor(m, m, cv::COLOR_BGR2RGB);
-  return from_mat(m);
-}
-
-std::string encode_image(const Image& image, std::string_view format, int quality) {
-  if (format == "pgm" || format == "ppm") {
-    int want = format == "pgm" ? 1 : 3;
-    if (image.channels != want) throw Error(fmt::format("{} needs {} channel(s)", format, want));
-    std::string out = fmt::format("P{}\n{} {}\n255\n", want == 1 ? 5 : 6, image.width, image.height);
-    out.append(reinterpret_cast<const char*>(image.pixels.data()), image.pixels.size());
-    return out;
-  }
-  cv::Mat m = as_mat(image);
-  if (image.channels == 3) cv::cvtColor(m, m, cv::COLOR_RGB2BGR);
-  std::vector<uint8_t> buf;
-  std::vector<int> params;
-  std::string ext;
-  if (format == "jpg" || format == "jpeg") ext = ".jpg", params = {cv::IMWRITE_JPEG_QUALITY, quality};
-  else if (format == "png") ext = ".png";
-  else if (format == "webp") ext = ".webp", params = {cv::IMWRITE_WEBP_QUALITY, quality};
-  else throw Error(fmt::format("cannot encode images as '{}'", format));
-  if (!cv::imencode(ext, m, buf, params)) throw Error(fmt::format("encoding {} failed", format));
-  return std::string(buf.begin(), buf.end());
-}
 
 Image resize_shorter_side(const Image& image, int size, bool only_shrink) {
   int shorter = std::min(image.width, image.height);

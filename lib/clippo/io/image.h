@@ -1,4 +1,6 @@
-// Image decoding, encoding and resizing (OpenCV behind this header).
+// Image decoding, encoding and resizing. Codecs are libjpeg-turbo, libpng and
+// libwebp directly (OpenCV's imgcodecs drags GDAL and 100 more libraries into
+// every process start); resizing is OpenCV's imgproc. Neither shows here.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,16 +15,20 @@ struct Image {
   std::vector<uint8_t> pixels;
 };
 
-// Decodes JPEG, PNG, WebP, PPM/PGM, BMP or TIFF bytes to RGB. Throws Error
-// ("not an image" or what is wrong) for anything else.
-Image decode_image(std::string_view bytes);
+// Decodes JPEG, PNG, WebP or binary PPM/PGM bytes to RGB. Throws Error
+// ("not an image", "truncated JPEG", ...) for anything else.
+// min_side > 0 lets a JPEG decode at a reduced DCT scale (1/2, 1/4, 1/8) as
+// long as the shorter side stays >= min_side: much faster when the image is
+// shrunk afterwards anyway. 0 decodes the exact full-size pixels.
+Image decode_image(std::string_view bytes, int min_side = 0);
 
 // The format of encoded image bytes by their magic number ("jpg", "png",
 // "webp", "ppm", "pgm", "bmp", "tiff", "gif"), or "" when they are no image.
 // Cheap: reads a few bytes, decodes nothing.
 std::string sniff_image_format(std::string_view bytes);
 
-// Encodes to "jpg" (quality 1-100), "png", "pgm" (gray only) or "ppm" (RGB only).
+// Encodes to "jpg" (quality 1-100), "png", "webp" (quality 1-100), "pgm"
+// (gray only) or "ppm" (RGB only).
 std::string encode_image(const Image& image, std::string_view format, int quality = 95);
 
 // Scales so the shorter side is `size` (area averaging when shrinking,

@@ -128,7 +128,7 @@ bool is_image_path(const std::string& path) {
   auto ext = extension(path);
   for (auto f : kImageFields)
     if (ext == f) return true;
-  return ext == "bmp" || ext == "tif" || ext == "tiff";
+  return false;
 }
 
 }  // namespace clippo

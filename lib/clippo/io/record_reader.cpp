@@ -28,8 +28,8 @@ bool RecordReader::open_next_input() {
   archive_read_support_format_tar(archive_);
   // `cat a.shard b.shard | tool`: go past the zero blocks between archives.
   archive_read_set_format_option(archive_, "tar", "read_concatenated_archives", "1");
-  int rc = current_input_ == "-" ? archive_read_open_fd(archive_, 0, 1 << 16)
-                                 : archive_read_open_filename(archive_, current_input_.c_str(), 1 << 16);
+  int rc = current_input_ == "-" ? archive_read_open_fd(archive_, 0, 1 << 20)
+                                 : archive_read_open_filename(archive_, current_input_.c_str(), 1 << 20);
   if (rc != ARCHIVE_OK) {
     damaged(fmt::format("cannot open: {}", archive_error_string(archive_)));
     return open_next_input();

@@ -116,7 +116,9 @@ void Packer::process(Work& w) const {
   if (!verify) return;  // re-sharding keeps the bytes; the magic number was checked
   Image image;
   try {
-    image = decode_image(bytes);
+    // When shrinking anyway, JPEGs decode at a reduced DCT scale that keeps
+    // the shorter side >= the target (and >= the size filter, so it stays exact).
+    image = decode_image(bytes, opt_.resize ? std::max(opt_.resize, opt_.min_image_size) : 0);
   } catch (const Error& e) {
     return skip("not an image", e.what());
   }
