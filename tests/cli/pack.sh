@@ -102,6 +102,18 @@ expect_eq "$(dump pairs.shard | $PY -c '
 import json,sys; print("|".join(r["fields"]["txt"]+">"+r["fields"]["next.txt"] for r in map(json.loads, sys.stdin) if r["key"]!="__clippo__"))')" \
   'Dr. Smith arrived.>He paid $3.50 for tea!|He paid $3.50 for tea!>Then he left.|First doc here.>Second sentence.|Other doc.>Its end.' "sentence pairs"
 
+# --- stdout: one stream, readable by tar; never to a terminal
+clippo-pack --images side -o - 2>/dev/null | zstd -dc | tar -t > list.txt
+expect_eq "$(grep -c '\.txt$' list.txt)" "2" "shard stream on stdout"
+
+# --- an interrupted run leaves only complete shards and no temporary files
+mkdir -p big; for i in $(seq 0 399); do cp photos/c.png big/i$i.png; echo "caption $i" > big/i$i.txt; done
+clippo-pack --images big --resize 64 -j 1 -o 'int/x-%03d.shard' --shard-size 50 -q & pid=$!
+sleep 0.5; kill -INT $pid; wait $pid
+for f in int/x-*.shard; do [ -e "$f" ] || continue; zstd -dc "$f" | tar -t >/dev/null || fail "$f incomplete after SIGINT"; done
+expect_eq "$(ls -A int | grep -c tmp)" "0" "no temporary files after SIGINT"
+[ -f int/sizes.json ] || fail "sizes.json written after SIGINT"
+
 # --- usage errors exit 2
 expect_status 2 clippo-pack -o x.shard
 expect_status 2 clippo-pack --images photos --jsonl j/pairs.jsonl -o x.shard
