@@ -133,4 +133,5 @@ head -c 2000000 /dev/urandom >random.bin
 expect_status 0 clippo-render --raw -o /dev/null random.bin
 expect_status 0 clippo-render --tsv -q -o /dev/null random.bin
 expect_status 0 clippo-render --jsonl -q -o /dev/null random.bin
+[ -c /dev/null ] || fail "-o /dev/null replaced /dev/null"
 done_testing

@@ -255,7 +255,9 @@ class Job {
     font_ = Font::load(j.fonts);
     pixels_ = static_cast<size_t>(j.render.size) * j.render.size;
     pgm_header_ = fmt::format("P5\n{} {}\n255\n", j.render.size, j.render.size);
-    chunk_size_ = j.output == OutputKind::show ? 1 : 256;
+    // Small chunks keep the images of a chunk in cache; a few per thread
+    // keep the threads busy.
+    chunk_size_ = j.output == OutputKind::show ? 1 : 32 * static_cast<size_t>(std::max(j.threads, 1));
     open_output();
   }
 
@@ -332,26 +334,25 @@ class Job {
     const size_t cap = job_.format == TextFormat::jsonl ? (size_t{256} << 20)
                        : job_.format == TextFormat::tsv ? text_cap + 65536
                                                         : text_cap;
-    std::string line;
+    std::string line, key, text;
     bool cut;
     for (uint64_t line_no = 1; lines.next(line, cap, cut); ++line_no) {
       auto where = [&] { return fmt::format("{}:{}", name, line_no); };
-      Item item;
-      std::string key, text;
+      key.clear();
       if (job_.format == TextFormat::lines) {
-        text = std::move(line);
+        text.swap(line);  // both keep their buffers
       } else if (job_.format == TextFormat::tsv) {
         size_t tab = line.find('\t');
         if (tab == std::string::npos) {
           bad(where(), "no TAB between key and text");
           continue;
         }
-        key = line.substr(0, tab);
+        key.assign(line, 0, tab);
         if (!valid_key(key)) {
           bad(where(), fmt::format("bad key '{}' (no '.' in its last part, no control characters)", key));
           continue;
         }
-        text = line.substr(tab + 1);
+        text.assign(line, tab + 1);
       } else {
         if (cut) {
           bad(where(), "JSON line longer than 256 MiB");
@@ -375,19 +376,31 @@ class Job {
         ++stats_.cut;
         text.resize(utf8_prefix_bytes(text, max_chars));
       }
-      item.rec.key = key.empty() ? fmt::format("{:09d}", next_key_) : std::move(key);
+      // Slots are reused chunk after chunk, so the image buffers are not
+      // allocated (and faulted in) again for every record.
+      Item& item = slot();
+      if (key.empty()) item.rec.key = fmt::format("{:09d}", next_key_);
+      else item.rec.key = key;
       ++next_key_;
-      item.rec.fields.emplace_back("pgm", std::string());
-      item.rec.fields.emplace_back("txt", std::move(text));
+      if (item.rec.fields.size() != 2 || item.rec.fields[0].first != "pgm" || item.rec.fields[1].first != "txt") {
+        item.rec.fields.clear();
+        item.rec.fields.emplace_back("pgm", std::string());
+        item.rec.fields.emplace_back("txt", std::string());
+      }
+      item.rec.fields[1].second.assign(text);
       item.image = 0, item.text = 1;
-      add(std::move(item));
+      filled();
     }
   }
 
   void read_shard(const std::string& path) {
     RecordReader reader({path}, job_.on_error);
-    Item item;
-    while (reader.next(item.rec)) {
+    for (;;) {
+      Item& item = slot();
+      if (!reader.next(item.rec)) {
+        --used_;
+        return;
+      }
       item.text = item.image = -1;
       for (size_t i = 0; i < item.rec.fields.size(); ++i)
         if (item.rec.fields[i].first == "txt") item.text = static_cast<int>(i);
@@ -398,21 +411,23 @@ class Job {
       } else {
         ++stats_.passed;
       }
-      add(std::move(item));
-      item = Item();
+      filled();
     }
   }
 
-  void add(Item&& item) {
-    chunk_.push_back(std::move(item));
-    if (chunk_.size() >= chunk_size_) flush();
+  Item& slot() {
+    if (used_ == chunk_.size()) chunk_.emplace_back();
+    return chunk_[used_++];
+  }
+  void filled() {
+    if (used_ >= chunk_size_) flush();
   }
 
   // Renders the chunk in parallel, then writes it in input order.
   void flush() {
-    if (chunk_.empty()) return;
+    if (used_ == 0) return;
     const auto& o = job_;
-    pool_.run(chunk_.size(), [&](size_t i) {
+    pool_.run(used_, [&](size_t i) {
       Item& it = chunk_[i];
       if (it.text < 0) return;
       const std::string& text = it.rec.fields[it.text].second;
@@ -436,13 +451,14 @@ class Job {
       }
     });
     uint64_t bytes = 0;
-    for (auto& it : chunk_) {
+    for (size_t i = 0; i < used_; ++i) {
+      Item& it = chunk_[i];
       if (it.text >= 0) ++stats_.rendered;
       bytes += it.rec.bytes();
       write(it);
     }
-    progress_->add(chunk_.size(), bytes);
-    chunk_.clear();
+    progress_->add(used_, bytes);
+    used_ = 0;
   }
 
   void write(Item& it) {
@@ -495,7 +511,8 @@ class Job {
   std::shared_ptr<const Font> font_;
   size_t pixels_ = 0, chunk_size_ = 256;
   std::string pgm_header_;
-  std::vector<Item> chunk_;
+  std::vector<Item> chunk_;  // slots [0, used_) hold the records to render
+  size_t used_ = 0;
   std::unique_ptr<ShardSetWriter> shards_;
   int raw_fd_ = -1;
   uint64_t next_key_ = 0;
