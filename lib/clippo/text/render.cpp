@@ -217,6 +217,45 @@ void render_scaled(Scratch& s, const RenderOptions& o, uint8_t* out) {
 
 }  // namespace
 
+namespace {
+
+// Draws one glyph of the 16 px path with its top left corner at (x, y0).
+inline void draw(uint8_t* out, int size, int x, int64_t y0, const Font::Glyph& g, int first, int width,
+                 const uint8_t (*lut)[8], uint8_t text) {
+  const int rows = static_cast<int>(std::min<int64_t>(g.bottom, size - y0));
+  const uint32_t keep = 0xFFFFu << (16 - width) & 0xFFFFu;
+  uint8_t* dst = out + y0 * size + x;
+  if (x + 16 <= size) {
+    // Spans of 8 px from a table. Every pixel that is not ink stays
+    // background: a span's columns past the glyph's width are written as
+    // background, earlier glyphs have no ink there (theirs lies to the
+    // left), and later glyphs overwrite them.
+    if (width <= 8) {  // all kept columns in the first span (most Latin glyphs)
+      for (int r = g.top; r < rows; ++r) {
+        uint32_t bits = (static_cast<uint32_t>(g.rows[r]) << first) & keep;
+        std::memcpy(dst + static_cast<ptrdiff_t>(r) * size, lut[bits >> 8], 8);
+      }
+      return;
+    }
+    for (int r = g.top; r < rows; ++r) {
+      uint32_t bits = (static_cast<uint32_t>(g.rows[r]) << first) & keep;
+      uint8_t* d = dst + static_cast<ptrdiff_t>(r) * size;
+      std::memcpy(d, lut[bits >> 8], 8);
+      std::memcpy(d + 8, lut[bits & 255], 8);
+    }
+    return;
+  }
+  const int cols = std::min(width, size - x);  // clipped at the right edge
+  for (int r = g.top; r < rows; ++r) {
+    uint32_t bits = (static_cast<uint32_t>(g.rows[r]) << first) & keep;
+    uint8_t* d = dst + static_cast<ptrdiff_t>(r) * size;
+    for (int j = 0; j < cols; ++j)
+      if (bits >> (15 - j) & 1) d[j] = text;
+  }
+}
+
+}  // namespace
+
 void render(std::string_view utf8, const Font& font, const RenderOptions& o, uint8_t* out) {
   validate(o);
   const int size = o.size;
@@ -225,46 +264,48 @@ void render(std::string_view utf8, const Font& font, const RenderOptions& o, uin
   s.cps.clear();
   decode_utf8(utf8, o.lower, o.max_chars, s.cps);
   if (s.cps.empty()) return;  // a blank image (big_vision fails here)
-  s.placed.resize(s.cps.size());
-  for (size_t i = 0; i < s.cps.size(); ++i) s.placed[i].glyph = &font.glyph(s.cps[i]);
+  const size_t n = s.cps.size();
+  s.placed.resize(n);
+  Placed* placed = s.placed.data();
+  for (size_t i = 0; i < n; ++i) placed[i].glyph = &font.glyph(s.cps[i]);
   if (o.font_size != 16) return render_scaled(s, o, out);
 
-  for (auto& p : s.placed) {
+  int max_w = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Placed& p = placed[i];
     if (o.monospace) p.first = 0, p.width = 16;
     else trim(p.glyph->first, p.glyph->last, o, 16, p.first, p.width);
+    max_w = std::max(max_w, p.width);
   }
-  if (!layout(s.placed, size)) return;
+  if (max_w == 0) return;
   s.make_lut(o.text_brightness, o.background_brightness);
-  for (const auto& p : s.placed) {
-    const int64_t y0 = static_cast<int64_t>(p.line) * 16;
-    if (y0 >= size) break;  // lines beyond the image are dropped
-    if (p.width == 0) continue;
-    const int rows = static_cast<int>(std::min<int64_t>(p.glyph->bottom, size - y0));
-    const uint32_t keep = 0xFFFFu << (16 - p.width) & 0xFFFFu;
-    uint8_t* dst = out + y0 * size + p.x;
-    const uint16_t* glyph_rows = p.glyph->rows;  // locals: `dst` may alias anything
-    const int shift = p.first;
-    if (p.x + 16 <= size) {
-      // 16 px spans from a table, 8 at a time. Every pixel that is not ink
-      // stays background: the span's columns past the glyph's width are
-      // written as background, and earlier glyphs have no ink there (theirs
-      // lies to the left); later glyphs overwrite them.
-      const uint8_t(*lut)[8] = s.lut;
-      for (int r = p.glyph->top; r < rows; ++r) {
-        uint32_t bits = (static_cast<uint32_t>(glyph_rows[r]) << shift) & keep;
-        uint8_t* d = dst + static_cast<ptrdiff_t>(r) * size;
-        std::memcpy(d, lut[bits >> 8], 8);
-        std::memcpy(d + 8, lut[bits & 255], 8);
-      }
-    } else {
-      const int cols = std::min(p.width, size - p.x);
-      for (int r = p.glyph->top; r < rows; ++r) {
-        uint32_t bits = (static_cast<uint32_t>(glyph_rows[r]) << shift) & keep;
-        uint8_t* d = dst + static_cast<ptrdiff_t>(r) * size;
-        for (int j = 0; j < cols; ++j)
-          if (bits >> (15 - j) & 1) d[j] = static_cast<uint8_t>(o.text_brightness);
-      }
+  const auto text = static_cast<uint8_t>(o.text_brightness);
+  if (size - max_w <= 0) {  // the rare case of one character per line
+    layout(s.placed, size);
+    for (size_t i = 0; i < n; ++i) {
+      const Placed& p = placed[i];
+      const int64_t y0 = static_cast<int64_t>(p.line) * 16;
+      if (y0 >= size) break;
+      if (p.width) draw(out, size, p.x, y0, *p.glyph, p.first, p.width, s.lut, text);
     }
+    return;
+  }
+  // Line breaking as big_vision's to_image: char i goes to line
+  // floor(float32(cumsum(w)_i) / float32(size - max w)); lines past the
+  // bottom are dropped.
+  const float div = static_cast<float>(size - max_w);
+  int64_t cum = 0, line = -1, y0 = 0;
+  int x = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Placed& p = placed[i];
+    cum += p.width;
+    const auto l = static_cast<int64_t>(std::floor(static_cast<float>(cum) / div));
+    if (l != line) {
+      line = l, x = 0, y0 = l * 16;
+      if (y0 >= size) break;
+    }
+    if (p.width) draw(out, size, x, y0, *p.glyph, p.first, p.width, s.lut, text);
+    x += p.width;
   }
 }
 
