@@ -59,29 +59,29 @@ struct App {
   void define() {
     auto add = cmd.options().add_options();
     namespace po = boost::program_options;
-    add("db", po::value(&db)->composing(), "embedding shards: files, dirs, 'x-{000..009}.shard', '-' (repeatable; default stdin)");
-    add("index", po::value(&index_dir), "search an index directory made by 'clippo-knn build'");
-    add("field", po::value(&field), "database vectors: img, txt or auto (img when present) [auto]");
-    add("query", po::value(&query_texts)->composing(), "a text query, embedded with the model (repeatable)");
-    add("queries", po::value(&queries_file), "a file of text queries, one per line");
-    add("query-image", po::value(&query_images)->composing(), "an image file query (repeatable)");
-    add("query-emb", po::value(&query_embs)->composing(), "query vectors from embedding shards (repeatable)");
-    add("query-field", po::value(&query_field), "--query-emb vectors: img, txt or auto (txt when present) [auto]");
-    add(",k", po::value(&k), "results per query [10]");
-    add("model", po::value(&model), "checkpoint for text/image queries (default: the one the header names)");
-    add("batch-size", po::value(&batch_size), "queries per model batch (0 = the model's default)");
+    add("db", po::value(&db)->composing()->value_name("SHARDS"), "embedding shards: files, dirs, 'x-{000..009}.shard', '-' (repeatable; default stdin)");
+    add("index", po::value(&index_dir)->value_name("DIR"), "search an index directory made by 'clippo-knn build'");
+    add("field", po::value(&field)->value_name("img|txt|auto"), "database vectors: img, txt or auto (img when present) [auto]");
+    add("query", po::value(&query_texts)->composing()->value_name("TEXT"), "a text query, embedded with the model (repeatable)");
+    add("queries", po::value(&queries_file)->value_name("FILE"), "a file of text queries, one per line");
+    add("query-image", po::value(&query_images)->composing()->value_name("IMAGE"), "an image file query (repeatable)");
+    add("query-emb", po::value(&query_embs)->composing()->value_name("SHARDS"), "query vectors from embedding shards (repeatable)");
+    add("query-field", po::value(&query_field)->value_name("img|txt|auto"), "--query-emb vectors: img, txt or auto (txt when present) [auto]");
+    add(",k", po::value(&k)->value_name("N"), "results per query [10]");
+    add("model", po::value(&model)->value_name("CKPT"), "checkpoint for text/image queries (default: the one the header names)");
+    add("batch-size", po::value(&batch_size)->value_name("N"), "queries per model batch (0 = the model's default)");
     add("no-normalize", po::bool_switch(&no_normalize), "use vectors as they are (default: L2-normalise all)");
-    add("nprobe", po::value(&nprobe), "IVF lists visited per query (index default 1)");
-    add("ef-search", po::value(&ef_search), "HNSW search depth (index default 16)");
-    add("index-type", po::value(&index_type), "build: FAISS index_factory string, e.g. IVF4096,Flat HNSW32 IVF1024,PQ64 [Flat]");
-    add("train-size", po::value(&train_size), "build: vectors sampled to train the index [100000]");
-    add("seed", po::value(&seed), "build: seed of the training sample [1]");
-    add("classes", po::value(&classes_file), "zeroshot: class names, one per line (share/clippo/classes/)");
-    add("prompts", po::value(&prompts), "zeroshot: templates file or clip80 / clip7 [clip80]");
-    add("class-emb", po::value(&class_emb), "zeroshot: prompt/class embeddings (txt.npy; grouped by cls) instead of a model");
-    add("label-field", po::value(&label_field), "zeroshot: json field holding the label (default: the cls field)");
-    add("predictions", po::value(&predictions), "zeroshot: write per-record predictions (TSV) to this file");
-    add("image-field", po::value(&image_field), "retrieval: json field naming a record's image; records sharing it are one image [image_id]");
+    add("nprobe", po::value(&nprobe)->value_name("N"), "IVF lists visited per query (index default 1)");
+    add("ef-search", po::value(&ef_search)->value_name("N"), "HNSW search depth (index default 16)");
+    add("index-type", po::value(&index_type)->value_name("SPEC"), "build: FAISS index_factory string, e.g. IVF4096,Flat HNSW32 IVF1024,PQ64 [Flat]");
+    add("train-size", po::value(&train_size)->value_name("N"), "build: vectors sampled to train the index [100000]");
+    add("seed", po::value(&seed)->value_name("N"), "build: seed of the training sample [1]");
+    add("classes", po::value(&classes_file)->value_name("FILE"), "zeroshot: class names, one per line (share/clippo/classes/)");
+    add("prompts", po::value(&prompts)->value_name("NAME|FILE"), "zeroshot: templates file or clip80 / clip7 [clip80]");
+    add("class-emb", po::value(&class_emb)->value_name("SHARDS"), "zeroshot: prompt/class embeddings (txt.npy; grouped by cls) instead of a model");
+    add("label-field", po::value(&label_field)->value_name("NAME"), "zeroshot: json field holding the label (default: the cls field)");
+    add("predictions", po::value(&predictions)->value_name("FILE"), "zeroshot: write per-record predictions (TSV) to this file");
+    add("image-field", po::value(&image_field)->value_name("NAME"), "retrieval: json field naming a record's image; records sharing it are one image [image_id]");
   }
 
   Collection& database() {
