@@ -119,7 +119,7 @@ ModelConfig infer(const Source& s, int res) {
   }
   if (res > 0) c.res = res;
   else if (grid > 0) c.res = grid * c.patch;
-  else throw Error(fmt::format("{}: the checkpoint has no position embedding to tell its resolution: give one", s.where));
+  else c.res = 224;  // sincos2d: the grid is not in the file; big_vision's default
   try {
     c.validate();
   } catch (const Error& e) {

@@ -84,7 +84,7 @@ TORCH_MODULE(OneTower);
 // The model a checkpoint holds, from the array shapes alone (width, depth,
 // heads from query/kernel, patch from the stem, grid from pos_embedding,
 // pool from MAPHead_0 / cls, out_dim from head). res 0 = the checkpoint's
-// own. Accepts "params/img/...", "img/..." and plain ViT ("params/...")
+// own (224 for sincos2d position embeddings, which hold no grid). Accepts "params/img/...", "img/..." and plain ViT ("params/...")
 // names, per-block or stacked. Errors name the file and the array.
 ModelConfig infer_config(const std::vector<NpzEntry>& entries, int res = 0, const std::string& where = "checkpoint");
 ModelConfig infer_config(const NpzArrays& arrays, int res = 0, const std::string& where = "checkpoint");

@@ -1,0 +1,390 @@
+#include "clippo/model/embed_app.h"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "clippo/cli/bad_input.h"
+#include "clippo/cli/command.h"
+#include "clippo/cli/log.h"
+#include "clippo/cli/progress.h"
+#include "clippo/io/json.h"
+#include "clippo/io/npy.h"
+#include "clippo/io/paths.h"
+#include "clippo/io/record_reader.h"
+#include "clippo/io/record_writer.h"
+#include "clippo/model/embed_io.h"
+#include "clippo/model/embedder.h"
+
+namespace clippo::model {
+
+namespace {
+
+// One input record on its way through the pipeline.
+struct Job {
+  uint64_t seq = 0;
+  Record rec;
+  std::string where;      // file, or input:key, for messages
+  std::string file;       // an image file to read (worker reads it)
+  std::string text;       // text to render
+  bool want_img = false, want_txt = false;
+  std::vector<float> img_in, txt_in;  // model inputs
+  std::string bad_reason, bad_detail;
+  std::vector<std::pair<std::string, std::string>> meta;  // --npy row metadata
+};
+
+bool is_shard_path(const std::string& p) {
+  for (auto ext : {".shard", ".tar", ".tar.zst", ".tar.gz", ".tgz", ".zst", ".tzst"})
+    if (p.size() > std::string(ext).size() && p.compare(p.size() - std::string(ext).size(), std::string::npos, ext) == 0)
+      return true;
+  return p == "-";
+}
+
+// Reads inputs in order and yields jobs: image files (read by the workers),
+// shard records, or lines of text.
+class Source {
+ public:
+  Source(std::vector<std::string> inputs, std::string text_file, bool want_img, bool want_txt, OnError on_error)
+      : inputs_(std::move(inputs)), text_file_(std::move(text_file)), want_img_(want_img), want_txt_(want_txt),
+        on_error_(on_error) {}
+
+  bool next(Job& j) {
+    if (!text_file_.empty()) return next_line(j);
+    for (;;) {
+      if (reader_) {
+        Record r;
+        if (reader_->next(r)) {
+          j.where = reader_->current_input() + ": " + r.key;
+          auto* img = find_image(r);
+          auto* txt = r.find("txt");
+          j.want_img = want_img_ && img;
+          j.want_txt = want_txt_ && txt;
+          if (j.want_txt) j.text = *txt;
+          j.meta = {{"key", r.key}, {"shard", reader_->current_input()}};
+          if (txt) j.meta.push_back({"caption", *txt});
+          j.rec = std::move(r);
+          return true;
+        }
+        damaged_ += reader_->stats().damaged_inputs;
+        reader_.reset();
+      }
+      if (next_input_ >= inputs_.size()) return false;
+      const std::string& in = inputs_[next_input_++];
+      if (is_image_path(in) && in != "-") {
+        j.file = in;
+        j.where = in;
+        j.want_img = true;
+        j.rec.key = fmt::format("{:09d}", files_++);
+        JsonWriter js;
+        js.begin_object().key("path").value(in).end_object();
+        j.rec.fields.push_back({"json", js.str()});
+        j.meta = {{"key", j.rec.key}, {"path", in}};
+        return true;
+      }
+      reader_ = std::make_unique<RecordReader>(std::vector<std::string>{in}, on_error_);
+    }
+  }
+
+  uint64_t damaged() const { return damaged_; }
+
+ private:
+  bool next_line(Job& j) {
+    if (!text_in_) {
+      if (text_file_ == "-") text_in_ = &std::cin;
+      else {
+        owned_.open(text_file_, std::ios::binary);
+        if (!owned_) throw Error(text_file_ + ": cannot read");
+        text_in_ = &owned_;
+      }
+    }
+    std::string line;
+    if (!std::getline(*text_in_, line)) return false;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    j.rec.key = fmt::format("{:09d}", lines_++);
+    j.rec.fields.push_back({"txt", line});
+    j.where = fmt::format("{}:{}", text_file_ == "-" ? "<stdin>" : text_file_, lines_);
+    j.text = line;
+    j.want_txt = true;
+    j.meta = {{"key", j.rec.key}, {"text", line}};
+    return true;
+  }
+
+  std::vector<std::string> inputs_;
+  std::string text_file_;
+  bool want_img_, want_txt_;
+  OnError on_error_;
+  size_t next_input_ = 0;
+  uint64_t files_ = 0, lines_ = 0, damaged_ = 0;
+  std::unique_ptr<RecordReader> reader_;
+  std::istream* text_in_ = nullptr;
+  std::ifstream owned_;
+};
+
+// Reads from the source on one thread, prepares model inputs on `workers`
+// threads, hands jobs back in input order; at most `capacity` in flight.
+class Pipeline {
+ public:
+  Pipeline(Source& src, const Embedder& emb, int workers, size_t capacity) : src_(src), emb_(emb), capacity_(capacity) {
+    reader_ = std::thread([this] { read(); });
+    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
+  }
+  ~Pipeline() {
+    {
+      std::lock_guard l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    reader_.join();
+    for (auto& w : workers_) w.join();
+  }
+
+  // The next job in input order, or nullptr at the end.
+  std::unique_ptr<Job> next() {
+    std::unique_lock l(m_);
+    cv_.wait(l, [&] { return done_.count(next_out_) || (read_done_ && next_out_ == read_count_) || error_; });
+    if (error_) std::rethrow_exception(error_);
+    auto it = done_.find(next_out_);
+    if (it == done_.end()) return nullptr;
+    auto j = std::move(it->second);
+    done_.erase(it);
+    ++next_out_;
+    cv_.notify_all();
+    return j;
+  }
+
+ private:
+  void read() {
+    try {
+      for (uint64_t seq = 0;; ++seq) {
+        auto j = std::make_unique<Job>();
+        j->seq = seq;
+        if (!src_.next(*j)) break;
+        std::unique_lock l(m_);
+        cv_.wait(l, [&] { return stop_ || seq - next_out_ < capacity_; });
+        if (stop_) return;
+        todo_.push_back(std::move(j));
+        ++read_count_;
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard l(m_);
+      error_ = std::current_exception();
+    }
+    std::lock_guard l(m_);
+    read_done_ = true;
+    cv_.notify_all();
+  }
+
+  void work() {
+    for (;;) {
+      std::unique_ptr<Job> j;
+      {
+        std::unique_lock l(m_);
+        cv_.wait(l, [&] { return stop_ || !todo_.empty() || read_done_; });
+        if (stop_ || (todo_.empty() && read_done_)) return;
+        j = std::move(todo_.front());
+        todo_.pop_front();
+      }
+      prepare(*j);
+      std::lock_guard l(m_);
+      done_[j->seq] = std::move(j);
+      cv_.notify_all();
+    }
+  }
+
+  void prepare(Job& j) {
+    const size_t per = 3 * static_cast<size_t>(emb_.resolution()) * emb_.resolution();
+    try {
+      if (j.want_img) {
+        std::string bytes;
+        const std::string* b = nullptr;
+        if (!j.file.empty()) {
+          bytes = read_file(j.file);
+          b = &bytes;
+        } else {
+          b = &find_image(j.rec)->second;
+        }
+        if (b->empty()) {
+          j.bad_reason = "empty file";
+          return;
+        }
+        Image im;
+        try {
+          im = decode_image(*b);
+        } catch (const Error&) {
+          j.bad_reason = "not an image";
+          return;
+        }
+        j.img_in.resize(per);
+        emb_.image_input(im, j.img_in.data());
+      }
+      if (j.want_txt) {
+        j.txt_in.resize(per);
+        emb_.text_input(j.text, j.txt_in.data());
+      }
+    } catch (const std::exception& e) {
+      j.bad_reason = "unreadable";
+      j.bad_detail = e.what();
+    }
+  }
+
+  static std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot read");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  Source& src_;
+  const Embedder& emb_;
+  size_t capacity_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Job>> todo_;
+  std::map<uint64_t, std::unique_ptr<Job>> done_;
+  uint64_t next_out_ = 0, read_count_ = 0;
+  bool read_done_ = false, stop_ = false;
+  std::exception_ptr error_;
+  std::thread reader_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace
+
+int embed_main(int argc, char** argv) {
+  return cli::run("clippo-embed", [&] {
+    cli::Command cmd("clippo-embed", "CKPT [INPUT...] [-o OUT | --npy FILE] | CKPT --text FILE|- | --info CKPT",
+                     "Embeds images (files, folders, shards, '-' for a shard stream on stdin) and text\n"
+                     "(shard captions, or --text lines rendered as images) with a CLIPPO checkpoint.\n"
+                     "Writes an embedding shard (img.npy / txt.npy per record, other fields carried,\n"
+                     "a __clippo__ header naming the model), or one .npy matrix plus a .jsonl of rows.",
+                     cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson);
+    std::string ckpt, text_file, npy, info, fields, precision, dtype_name, compression;
+    std::vector<std::string> inputs, fonts;
+    EmbedderOptions eo;
+    uint64_t shard_size = 0;
+    bool keep_images = false;
+    cmd.options().add_options()
+      ("text", cli::po::value(&text_file)->value_name("FILE"), "embed each line of FILE ('-' = stdin) as rendered text")
+      ("npy", cli::po::value(&npy)->value_name("FILE"), "write one float matrix FILE.npy and FILE.jsonl (a row's key, path or caption) instead of a shard")
+      ("fields", cli::po::value(&fields)->value_name("LIST")->default_value("image,text"), "what to embed from shards: image, text or image,text")
+      ("pre-logits", cli::po::bool_switch(&eo.pre_logits), "the pooled features before the head (what few-shot probes use) instead of the normalised embedding")
+      ("precision", cli::po::value(&eo.precision)->value_name("P")->default_value("fp32"), "fp32 or bf16 (matmuls in bfloat16)")
+      ("batch-size", cli::po::value(&eo.batch)->value_name("N")->default_value(32), "images per forward pass")
+      ("res", cli::po::value(&eo.res)->value_name("PX")->default_value(0), "input resolution (0 = the checkpoint's; others resample the position embedding)")
+      ("dtype", cli::po::value(&dtype_name)->value_name("T")->default_value("float32"), "stored embeddings: float32 or float16")
+      ("font", cli::po::value(&fonts)->value_name("HEX...")->multitoken(), "Unifont .hex files for text (default: Debian's unifont)")
+      ("shard-size", cli::po::value(&shard_size)->value_name("N")->default_value(0), "records per output shard for -o patterns (0 = spread over a {a..b} list, or one shard)")
+      ("compression", cli::po::value(&compression)->value_name("KIND")->default_value("zstd:3"), "output shards: zstd[:LEVEL], gzip[:LEVEL] or none")
+      ("keep-images", cli::po::bool_switch(&keep_images), "carry the image bytes of shard records into the output (default: dropped)")
+      ("info", cli::po::value(&info)->value_name("CKPT"), "describe a checkpoint (variant, resolution, dims, parameters, dtypes, extra arrays) and exit");
+    cmd.hidden().add_options()("input", cli::po::value(&inputs));
+    cmd.positional("input");
+    cmd.parse(argc, argv);
+
+    if (!info.empty()) {
+      if (!inputs.empty()) throw UsageError("--info takes only the checkpoint");
+      std::cout << checkpoint_info(info, cmd.json);
+      return 0;
+    }
+    if (inputs.empty()) throw UsageError("give a checkpoint and inputs (see --help)");
+    ckpt = inputs.front();
+    inputs.erase(inputs.begin());
+    if (inputs.empty() && text_file.empty()) throw UsageError("nothing to embed: give images, folders, shards, '-' or --text FILE");
+    if (!inputs.empty() && !text_file.empty()) throw UsageError("--text FILE goes alone, without other inputs");
+    bool want_img = fields.find("image") != std::string::npos, want_txt = fields.find("text") != std::string::npos;
+    for (auto& f : {std::string("image"), std::string("text"), std::string("image,text"), std::string("text,image")})
+      if (fields == f) goto fields_ok;
+    throw UsageError("--fields must be image, text or image,text, not '" + fields + "'");
+  fields_ok:
+    DType dtype = dtype_name == "float16" ? DType::f16 : DType::f32;
+    if (dtype_name != "float16" && dtype_name != "float32") throw UsageError("--dtype must be float32 or float16");
+    if (!npy.empty() && cmd.output != "-") throw UsageError("give -o or --npy, not both");
+    if (npy.empty()) cli::refuse_binary_to_terminal(cmd.output);
+    eo.device = cmd.device;
+    eo.threads = cmd.threads;
+    eo.fonts = fonts;
+    if (eo.res < 0) throw UsageError("--res must be >= 0");
+
+    std::vector<std::string> expanded;
+    if (text_file.empty()) expanded = expand_inputs(inputs, [](const std::string& p) { return is_image_path(p); });
+    auto t0 = std::chrono::steady_clock::now();
+    Embedder emb(ckpt, eo);
+    log::debug("model {} at {} px, dim {}, {} threads", emb.variant(), emb.resolution(), emb.dim(), cmd.threads);
+    JsonWriter hj;
+    hj.begin_object().key("format").value(1).key("tool").value("clippo-embed").key("version").value(CLIPPO_VERSION);
+    hj.key("dtype").value(dtype == DType::f16 ? "float16" : "float32").key("model").raw(emb.header_json()).end_object();
+
+    std::unique_ptr<EmbedOutput> out;
+    if (!npy.empty()) out = make_npy_output(npy, emb.dim(), dtype);
+    else out = make_shard_output(cmd.output, shard_size, Compression::parse(compression), hj.str(), emb.dim(), dtype, keep_images);
+
+    BadInput bad(cmd.on_error);
+    Source src(expanded, text_file, want_img, want_txt, cmd.on_error);
+    const int workers = std::max(1, cmd.threads);
+    const size_t batch = static_cast<size_t>(eo.batch);
+    Pipeline pipe(src, emb, workers, 3 * batch + 2 * static_cast<size_t>(workers));
+    Progress progress("embedding", text_file.empty() && expanded.size() > 0 && !is_shard_path(expanded[0]) ? expanded.size() : 0);
+    const size_t per = 3 * static_cast<size_t>(emb.resolution()) * emb.resolution();
+    const size_t dim = static_cast<size_t>(emb.dim());
+    uint64_t n_img = 0, n_txt = 0, records = 0;
+    std::vector<std::unique_ptr<Job>> pending;
+    std::vector<float> img_buf, txt_buf;
+    auto flush = [&] {
+      img_buf.clear(), txt_buf.clear();
+      for (auto& j : pending) {
+        if (!j->img_in.empty()) img_buf.insert(img_buf.end(), j->img_in.begin(), j->img_in.end());
+        if (!j->txt_in.empty()) txt_buf.insert(txt_buf.end(), j->txt_in.begin(), j->txt_in.end());
+      }
+      auto zi = emb.embed_inputs(img_buf.data(), img_buf.size() / per);
+      auto zt = emb.embed_inputs(txt_buf.data(), txt_buf.size() / per);
+      size_t ii = 0, it = 0;
+      for (auto& j : pending) {
+        const float* zimg = j->img_in.empty() ? nullptr : zi.data() + dim * ii++;
+        const float* ztxt = j->txt_in.empty() ? nullptr : zt.data() + dim * it++;
+        out->write(j->rec, j->meta, zimg, ztxt);
+        n_img += zimg != nullptr, n_txt += ztxt != nullptr, ++records;
+      }
+      progress.add(pending.size());
+      pending.clear();
+    };
+    size_t imgs = 0, txts = 0;
+    while (auto j = pipe.next()) {
+      if (!j->bad_reason.empty()) {
+        Progress::clear_line();
+        bad.report(j->where, j->bad_reason, j->bad_detail);
+        continue;
+      }
+      if (j->img_in.empty() && j->txt_in.empty()) {
+        bad.report(j->where, "nothing to embed", "no " + fields + " field");
+        continue;
+      }
+      imgs += !j->img_in.empty(), txts += !j->txt_in.empty();
+      j->img_in.shrink_to_fit();
+      pending.push_back(std::move(j));
+      if (imgs >= batch || txts >= batch) {
+        flush();
+        imgs = txts = 0;
+      }
+    }
+    if (!pending.empty()) flush();
+    out->close();
+    progress.finish();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string skipped = bad.summary();
+    log::info("embedded {} images and {} texts ({} records) in {:.1f} s{}{}", n_img, n_txt, records, secs,
+              skipped.empty() ? "" : "; ", skipped);
+    return 0;
+  });
+}
+
+}  // namespace clippo::model
