@@ -1,0 +1,84 @@
+#include "clippo/train/checkpoint.h"
+
+#include <fmt/core.h>
+
+#include <cstring>
+
+#include "clippo/cli/error.h"
+
+namespace clippo::train {
+
+model::NpzArray tensor_to_npz(const torch::Tensor& t0) {
+  torch::Tensor t = t0.detach().cpu().contiguous();
+  model::NpzArray a;
+  switch (t.scalar_type()) {
+    case torch::kFloat32: a.dtype = DType::f32; break;
+    case torch::kFloat64: a.dtype = DType::f64; break;
+    case torch::kBFloat16: a.dtype = DType::bf16; break;
+    case torch::kInt64: a.dtype = DType::i64; break;
+    default:
+      t = t.to(torch::kFloat32);
+      a.dtype = DType::f32;
+  }
+  a.shape = t.sizes().vec();
+  a.data.assign(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  return a;
+}
+
+torch::Tensor npz_to_tensor(const model::NpzArray& a) {
+  torch::ScalarType st;
+  switch (a.dtype) {
+    case DType::f32: st = torch::kFloat32; break;
+    case DType::f64: st = torch::kFloat64; break;
+    case DType::bf16: st = torch::kBFloat16; break;
+    case DType::i64: st = torch::kInt64; break;
+    case DType::i32: st = torch::kInt32; break;
+    default: {
+      auto f = a.to_floats();
+      return torch::from_blob(f.data(), a.shape, torch::kFloat32).clone();
+    }
+  }
+  auto t = torch::empty(a.shape, st);
+  if (a.data.size() != static_cast<size_t>(t.numel() * t.element_size())) throw Error("npz array: wrong data size");
+  std::memcpy(t.data_ptr(), a.data.data(), a.data.size());
+  return t;
+}
+
+void put_state(model::NpzArrays& out, const TrainState& s) {
+  const int64_t w = static_cast<int64_t>(s.positions.size());
+  auto de = torch::empty({w}, torch::kInt64), dd = torch::empty({w}, torch::kInt64);
+  auto pe = torch::empty({w}, torch::kInt64), pd = torch::empty({w}, torch::kInt64);
+  for (int64_t r = 0; r < w; ++r) {
+    de[r] = s.positions[r].data.epoch;
+    dd[r] = s.positions[r].data.drawn;
+    pe[r] = s.positions[r].pairs.epoch;
+    pd[r] = s.positions[r].pairs.drawn;
+  }
+  out["state/step"] = tensor_to_npz(torch::tensor({s.step}, torch::kInt64));
+  out["state/seed"] = tensor_to_npz(torch::tensor({static_cast<int64_t>(s.seed)}, torch::kInt64));
+  out["state/data_epoch"] = tensor_to_npz(de);
+  out["state/data_drawn"] = tensor_to_npz(dd);
+  out["state/pairs_epoch"] = tensor_to_npz(pe);
+  out["state/pairs_drawn"] = tensor_to_npz(pd);
+}
+
+TrainState get_state(const model::NpzArrays& in, const std::string& where) {
+  auto get = [&](const std::string& k) {
+    auto it = in.find(k);
+    if (it == in.end()) throw Error(fmt::format("{}: no {} (not a clippo-train checkpoint?)", where, k));
+    return npz_to_tensor(it->second).to(torch::kInt64).reshape(-1);
+  };
+  TrainState s;
+  s.step = get("state/step")[0].item<int64_t>();
+  s.seed = static_cast<uint64_t>(get("state/seed")[0].item<int64_t>());
+  auto de = get("state/data_epoch"), dd = get("state/data_drawn");
+  auto pe = get("state/pairs_epoch"), pd = get("state/pairs_drawn");
+  int64_t w = de.numel();
+  if (dd.numel() != w || pe.numel() != w || pd.numel() != w)
+    throw Error(fmt::format("{}: state/ data positions disagree in length", where));
+  for (int64_t r = 0; r < w; ++r)
+    s.positions.push_back({{de[r].item<int64_t>(), dd[r].item<int64_t>()}, {pe[r].item<int64_t>(), pd[r].item<int64_t>()}});
+  return s;
+}
+
+}  // namespace clippo::train

@@ -1,0 +1,30 @@
+// The training checkpoint: big_vision's params/... (so big_vision and
+// clippo-embed read it), this optimizer's opt/..., and state/... for resume
+// (step, data position per rank, seed). One .npz, written atomically.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "clippo/model/npz.h"
+#include "clippo/train/data.h"
+
+namespace clippo::train {
+
+struct TrainState {
+  int64_t step = 0;
+  uint64_t seed = 0;
+  std::vector<DataPosition> positions;  // one per rank
+};
+
+// Tensors <-> npz arrays (f32, f64, bf16, i64 kept as they are).
+model::NpzArray tensor_to_npz(const torch::Tensor& t);
+torch::Tensor npz_to_tensor(const model::NpzArray& a);
+
+void put_state(model::NpzArrays& out, const TrainState& s);
+// Throws Error naming the checkpoint when state/... is missing or malformed.
+TrainState get_state(const model::NpzArrays& in, const std::string& where);
+
+}  // namespace clippo::train

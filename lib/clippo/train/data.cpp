@@ -1,0 +1,282 @@
+#include "clippo/train/data.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "clippo/cli/log.h"
+#include "clippo/io/image.h"
+#include "clippo/io/record_reader.h"
+
+namespace clippo::train {
+
+// ---- RecordStream ----------------------------------------------------------
+
+RecordStream::RecordStream(std::vector<std::string> files, int rank, int world, int shuffle_buffer, uint64_t seed,
+                           OnError on_error, int cycle)
+    : rank_(rank), world_(world), buffer_size_(std::max(0, shuffle_buffer)), cycle_(std::max(1, cycle)),
+      seed_(seed), on_error_(on_error) {
+  if (files.empty()) throw UsageError("no input shards");
+  if (static_cast<int>(files.size()) >= world) {
+    for (size_t i = rank; i < files.size(); i += world) files_.push_back(files[i]);
+  } else {
+    files_ = std::move(files);
+    stride_records_ = world > 1;
+  }
+  start_epoch();
+}
+
+RecordStream::~RecordStream() = default;
+
+uint64_t RecordStream::damaged_inputs() const { return damaged_; }
+
+void RecordStream::start_epoch() {
+  // One generator per (seed, rank, epoch), so any epoch can be replayed alone.
+  std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), static_cast<uint32_t>(rank_),
+                    static_cast<uint32_t>(pos_.epoch)};
+  rng_.seed(seq);
+  order_ = files_;
+  if (buffer_size_ > 0) std::shuffle(order_.begin(), order_.end(), rng_);
+  open_.clear();
+  buffer_.clear();
+  next_file_ = 0;
+  turn_ = 0;
+  raw_index_ = 0;
+  pos_.drawn = 0;
+}
+
+bool RecordStream::next_raw(Record& out) {
+  for (;;) {
+    while (static_cast<int>(open_.size()) < cycle_ && next_file_ < order_.size())
+      open_.push_back(std::make_unique<RecordReader>(std::vector<std::string>{order_[next_file_++]}, on_error_));
+    if (open_.empty()) return false;
+    turn_ %= open_.size();
+    auto& reader = open_[turn_];
+    if (!reader->next(out)) {
+      damaged_ += reader->stats().damaged_inputs;
+      open_.erase(open_.begin() + static_cast<long>(turn_));
+      continue;  // the next reader takes this turn
+    }
+    ++turn_;
+    if (stride_records_ && (raw_index_++ % world_) != static_cast<uint64_t>(rank_)) continue;
+    return true;
+  }
+}
+
+void RecordStream::next(Record& out) {
+  for (int empty_epochs = 0;;) {
+    if (buffer_size_ == 0) {
+      if (next_raw(out)) {
+        ++pos_.drawn;
+        return;
+      }
+    } else {
+      Record r;
+      while (static_cast<int>(buffer_.size()) < buffer_size_ && next_raw(r)) buffer_.push_back(std::move(r));
+      if (!buffer_.empty()) {
+        size_t j = std::uniform_int_distribution<size_t>(0, buffer_.size() - 1)(rng_);
+        out = std::move(buffer_[j]);
+        buffer_[j] = std::move(buffer_.back());
+        buffer_.pop_back();
+        ++pos_.drawn;
+        return;
+      }
+    }
+    // End of the epoch.
+    if (pos_.drawn == 0 && ++empty_epochs > 1)
+      throw Error(fmt::format("{}{}: no records to train on", files_.front(), files_.size() > 1 ? " ..." : ""));
+    ++pos_.epoch;
+    start_epoch();
+  }
+}
+
+void RecordStream::seek(const StreamPosition& target) {
+  pos_.epoch = target.epoch;
+  start_epoch();
+  Record r;
+  while (pos_.drawn < target.drawn) next(r);
+}
+
+// ---- Loader ----------------------------------------------------------------
+
+Loader::Loader(DataConfig cfg, const DataPosition& start) : cfg_(std::move(cfg)) {
+  if (cfg_.batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (cfg_.text_pair_fraction < 0 || cfg_.text_pair_fraction > 1)
+    throw UsageError("--text-pair-fraction must be in [0, 1]");
+  n_pairs_ = static_cast<int64_t>(std::llround(cfg_.text_pair_fraction * cfg_.batch_size));
+  if (n_pairs_ > 0 && cfg_.text_pairs.empty())
+    throw UsageError("--text-pair-fraction needs --text-pairs shards");
+  if (n_pairs_ < cfg_.batch_size && cfg_.data.empty()) throw UsageError("--data: no image/text shards");
+  cfg_.render.size = cfg_.res;
+  text::validate(cfg_.render);
+  font_ = text::Font::load(cfg_.fonts);
+  // Different seeds per stream, so pairs do not shuffle in step with images.
+  if (n_pairs_ < cfg_.batch_size) {
+    data_ = std::make_unique<RecordStream>(cfg_.data, cfg_.rank, cfg_.world, cfg_.shuffle_buffer, cfg_.seed,
+                                           cfg_.on_error);
+    data_->seek(start.data);
+  }
+  if (n_pairs_ > 0) {
+    pairs_ = std::make_unique<RecordStream>(cfg_.text_pairs, cfg_.rank, cfg_.world, cfg_.shuffle_buffer,
+                                            cfg_.seed ^ 0x9e3779b97f4a7c15ull, cfg_.on_error);
+    pairs_->seek(start.pairs);
+  }
+  int nw = std::max(1, cfg_.threads);
+  for (int i = 0; i < nw; ++i)
+    workers_.emplace_back([this] {
+      uint64_t seen = 0;
+      for (;;) {
+        std::unique_lock lk(job_mu_);
+        job_cv_.wait(lk, [&] { return stop_ || (job_gen_ != seen && job_next_ < job_n_); });
+        if (stop_) return;
+        int64_t i = job_next_++;
+        if (job_next_ >= job_n_) seen = job_gen_;
+        lk.unlock();
+        job_(i);
+        lk.lock();
+        ++job_done_;
+        job_done_cv_.notify_all();
+      }
+    });
+  producer_ = std::thread([this] { produce(); });
+}
+
+Loader::~Loader() {
+  {
+    std::scoped_lock lk(mu_, job_mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  job_cv_.notify_all();
+  job_done_cv_.notify_all();
+  if (producer_.joinable()) producer_.join();
+  for (auto& w : workers_) w.join();
+}
+
+void Loader::parallel_for(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (n == 0) return;
+  std::unique_lock lk(job_mu_);
+  job_ = fn;
+  job_n_ = n;
+  job_next_ = 0;
+  job_done_ = 0;
+  ++job_gen_;
+  job_cv_.notify_all();
+  job_done_cv_.wait(lk, [&] { return stop_ || job_done_ == job_n_; });
+  if (stop_ && job_done_ != job_n_) {
+    // Let running items finish before fn goes out of scope.
+    job_n_ = job_next_;
+    job_done_cv_.wait(lk, [&] { return job_done_ >= job_next_; });
+    throw Error("loader stopped");
+  }
+}
+
+uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tensor& b, int64_t row, int64_t n) {
+  const int res = cfg_.res;
+  const int64_t plane = static_cast<int64_t>(res) * res;
+  float* pa = a.data_ptr<float>();
+  float* pb = b.data_ptr<float>();
+  uint64_t skipped = 0;
+  // Draw records in order; decode them in parallel; replace failures by
+  // drawing more, so the result depends on the stream alone.
+  while (n > 0) {
+    std::vector<Record> recs(n);
+    for (auto& r : recs) s.next(r);
+    std::vector<std::string> errors(n);
+    std::vector<float> img(static_cast<size_t>(n) * 3 * plane), txt(static_cast<size_t>(n) * 3 * plane);
+    parallel_for(n, [&](int64_t i) {
+      const Record& r = recs[i];
+      float* ia = img.data() + i * 3 * plane;
+      float* ib = txt.data() + i * 3 * plane;
+      std::vector<uint8_t> gray(plane);
+      auto put_text = [&](const std::string& t, float* dst) {
+        text::render(t, *font_, cfg_.render, gray.data());
+        for (int64_t k = 0; k < plane; ++k) dst[k] = gray[k] / 255.0f * 2.0f - 1.0f;
+        std::copy(dst, dst + plane, dst + plane);
+        std::copy(dst, dst + plane, dst + 2 * plane);
+      };
+      try {
+        const std::string* caption = r.find("txt");
+        if (!caption) throw Error("no txt field");
+        if (pairs) {
+          const std::string* second = r.find("next.txt");
+          if (!second) throw Error("no next.txt field");
+          put_text(*caption, ia);
+          put_text(*second, ib);
+        } else {
+          auto* im = find_image(r);
+          if (!im) throw Error("no image field");
+          to_model_input(decode_image(im->second), res, ia);
+          put_text(*caption, ib);
+        }
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+        if (errors[i].empty()) errors[i] = "failed";
+      }
+    });
+    int64_t ok = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!errors[i].empty()) {
+        ++skipped;
+        if (cfg_.on_error == OnError::fail) throw Error(fmt::format("record {}: {}", recs[i].key, errors[i]));
+        log::debug("record {}: {} (skipped)", recs[i].key, errors[i]);
+        continue;
+      }
+      std::copy_n(img.data() + i * 3 * plane, 3 * plane, pa + (row + ok) * 3 * plane);
+      std::copy_n(txt.data() + i * 3 * plane, 3 * plane, pb + (row + ok) * 3 * plane);
+      ++ok;
+    }
+    row += ok;
+    n -= ok;
+  }
+  return skipped;
+}
+
+Batch Loader::make_batch() {
+  auto t0 = std::chrono::steady_clock::now();
+  const int64_t B = cfg_.batch_size;
+  Batch batch;
+  batch.a = torch::empty({B, 3, cfg_.res, cfg_.res});
+  batch.b = torch::empty({B, 3, cfg_.res, cfg_.res});
+  batch.pairs = n_pairs_;
+  if (data_) batch.skipped += fill(*data_, false, batch.a, batch.b, 0, B - n_pairs_);
+  if (pairs_) batch.skipped += fill(*pairs_, true, batch.a, batch.b, B - n_pairs_, n_pairs_);
+  if (data_) batch.after.data = data_->position();
+  if (pairs_) batch.after.pairs = pairs_->position();
+  batch.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return batch;
+}
+
+void Loader::produce() {
+  try {
+    for (;;) {
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || static_cast<int>(ready_.size()) < std::max(1, cfg_.prefetch); });
+        if (stop_) return;
+      }
+      Batch b = make_batch();
+      std::scoped_lock lk(mu_);
+      ready_.push_back(std::move(b));
+      cv_.notify_all();
+    }
+  } catch (...) {
+    std::scoped_lock lk(mu_);
+    if (!stop_) error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+Batch Loader::next() {
+  std::unique_lock lk(mu_);
+  cv_.wait(lk, [&] { return !ready_.empty() || error_; });
+  if (ready_.empty()) std::rethrow_exception(error_);
+  Batch b = std::move(ready_.front());
+  ready_.pop_front();
+  skipped_total_ += b.skipped;
+  cv_.notify_all();
+  return b;
+}
+
+}  // namespace clippo::train

@@ -1,0 +1,137 @@
+// The training input: image/text records (`--data`) and text/text pairs
+// (`--text-pairs`) read from shards, shuffled through a buffer, mixed by a
+// fixed number of pairs per batch, decoded and rendered on worker threads,
+// and prefetched while the model trains. Deterministic for a seed: the
+// record order, and so a resumed run, does not depend on thread timing.
+#pragma once
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "clippo/cli/error.h"
+#include "clippo/io/record.h"
+#include "clippo/text/render.h"
+
+namespace clippo {
+class RecordReader;
+}
+
+namespace clippo::train {
+
+// Where a stream stands: records drawn in the current epoch.
+struct StreamPosition {
+  int64_t epoch = 0, drawn = 0;
+};
+
+// One shuffled, endlessly repeating record stream over a rank's shards.
+class RecordStream {
+ public:
+  // files: already expanded. Rank r reads files r, r+W, ... (or, with fewer
+  // files than ranks, every file and records r, r+W, ...). Up to `cycle`
+  // files are read at once, one record from each in turn.
+  RecordStream(std::vector<std::string> files, int rank, int world, int shuffle_buffer, uint64_t seed,
+               OnError on_error, int cycle = 4);
+  ~RecordStream();
+  // The next record (a new epoch starts when the files are exhausted).
+  void next(Record& out);
+  // Restores a position by replaying the stream without decoding anything.
+  void seek(const StreamPosition& pos);
+  const StreamPosition& position() const { return pos_; }
+  uint64_t damaged_inputs() const;
+
+ private:
+  void start_epoch();
+  bool next_raw(Record& out);  // from the interleaved readers; false at epoch end
+
+  std::vector<std::string> files_;
+  int rank_, world_, buffer_size_, cycle_;
+  uint64_t seed_;
+  OnError on_error_;
+  bool stride_records_ = false;
+  StreamPosition pos_;
+  std::mt19937_64 rng_;
+  std::vector<std::string> order_;
+  size_t next_file_ = 0, turn_ = 0;
+  uint64_t raw_index_ = 0;  // records seen this epoch before striding
+  std::vector<std::unique_ptr<RecordReader>> open_;
+  std::vector<Record> buffer_;
+  uint64_t damaged_ = 0;
+};
+
+struct DataConfig {
+  std::vector<std::string> data;        // image/text shards (expanded)
+  std::vector<std::string> text_pairs;  // text/text shards (expanded)
+  double text_pair_fraction = 0;        // share of each batch from text_pairs
+  int batch_size = 256;                 // per rank
+  int res = 224;
+  text::RenderOptions render;           // size is set to res
+  std::vector<std::string> fonts;       // empty: Debian's unifont
+  int shuffle_buffer = 10000;           // 0 = read in order
+  uint64_t seed = 0;
+  int threads = 2;                      // decode/render workers
+  int prefetch = 2;                     // batches made ahead
+  OnError on_error = OnError::skip;
+  int rank = 0, world = 1;
+};
+
+struct DataPosition {
+  StreamPosition data, pairs;
+};
+
+struct Batch {
+  torch::Tensor a, b;    // (B, 3, res, res) in [-1, 1]: image or first sentence; rendered text
+  int64_t pairs = 0;     // the last `pairs` rows are text/text
+  DataPosition after;    // the position once this batch is consumed
+  uint64_t skipped = 0;  // records skipped while making it (undecodable, fields missing)
+  double seconds = 0;    // time spent making it (worker side)
+};
+
+class Loader {
+ public:
+  // Starts the prefetching thread at `start`.
+  Loader(DataConfig cfg, const DataPosition& start);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Blocks until the next batch is ready; rethrows a worker's error.
+  Batch next();
+  int64_t pairs_per_batch() const { return n_pairs_; }
+  uint64_t skipped_total() const { return skipped_total_; }
+
+ private:
+  void produce();
+  Batch make_batch();
+  // Fills rows [row, row+n) of a and b from a stream; returns records skipped.
+  uint64_t fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tensor& b, int64_t row, int64_t n);
+  void parallel_for(int64_t n, const std::function<void(int64_t)>& fn);
+
+  DataConfig cfg_;
+  int64_t n_pairs_ = 0;
+  std::shared_ptr<const text::Font> font_;
+  std::unique_ptr<RecordStream> data_, pairs_;
+  uint64_t skipped_total_ = 0;
+
+  std::thread producer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> ready_;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  // Worker pool for decoding.
+  std::vector<std::thread> workers_;
+  std::function<void(int64_t)> job_;
+  int64_t job_n_ = 0, job_next_ = 0, job_done_ = 0;
+  uint64_t job_gen_ = 0;
+  std::mutex job_mu_;
+  std::condition_variable job_cv_, job_done_cv_;
+};
+
+}  // namespace clippo::train

@@ -1,0 +1,58 @@
+// Data-parallel processes on PyTorch's c10d runtime: rendezvous through a
+// TCPStore from torchrun's (or Slurm's) environment, Gloo on CPU tensors,
+// NCCL on CUDA ones. A single process (no environment) is a world of one and
+// every collective is a no-op.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace clippo::train {
+
+struct DistEnv {
+  int rank = 0, world = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string source = "single";  // "torchrun", "slurm" or "single"
+};
+
+// Reads RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT, else
+// SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID (+ MASTER_ADDR, or the first host
+// of SLURM_NODELIST... only a plain single name is understood), else a world
+// of one. Throws Error for inconsistent values.
+DistEnv dist_env_from_environment();
+
+class Dist {
+ public:
+  // world == 1 makes no process group. `cuda` picks NCCL (needs a CUDA build).
+  explicit Dist(const DistEnv& env, bool cuda = false);
+  ~Dist();
+  Dist(const Dist&) = delete;
+  Dist& operator=(const Dist&) = delete;
+
+  int rank() const { return env_.rank; }
+  int world() const { return env_.world; }
+  bool is_main() const { return env_.rank == 0; }
+  const DistEnv& env() const { return env_; }
+
+  // In place, summed over ranks (tensors flattened into one buffer per call).
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors);
+  void all_reduce_sum(torch::Tensor& t);
+  // Concatenates every rank's x along dim 0 (all ranks pass the same shape).
+  // No gradient; see all_gather_with_grad in loss.h.
+  torch::Tensor all_gather(const torch::Tensor& x);
+  // Rank 0's tensor to everyone, in place.
+  void broadcast(torch::Tensor& t);
+  void barrier();
+  // Logical OR over ranks (e.g. "stop now").
+  bool any(bool flag);
+
+ private:
+  DistEnv env_;
+  struct Impl;  // c10d headers stay out of this header
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clippo::train

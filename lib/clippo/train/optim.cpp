@@ -1,0 +1,206 @@
+#include "clippo/train/optim.h"
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "clippo/cli/error.h"
+
+namespace clippo::train {
+
+namespace {
+float bf16_round(float x) { return torch::tensor({x}).to(torch::kBFloat16).to(torch::kFloat32).item<float>(); }
+}  // namespace
+
+torch::Tensor ParamSpec::to_bv(const torch::Tensor& t) const {
+  torch::Tensor x = perm.empty() ? t : t.permute(perm);
+  return x.reshape(bv_shape);
+}
+
+torch::Tensor ParamSpec::from_bv(const torch::Tensor& t) const {
+  if (perm.empty()) return t.reshape(param.sizes());
+  // Shape of param.permute(perm), then undo the permutation.
+  std::vector<int64_t> permuted(perm.size()), inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) {
+    permuted[i] = param.size(perm[i]);
+    inverse[perm[i]] = static_cast<int64_t>(i);
+  }
+  return t.reshape(permuted).permute(inverse);
+}
+
+ParamSpec plain_spec(std::string name, torch::Tensor param) {
+  ParamSpec s;
+  s.decay = name.size() >= 7 && name.compare(name.size() - 7, 7, "/kernel") == 0;
+  s.name = std::move(name);
+  s.bv_shape = param.sizes().vec();
+  s.param = std::move(param);
+  return s;
+}
+
+void OptimConfig::validate() const {
+  if (name != "adafactor" && name != "adamw")
+    throw UsageError(fmt::format("--optimizer {}: expected adafactor or adamw", name));
+  if (!(lr >= 0) || !(wd >= 0) || !(clip_norm >= 0))
+    throw UsageError("--lr, --wd and --grad-clip must not be negative");
+  if (momentum < 0 || momentum >= 1) throw UsageError("--momentum must be in [0, 1)");
+}
+
+double clip_global_norm(const std::vector<torch::Tensor>& grads, double max_norm) {
+  torch::NoGradGuard ng;
+  double sq = 0;
+  for (auto& g : grads)
+    if (g.defined()) sq += g.to(torch::kFloat64).pow(2).sum().item<double>();
+  double norm = std::sqrt(sq);
+  // optax: g if norm < max else g / norm * max.
+  if (max_norm > 0 && !(norm < max_norm) && norm > 0)
+    for (auto& g : grads)
+      if (g.defined()) g.mul_(max_norm / norm);
+  return norm;
+}
+
+std::pair<int64_t, int64_t> factored_dims(const std::vector<int64_t>& shape, int64_t min_dim) {
+  if (shape.size() < 2) return {-1, -1};
+  std::vector<int64_t> order(shape.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return shape[a] < shape[b]; });
+  int64_t d1 = order[order.size() - 2], d0 = order.back();
+  if (shape[d1] < min_dim) return {-1, -1};
+  return {d1, d0};
+}
+
+Optimizer::Optimizer(OptimConfig cfg, std::vector<ParamSpec> params) : cfg_(std::move(cfg)), params_(std::move(params)) {
+  cfg_.validate();
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  for (auto& p : params_) {
+    auto dev = f32.device(p.param.device());
+    auto& s = p.bv_shape;
+    if (cfg_.name == "adafactor") {
+      auto [d1, d0] = factored_dims(s, cfg_.min_dim_size_to_factor);
+      if (d0 >= 0) {
+        auto vr = s, vc = s;
+        vr.erase(vr.begin() + d0);
+        vc.erase(vc.begin() + d1);
+        v_row_.push_back(torch::zeros(vr, dev));
+        v_col_.push_back(torch::zeros(vc, dev));
+        v_.push_back(torch::Tensor());
+      } else {
+        v_row_.push_back(torch::Tensor());
+        v_col_.push_back(torch::Tensor());
+        v_.push_back(torch::zeros(s, dev));
+      }
+      mu_.push_back(cfg_.momentum > 0 ? torch::zeros(s, dev.dtype(torch::kBFloat16)) : torch::Tensor());
+      nu_.push_back(torch::Tensor());
+    } else {
+      mu_.push_back(torch::zeros(s, dev));
+      nu_.push_back(torch::zeros(s, dev));
+      v_row_.push_back(torch::Tensor());
+      v_col_.push_back(torch::Tensor());
+      v_.push_back(torch::Tensor());
+    }
+  }
+}
+
+torch::Tensor Optimizer::adafactor(size_t i, const torch::Tensor& g) {
+  const double t = static_cast<double>(count_) + 1.0;
+  const float beta2 = static_cast<float>(std::min(cfg_.beta2_cap, 1.0 - std::pow(t, -cfg_.decay_rate)));
+  torch::Tensor gs = g * g + static_cast<float>(cfg_.eps);
+  torch::Tensor u;
+  auto [d1, d0] = factored_dims(params_[i].bv_shape, cfg_.min_dim_size_to_factor);
+  if (d0 >= 0) {
+    auto& vr = v_row_[i];
+    auto& vc = v_col_[i];
+    vr.mul_(beta2).add_(gs.mean(d0), 1.0f - beta2);
+    vc.mul_(beta2).add_(gs.mean(d1), 1.0f - beta2);
+    int64_t reduced_d1 = d1 > d0 ? d1 - 1 : d1;
+    auto row_factor = (vr / vr.mean(reduced_d1, /*keepdim=*/true)).rsqrt();
+    auto col_factor = vc.rsqrt();
+    u = g * row_factor.unsqueeze(d0) * col_factor.unsqueeze(d1);
+  } else {
+    v_[i].mul_(beta2).add_(gs, 1.0f - beta2);
+    u = g * v_[i].rsqrt();
+  }
+  if (cfg_.momentum > 0) {
+    // optax.ema(debias=False) with a bfloat16 accumulator: decay * m is a
+    // bf16 product, the sum is float32 and is what this step applies.
+    // JAX turns the Python-float decay into bfloat16 too (0.9 -> 0.8984375);
+    // the product of two bf16 values is exact in f32, so one rounding remains.
+    const float decay = bf16_round(static_cast<float>(cfg_.momentum));
+    auto decayed = (mu_[i].to(torch::kFloat32) * decay).to(torch::kBFloat16).to(torch::kFloat32);
+    u = u * static_cast<float>(1.0 - cfg_.momentum) + decayed;
+    mu_[i].copy_(u);
+  }
+  return u;
+}
+
+torch::Tensor Optimizer::adam(size_t i, const torch::Tensor& g) {
+  const double t = static_cast<double>(count_) + 1.0;
+  mu_[i].mul_(cfg_.b1).add_(g, 1.0 - cfg_.b1);
+  nu_[i].mul_(cfg_.b2).addcmul_(g, g, 1.0 - cfg_.b2);
+  auto mhat = mu_[i] / (1.0 - std::pow(cfg_.b1, t));
+  auto vhat = nu_[i] / (1.0 - std::pow(cfg_.b2, t));
+  return mhat / (vhat.sqrt() + cfg_.adam_eps);
+}
+
+double Optimizer::step(double sched) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : params_) {
+    auto g = p.param.grad();
+    grads.push_back(g.defined() ? g : torch::zeros_like(p.param));
+  }
+  double norm = clip_global_norm(grads, cfg_.clip_norm);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i];
+    torch::Tensor g = p.to_bv(grads[i].to(torch::kFloat32));
+    torch::Tensor u = cfg_.name == "adafactor" ? adafactor(i, g) : adam(i, g);
+    u = u * static_cast<float>(cfg_.lr);
+    if (p.decay && cfg_.wd > 0) u = u + p.to_bv(p.param.detach()) * static_cast<float>(cfg_.wd);
+    u = u * static_cast<float>(-sched);
+    p.param.detach().add_(p.from_bv(u).to(p.param.dtype()));
+  }
+  ++count_;
+  return norm;
+}
+
+std::map<std::string, torch::Tensor> Optimizer::state() const {
+  std::map<std::string, torch::Tensor> out;
+  out["opt/count"] = torch::tensor({static_cast<double>(count_)}, torch::kFloat64);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& n = params_[i].name;
+    if (v_row_[i].defined()) out["opt/v_row/" + n] = v_row_[i].cpu();
+    if (v_col_[i].defined()) out["opt/v_col/" + n] = v_col_[i].cpu();
+    if (v_[i].defined()) out["opt/v/" + n] = v_[i].cpu();
+    if (mu_[i].defined()) out["opt/mu/" + n] = mu_[i].cpu();
+    if (nu_[i].defined()) out["opt/nu/" + n] = nu_[i].cpu();
+  }
+  return out;
+}
+
+void Optimizer::load_state(const std::map<std::string, torch::Tensor>& a) {
+  torch::NoGradGuard ng;
+  auto restore = [&](const std::string& key, torch::Tensor& dst) {
+    if (!dst.defined()) return;
+    auto it = a.find(key);
+    if (it == a.end()) throw Error(fmt::format("checkpoint has no {} (optimizer state)", key));
+    if (it->second.sizes() != dst.sizes())
+      throw Error(fmt::format("checkpoint {} has shape {}, the optimizer needs {}", key, it->second.sizes().vec(),
+                              dst.sizes().vec()));
+    dst.copy_(it->second.to(dst.dtype()));
+  };
+  auto it = a.find("opt/count");
+  if (it == a.end()) throw Error("checkpoint has no opt/count (optimizer state)");
+  count_ = static_cast<int64_t>(it->second.to(torch::kFloat64).item<double>());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& n = params_[i].name;
+    restore("opt/v_row/" + n, v_row_[i]);
+    restore("opt/v_col/" + n, v_col_[i]);
+    restore("opt/v/" + n, v_[i]);
+    restore("opt/mu/" + n, mu_[i]);
+    restore("opt/nu/" + n, nu_[i]);
+  }
+}
+
+}  // namespace clippo::train

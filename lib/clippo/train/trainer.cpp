@@ -1,0 +1,456 @@
+#include "clippo/train/trainer.h"
+
+#include <fmt/core.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include <ATen/autocast_mode.h>
+
+#include "clippo/cli/command.h"
+#include "clippo/cli/log.h"
+#include "clippo/cli/progress.h"
+#include "clippo/io/json.h"
+#include "clippo/io/paths.h"
+#include "clippo/model/vit.h"
+#include "clippo/train/checkpoint.h"
+#include "clippo/train/dist.h"
+#include "clippo/train/eval.h"
+#include "clippo/train/loss.h"
+
+namespace fs = std::filesystem;
+
+namespace clippo::train {
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_signal(int sig) {
+  g_signal = sig;
+  std::signal(sig, SIG_DFL);  // a second one ends the process at once
+}
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string fmt_duration(double s) {
+  if (!(s >= 0) || s > 1e7) return "?";
+  int64_t x = static_cast<int64_t>(s);
+  if (x >= 3600) return fmt::format("{}h{:02}m", x / 3600, x / 60 % 60);
+  if (x >= 60) return fmt::format("{}m{:02}s", x / 60, x % 60);
+  return fmt::format("{}s", x);
+}
+
+void write_text_atomic(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += fmt::format(".tmp{}", ::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << text;
+    if (!f.flush()) throw Error(fmt::format("{}: cannot write", tmp.string()));
+  }
+  fs::rename(tmp, path);
+}
+
+std::vector<std::string> expand(const std::vector<std::string>& patterns) {
+  return patterns.empty() ? std::vector<std::string>{} : expand_inputs(patterns);
+}
+
+}  // namespace
+
+// ---- config ------------------------------------------------------------------
+
+std::string TrainConfig::to_json() const {
+  JsonWriter w;
+  auto list = [&](const char* k, const std::vector<std::string>& v) {
+    w.key(k).begin_array();
+    for (auto& s : v) w.value(s);
+    w.end_array();
+  };
+  w.begin_object();
+  list("data", data);
+  list("text_pairs", text_pairs);
+  w.key("text_pair_fraction").value(text_pair_fraction);
+  w.key("shuffle_buffer").value(shuffle_buffer);
+  list("fonts", fonts);
+  w.key("variant").value(variant).key("res").value(res).key("out_dim").value(out_dim);
+  w.key("init").value(init);
+  list("init_skip", init_skip);
+  w.key("batch_size").value(batch_size);
+  w.key("optimizer").value(optim.name).key("lr").value(optim.lr).key("wd").value(optim.wd);
+  w.key("grad_clip").value(optim.clip_norm).key("momentum").value(optim.momentum);
+  w.key("schedule").value(schedule.type).key("steps").value(schedule.total_steps);
+  w.key("warmup").value(schedule.warmup_steps).key("cooldown").value(schedule.cooldown_steps);
+  w.key("timescale").value(schedule.timescale);
+  w.key("seed").value(seed);
+  w.key("checkpoint_every").value(checkpoint_every).key("keep_every").value(keep_every);
+  w.key("log_every").value(log_every);
+  w.key("eval_data").value(eval_data).key("eval_every").value(eval_every).key("eval_size").value(eval_size);
+  w.key("device").value(device).key("grad_checkpointing").value(grad_checkpointing);
+  w.key("on_error").value(on_error == OnError::fail ? "fail" : "skip");
+  w.end_object();
+  return w.str() + "\n";
+}
+
+TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(text).get(doc)) throw Error(fmt::format("{}: not JSON", where));
+  TrainConfig c;
+  auto bad = [&](const char* k) { return Error(fmt::format("{}: field '{}' is missing or has the wrong type", where, k)); };
+  auto str = [&](const char* k, std::string& out) {
+    std::string_view v;
+    if (doc[k].get_string().get(v)) throw bad(k);
+    out = std::string(v);
+  };
+  auto num = [&](const char* k, auto& out) {
+    double v;
+    auto e = doc[k];
+    if (e.is_int64()) v = static_cast<double>(e.get_int64().value());
+    else if (e.is_uint64()) v = static_cast<double>(e.get_uint64().value());
+    else if (e.get_double().get(v)) throw bad(k);
+    out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+  };
+  auto list = [&](const char* k, std::vector<std::string>& out) {
+    simdjson::dom::array a;
+    if (doc[k].get_array().get(a)) throw bad(k);
+    for (auto x : a) {
+      std::string_view v;
+      if (x.get_string().get(v)) throw bad(k);
+      out.emplace_back(v);
+    }
+  };
+  list("data", c.data);
+  list("text_pairs", c.text_pairs);
+  num("text_pair_fraction", c.text_pair_fraction);
+  num("shuffle_buffer", c.shuffle_buffer);
+  list("fonts", c.fonts);
+  str("variant", c.variant);
+  num("res", c.res);
+  num("out_dim", c.out_dim);
+  str("init", c.init);
+  list("init_skip", c.init_skip);
+  num("batch_size", c.batch_size);
+  str("optimizer", c.optim.name);
+  num("lr", c.optim.lr);
+  num("wd", c.optim.wd);
+  num("grad_clip", c.optim.clip_norm);
+  num("momentum", c.optim.momentum);
+  str("schedule", c.schedule.type);
+  num("steps", c.schedule.total_steps);
+  num("warmup", c.schedule.warmup_steps);
+  num("cooldown", c.schedule.cooldown_steps);
+  num("timescale", c.schedule.timescale);
+  num("seed", c.seed);
+  num("checkpoint_every", c.checkpoint_every);
+  num("keep_every", c.keep_every);
+  num("log_every", c.log_every);
+  str("eval_data", c.eval_data);
+  num("eval_every", c.eval_every);
+  num("eval_size", c.eval_size);
+  str("device", c.device);
+  bool gc = false;
+  if (doc["grad_checkpointing"].get_bool().get(gc)) throw bad("grad_checkpointing");
+  c.grad_checkpointing = gc;
+  std::string oe;
+  str("on_error", oe);
+  c.on_error = oe == "fail" ? OnError::fail : OnError::skip;
+  return c;
+}
+
+void TrainConfig::validate() const {
+  if (workdir.empty()) throw UsageError("--workdir is required");
+  if (data.empty() && text_pairs.empty()) throw UsageError("--data is required for a new run");
+  if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (checkpoint_every < 0 || keep_every < 0 || log_every < 1)
+    throw UsageError("--checkpoint-every/--keep-every must be >= 0 and --log-every >= 1");
+  if (eval_every > 0 && eval_data.empty()) throw UsageError("--eval-every needs --eval-data");
+  if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
+  optim.validate();
+  schedule.validate();
+}
+
+TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given) {
+  fs::path saved_path = fs::path(cli.workdir) / "config.json";
+  if (!fs::exists(saved_path)) return cli;
+  std::ifstream f(saved_path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  TrainConfig c = TrainConfig::from_json(text, saved_path.string());
+  c.workdir = cli.workdir;
+  c.threads = cli.threads;
+  c.data_threads = cli.data_threads;
+  // What a resumed run may change; everything else must match the run.
+  const TrainConfig saved = c;
+  for (auto& name : given) {
+    if (name == "steps") c.schedule.total_steps = cli.schedule.total_steps;
+    else if (name == "checkpoint-every") c.checkpoint_every = cli.checkpoint_every;
+    else if (name == "keep-every") c.keep_every = cli.keep_every;
+    else if (name == "log-every") c.log_every = cli.log_every;
+    else if (name == "eval-data") c.eval_data = cli.eval_data;
+    else if (name == "eval-every") c.eval_every = cli.eval_every;
+    else if (name == "eval-size") c.eval_size = cli.eval_size;
+    else if (name == "on-error") c.on_error = cli.on_error;
+    else if (name == "device") c.device = cli.device;
+    else if (name == "workdir" || name == "threads" || name == "data-threads") continue;
+    else {
+      // Allowed only when equal to the saved value: compare the field's JSON.
+      JsonObject a = JsonObject::parse(saved.to_json(), "saved config");
+      JsonObject b = JsonObject::parse(cli.to_json(), "command line");
+      std::string key = name;
+      std::replace(key.begin(), key.end(), '-', '_');
+      if (key == "optimizer" || key == "variant" || key == "res" || key == "lr" || key == "wd" || key == "seed" ||
+          key == "batch_size" || key == "data" || key == "text_pairs" || key == "text_pair_fraction" ||
+          key == "schedule" || key == "warmup" || key == "cooldown" || key == "timescale" || key == "init" ||
+          key == "out_dim" || key == "shuffle_buffer" || key == "momentum" || key == "grad_clip" ||
+          key == "init_skip" || key == "fonts")
+        if (a.get(key) != b.get(key))
+          throw UsageError(fmt::format("{} holds a run with --{} {}; start a new --workdir to change it",
+                                       cli.workdir, name, a.get(key).value_or("?")));
+    }
+  }
+  return c;
+}
+
+// ---- the run -----------------------------------------------------------------
+
+int train(const TrainConfig& cfg0) {
+  TrainConfig cfg = cfg0;
+  cfg.validate();
+  DistEnv env = dist_env_from_environment();
+  const bool cuda = cfg.device == "cuda";
+  if (cuda && !torch::cuda::is_available()) throw Error("--device cuda: this libtorch has no CUDA device");
+  Dist dist(env, cuda);
+  const int world = dist.world(), rank = dist.rank();
+  if (cfg.batch_size % world != 0)
+    throw UsageError(fmt::format("--batch-size {} is not divisible by the {} processes", cfg.batch_size, world));
+  const int64_t B = cfg.batch_size / world;
+  if (!dist.is_main()) log::set_level(std::min(log::level(), 0));
+
+  int threads = cli::resolve_threads(cfg.threads);
+  torch::set_num_threads(threads);
+  const int data_threads = cfg.data_threads > 0 ? cfg.data_threads : std::max(1, threads);
+
+  fs::path workdir = cfg.workdir;
+  fs::path ckpt_path = workdir / "checkpoint.npz";
+  if (dist.is_main()) fs::create_directories(workdir);
+  dist.barrier();
+
+  // Model: fresh, --init, or the workdir's checkpoint.
+  auto mc = model::ModelConfig::from_variant(cfg.variant, cfg.res, cfg.out_dim);
+  model::OneTower net(mc);
+  net->reset_parameters(cfg.seed);
+  torch::Device dev = cuda ? torch::Device(torch::kCUDA, env.local_rank) : torch::Device(torch::kCPU);
+
+  std::vector<ParamSpec> specs;
+  for (auto& item : net->named_parameters(false)) specs.push_back(plain_spec(item.key(), item.value()));
+  const bool resuming = fs::exists(ckpt_path);
+  TrainState state;
+  state.seed = cfg.seed;
+  state.positions.assign(world, DataPosition{});
+  model::NpzArrays ckpt;
+  if (resuming) {
+    ckpt = model::read_npz(ckpt_path.string());
+    model::load_params(net, ckpt, ckpt_path.string());
+    state = get_state(ckpt, ckpt_path.string());
+    if (static_cast<int>(state.positions.size()) != world) {
+      log::warn("{} was written by {} processes, this run has {}: data restarts at the saved epochs",
+                ckpt_path.string(), state.positions.size(), world);
+      DataPosition p0 = state.positions.empty() ? DataPosition{} : state.positions[0];
+      p0.data.drawn = p0.pairs.drawn = 0;
+      state.positions.assign(world, p0);
+    }
+  } else if (!cfg.init.empty()) {
+    auto arrays = model::read_npz(cfg.init, [](const std::string& n) { return n.rfind("opt/", 0) != 0; });
+    // --init-skip head: those arrays keep their fresh initialisation.
+    for (auto& [name, arr] : model::export_params(net))
+      for (auto& part : cfg.init_skip)
+        if (name.find("/" + part + "/") != std::string::npos || name == "params/" + part) arrays[name] = arr;
+    auto rep = model::load_params(net, arrays, cfg.init);
+    log::info("initialised from {}{}", cfg.init, rep.resampled_posemb ? " (position embedding resampled)" : "");
+  }
+  net->to(dev);
+  for (auto& s : specs) s.param = net->param(s.name);
+  Optimizer opt(cfg.optim, specs);
+  if (resuming) {
+    std::map<std::string, torch::Tensor> o;
+    for (auto& [k, v] : ckpt)
+      if (k.rfind("opt/", 0) == 0) o[k] = npz_to_tensor(v).to(dev);
+    opt.load_state(o);
+    if (opt.count() != state.step)
+      throw Error(fmt::format("{}: opt/count {} disagrees with state/step {}", ckpt_path.string(), opt.count(), state.step));
+    log::info("resuming {} at step {}", workdir.string(), state.step);
+  }
+  ckpt.clear();
+  if (dist.is_main()) write_text_atomic(workdir / "config.json", cfg.to_json());
+
+  DataConfig dc;
+  dc.data = expand(cfg.data);
+  dc.text_pairs = expand(cfg.text_pairs);
+  dc.text_pair_fraction = cfg.text_pair_fraction;
+  dc.batch_size = static_cast<int>(B);
+  dc.res = mc.res;
+  dc.fonts = cfg.fonts;
+  dc.shuffle_buffer = cfg.shuffle_buffer;
+  dc.seed = cfg.seed;
+  dc.threads = data_threads;
+  dc.on_error = cfg.on_error;
+  dc.rank = rank;
+  dc.world = world;
+  Loader loader(dc, state.positions[rank]);
+
+  std::unique_ptr<Evaluator> evaluator;
+  if (!cfg.eval_data.empty() && cfg.eval_every > 0 && dist.is_main())
+    evaluator = std::make_unique<Evaluator>(expand({cfg.eval_data}), mc.res, cfg.fonts, cfg.eval_size, data_threads);
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  std::ofstream metrics;
+  if (dist.is_main()) metrics.open(workdir / "metrics.jsonl", std::ios::app);
+
+  auto save = [&](int64_t step) {
+    // Every rank's data position goes into rank 0's checkpoint.
+    auto mine = torch::tensor({state.positions[rank].data.epoch, state.positions[rank].data.drawn,
+                               state.positions[rank].pairs.epoch, state.positions[rank].pairs.drawn},
+                              torch::kInt64);
+    auto all = dist.all_gather(mine).reshape({world, 4});
+    if (!dist.is_main()) return;
+    TrainState s;
+    s.step = step;
+    s.seed = cfg.seed;
+    for (int r = 0; r < world; ++r)
+      s.positions.push_back({{all[r][0].item<int64_t>(), all[r][1].item<int64_t>()},
+                             {all[r][2].item<int64_t>(), all[r][3].item<int64_t>()}});
+    model::NpzArrays arrays = model::export_params(net);
+    for (auto& [k, v] : opt.state()) arrays[k] = tensor_to_npz(v);
+    put_state(arrays, s);
+    model::write_npz(ckpt_path.string(), arrays);
+    if (cfg.keep_every > 0 && step % cfg.keep_every == 0) {
+      fs::path keep = workdir / fmt::format("checkpoint-{:06}.npz", step);
+      fs::copy_file(ckpt_path, keep, fs::copy_options::overwrite_existing);
+    }
+  };
+
+  const int64_t total = cfg.schedule.total_steps;
+  int64_t step = opt.count();
+  const int64_t first = step;
+  auto t_start = Clock::now();
+  double t_data = 0, t_fwd = 0, t_bwd = 0, t_opt = 0, window_t = 0;
+  int64_t window_steps = 0;
+  auto window_start = Clock::now();
+  double last_loss = 0;
+  const bool tty = Progress::enabled() && dist.is_main();
+  int stop_signal = 0;
+
+  while (step < total) {
+    auto t0 = Clock::now();
+    Batch batch = loader.next();
+    double td = since(t0);
+    auto t1 = Clock::now();
+    torch::Tensor x = torch::cat({batch.a, batch.b}).to(dev);
+    torch::Tensor z;
+    {
+      if (cuda) {
+        at::autocast::set_enabled(true);
+        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      }
+      z = net->forward(x).z;
+      if (cuda) {
+        at::autocast::set_enabled(false);
+        at::autocast::clear_cache();
+      }
+    }
+    z = z.to(torch::kFloat32);
+    LossOut lo = contrastive_loss(z.slice(0, 0, B), z.slice(0, B, 2 * B), net->t, &dist);
+    double tf = since(t1);
+    auto t2 = Clock::now();
+    net->zero_grad();
+    lo.loss.backward();
+    std::vector<torch::Tensor> grads;
+    for (auto& s : specs) grads.push_back(s.param.mutable_grad());
+    grads.push_back(lo.loss.detach().reshape({1}).clone());
+    dist.all_reduce_sum(grads);
+    double loss = grads.back().item<double>();
+    double tb = since(t2);
+    if (!std::isfinite(loss)) {
+      throw Error(fmt::format("loss is {} at step {}; stopping. {}", loss, step + 1,
+                              fs::exists(ckpt_path) ? "The last good checkpoint (" + ckpt_path.string() + ") is kept."
+                                                    : "No checkpoint was written yet."));
+    }
+    auto t3 = Clock::now();
+    double sched = cfg.schedule(opt.count());
+    double gnorm = opt.step(sched);
+    double to = since(t3);
+    ++step;
+    state.positions[rank] = batch.after;
+    t_data += td, t_fwd += tf, t_bwd += tb, t_opt += to;
+    ++window_steps;
+    last_loss = loss;
+
+    bool last = step == total;
+    if (step % cfg.log_every == 0 || last || step == first + 1) {
+      window_t = since(window_start);
+      double sps = window_steps * cfg.batch_size / std::max(window_t, 1e-9);
+      uint64_t skipped = loader.skipped_total();
+      if (dist.is_main()) {
+        JsonWriter w;
+        w.begin_object().key("step").value(step).key("loss").value(loss).key("lr").value(cfg.optim.lr * sched);
+        w.key("temperature").value(std::exp(net->t.detach().cpu().item<double>()));
+        w.key("grad_norm").value(gnorm).key("samples_per_s").value(sps).key("skipped").value(skipped);
+        w.key("time").value(since(t_start));
+        w.key("data_s").value(t_data / window_steps).key("forward_s").value(t_fwd / window_steps);
+        w.key("backward_s").value(t_bwd / window_steps).key("optimizer_s").value(t_opt / window_steps);
+        w.end_object();
+        metrics << w.str() << "\n";
+        metrics.flush();
+        double eta = (total - step) * window_t / window_steps;
+        if (!tty)
+          log::info("step {}/{} loss {:.4f} lr {:.3g} {:.1f} samples/s ETA {}", step, total, loss,
+                    cfg.optim.lr * sched, sps, fmt_duration(eta));
+      }
+      t_data = t_fwd = t_bwd = t_opt = 0;
+      window_steps = 0;
+      window_start = Clock::now();
+    }
+    if (tty) {
+      double el = since(t_start);
+      double eta = (total - step) * el / std::max<int64_t>(1, step - first);
+      fmt::print(stderr, "\r\033[Kstep {}/{} loss {:.4f} {:.1f} samples/s ETA {}", step, total, last_loss,
+                 (step - first) * cfg.batch_size / std::max(el, 1e-9), fmt_duration(eta));
+      if (last) fmt::print(stderr, "\n");
+    }
+    if (evaluator && cfg.eval_every > 0 && (step % cfg.eval_every == 0 || last)) {
+      auto r = evaluator->run(net);
+      JsonWriter w;
+      w.begin_object().key("step").value(step);
+      for (auto& [k, v] : r) w.key("eval/" + k).value(v);
+      w.end_object();
+      metrics << w.str() << "\n";
+      metrics.flush();
+      if (tty) fmt::print(stderr, "\n");
+      log::info("step {} eval: {}", step, w.str());
+    }
+    stop_signal = dist.any(g_signal != 0) ? (g_signal ? g_signal : SIGTERM) : 0;
+    if (last || stop_signal || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
+    if (stop_signal) {
+      if (tty) fmt::print(stderr, "\n");
+      log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step,
+                ckpt_path.string());
+      return 128 + stop_signal;
+    }
+  }
+  if (first >= total) log::info("{}: already at step {} of {}", workdir.string(), first, total);
+  else
+    log::info("done: {} steps, loss {:.4f}; checkpoint {}, metrics {}", step, last_loss, ckpt_path.string(),
+              (workdir / "metrics.jsonl").string());
+  return 0;
+}
+
+}  // namespace clippo::train

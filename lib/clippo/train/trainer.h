@@ -1,0 +1,56 @@
+// clippo-train's run: model, data, optimizer, schedule, workdir and the
+// step loop, single- or multi-process.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "clippo/cli/error.h"
+#include "clippo/train/optim.h"
+#include "clippo/train/schedule.h"
+
+namespace clippo::train {
+
+struct TrainConfig {
+  // data
+  std::vector<std::string> data, text_pairs;  // as given (patterns kept)
+  double text_pair_fraction = 0;
+  int shuffle_buffer = 10000;
+  std::vector<std::string> fonts;
+  // model
+  std::string variant = "B/16";
+  int res = 224, out_dim = 0;
+  std::string init;                    // big_vision .npz to start from
+  std::vector<std::string> init_skip;  // array name parts to keep fresh ("head")
+  // optimisation
+  int64_t batch_size = 256;  // global
+  OptimConfig optim;
+  Schedule schedule;
+  uint64_t seed = 0;
+  // run
+  std::string workdir;
+  int64_t checkpoint_every = 1000, keep_every = 0, log_every = 50;
+  std::string eval_data;
+  int64_t eval_every = 0, eval_size = 1000;
+  int threads = 0, data_threads = 0;
+  std::string device = "cpu";
+  bool grad_checkpointing = false;
+  OnError on_error = OnError::skip;
+
+  std::string to_json() const;
+  static TrainConfig from_json(const std::string& text, const std::string& where);
+  void validate() const;
+};
+
+// Runs (or resumes) the run in cfg.workdir. Returns the exit status: 0 when
+// the last step is done, 130/143 when stopped by SIGINT/SIGTERM after
+// checkpointing. Throws Error for a NaN loss (the last checkpoint is kept).
+int train(const TrainConfig& cfg);
+
+// The resolved config: cfg itself for a fresh workdir, else the saved one
+// with the options the user gave again (`given`) applied where a resumed run
+// may change them (steps, checkpoint/log cadence, threads, eval); any other
+// given option that differs is a UsageError naming it.
+TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given);
+
+}  // namespace clippo::train

@@ -1,0 +1,59 @@
+// clippo-train: CLIPPO contrastive training, resumable, multi-process.
+#include "clippo/cli/command.h"
+#include "clippo/train/trainer.h"
+
+using namespace clippo;
+
+int main(int argc, char** argv) {
+  return cli::run("clippo-train", [&] {
+    cli::Command cmd("clippo-train", "--data SHARDS --workdir DIR [OPTIONS]",
+                     "Trains a CLIPPO model (one ViT for images and rendered text) with the contrastive loss\n"
+                     "over the global batch, as big_vision does. A run lives in --workdir (checkpoint.npz,\n"
+                     "metrics.jsonl, config.json); running again with the same --workdir resumes it.\n"
+                     "Multi-process: torchrun --nproc-per-node N --no-python clippo-train ... (or srun).",
+                     cli::kThreads | cli::kOnError | cli::kDevice);
+    train::TrainConfig c;
+    auto& o = c.optim;
+    auto& s = c.schedule;
+    cmd.options().add_options()
+      ("data", cli::po::value(&c.data)->value_name("SHARDS"), "image/text shards (files, dirs, 'x-{000..099}.shard'; repeatable)")
+      ("text-pairs", cli::po::value(&c.text_pairs)->value_name("SHARDS"), "text/text pair shards (txt + next.txt)")
+      ("text-pair-fraction", cli::po::value(&c.text_pair_fraction)->default_value(0.0, "0")->value_name("F"), "share of each batch taken from --text-pairs")
+      ("workdir", cli::po::value(&c.workdir)->value_name("DIR"), "the run's directory (created; resumed when it holds a checkpoint)")
+      ("variant", cli::po::value(&c.variant)->default_value("B/16")->value_name("V/P"), "ViT variant: mu, Ti, S, M, B, L, So400m, H with /patch")
+      ("res", cli::po::value(&c.res)->default_value(224)->value_name("N"), "image and rendered-text resolution")
+      ("out-dim", cli::po::value(&c.out_dim)->default_value(0)->value_name("N"), "embedding size (0 = the width)")
+      ("init", cli::po::value(&c.init)->value_name("NPZ"), "start from a big_vision checkpoint's params (optimizer fresh)")
+      ("init-skip", cli::po::value(&c.init_skip)->value_name("PART"), "keep these arrays fresh when initialising (e.g. head; repeatable)")
+      ("batch-size", cli::po::value(&c.batch_size)->default_value(256)->value_name("N"), "global batch size (split over processes)")
+      ("steps", cli::po::value(&s.total_steps)->default_value(10000)->value_name("N"), "training steps")
+      ("optimizer", cli::po::value(&o.name)->default_value("adafactor")->value_name("NAME"), "adafactor (big_vision) or adamw")
+      ("lr", cli::po::value(&o.lr)->default_value(1e-3, "0.001")->value_name("LR"), "peak learning rate")
+      ("wd", cli::po::value(&o.wd)->default_value(1e-4, "0.0001")->value_name("WD"), "decoupled weight decay on kernels")
+      ("grad-clip", cli::po::value(&o.clip_norm)->default_value(1.0, "1")->value_name("N"), "clip the gradient's global norm (0 = off)")
+      ("momentum", cli::po::value(&o.momentum)->default_value(0.9, "0.9")->value_name("M"), "Adafactor momentum (bfloat16, no debiasing; 0 = off)")
+      ("schedule", cli::po::value(&s.type)->default_value("rsqrt")->value_name("NAME"), "rsqrt, cosine, linear or constant")
+      ("warmup", cli::po::value(&s.warmup_steps)->default_value(0)->value_name("N"), "linear warm-up steps")
+      ("cooldown", cli::po::value(&s.cooldown_steps)->default_value(0)->value_name("N"), "linear cool-down steps at the end")
+      ("timescale", cli::po::value(&s.timescale)->default_value(10000.0, "10000")->value_name("N"), "rsqrt timescale")
+      ("seed", cli::po::value(&c.seed)->default_value(0)->value_name("N"), "seed of the initialisation and the data order")
+      ("shuffle-buffer", cli::po::value(&c.shuffle_buffer)->default_value(10000)->value_name("N"), "records in the shuffle buffer (0 = in order)")
+      ("font", cli::po::value(&c.fonts)->value_name("FILE"), "Unifont .hex file for rendering (repeatable)")
+      ("checkpoint-every", cli::po::value(&c.checkpoint_every)->default_value(1000)->value_name("N"), "write checkpoint.npz every N steps (0 = at the end only)")
+      ("keep-every", cli::po::value(&c.keep_every)->default_value(0)->value_name("N"), "also keep checkpoint-STEP.npz every N steps")
+      ("log-every", cli::po::value(&c.log_every)->default_value(50)->value_name("N"), "metrics.jsonl line every N steps")
+      ("eval-data", cli::po::value(&c.eval_data)->value_name("SHARDS"), "held-out image/text shards for retrieval recall")
+      ("eval-every", cli::po::value(&c.eval_every)->default_value(0)->value_name("N"), "evaluate every N steps (needs --eval-data)")
+      ("eval-size", cli::po::value(&c.eval_size)->default_value(1000)->value_name("N"), "held-out pairs evaluated")
+      ("data-threads", cli::po::value(&c.data_threads)->default_value(0)->value_name("N"), "decode/render threads (0 = --threads)")
+      ("grad-checkpointing", cli::po::bool_switch(&c.grad_checkpointing), "accepted for compatibility; not implemented yet (a warning)");
+    auto vm = cmd.parse(argc, argv);
+    c.threads = cmd.threads;
+    c.device = cmd.device;
+    c.on_error = cmd.on_error;
+    std::vector<std::string> given;
+    for (auto& [name, value] : vm)
+      if (!value.defaulted()) given.push_back(name);
+    return train::train(train::resolve_config(c, given));
+  });
+}
