@@ -2,6 +2,7 @@
 // glyph (one byte per row) or 64 for a 16 px wide one (two bytes per row).
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,34 +29,54 @@ struct HexTable {
 };
 constexpr HexTable kHex;
 
-std::string read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (path == kDefaultFontFile && err == ENOENT)
-      throw Error(fmt::format("{}: no such file; install Debian's `unifont` package (apt-get install unifont) "
-                              "or pass --font FILE.hex",
-                              path));
-    throw Error(fmt::format("{}: cannot open font: {}", path, std::strerror(err)));
-  }
-  std::string data;
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) data.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
+// The file's bytes, mapped (no copy) when it is a regular file.
+class FileBytes {
+ public:
+  explicit FileBytes(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
       int err = errno;
-      ::close(fd);
-      throw Error(fmt::format("{}: cannot read font: {}", path, std::strerror(err)));
+      if (path == kDefaultFontFile && err == ENOENT)
+        throw Error(fmt::format("{}: no such file; install Debian's `unifont` package (apt-get install unifont) "
+                                "or pass --font FILE.hex",
+                                path));
+      throw Error(fmt::format("{}: cannot open font: {}", path, std::strerror(err)));
     }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (p != MAP_FAILED) {
+        map_ = p, size_ = static_cast<size_t>(st.st_size);
+        ::close(fd);
+        return;
+      }
+    }
+    char buf[1 << 16];  // a pipe, /dev/stdin, or mmap refused
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        throw Error(fmt::format("{}: cannot read font: {}", path, std::strerror(err)));
+      }
+      if (n == 0) break;
+      data_.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
   }
-  ::close(fd);
-  return data;
-}
+  ~FileBytes() {
+    if (map_) ::munmap(map_, size_);
+  }
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  std::string_view view() const { return map_ ? std::string_view(static_cast<const char*>(map_), size_) : data_; }
+
+ private:
+  void* map_ = nullptr;
+  size_t size_ = 0;
+  std::string data_;
+};
 
 }  // namespace
 
@@ -150,9 +171,10 @@ std::shared_ptr<const Font> Font::load(const std::vector<std::string>& hex_files
   if (files.empty()) files.emplace_back(kDefaultFontFile);
   std::shared_ptr<Font> font(new Font());
   font->glyphs_.reserve(60000);
+  font->slots_.reserve(300 * 256);
   for (const auto& f : files) {
-    std::string data = read_file(f);
-    font->add_hex(data, f);
+    FileBytes data(f);
+    font->add_hex(data.view(), f);
     font->files_.push_back(f);
   }
   return font;

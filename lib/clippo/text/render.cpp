@@ -299,7 +299,8 @@ void render(std::string_view utf8, const Font& font, const RenderOptions& o, uin
   for (size_t i = 0; i < n; ++i) {
     const Placed& p = placed[i];
     cum += p.width;
-    const auto l = static_cast<int64_t>(std::floor(static_cast<float>(cum) / div));
+    // Both operands are positive: truncation is the floor.
+    const auto l = static_cast<int64_t>(static_cast<float>(cum) / div);
     if (l != line) {
       line = l, x = 0, y0 = l * 16;
       if (y0 >= size) break;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
@@ -253,7 +254,10 @@ class Job {
  public:
   explicit Job(const RenderJob& j) : job_(j), pool_(j.threads) {
     validate(j.render);
+    auto t0 = std::chrono::steady_clock::now();
     font_ = Font::load(j.fonts);
+    log::debug("font: {} glyphs loaded in {:.1f} ms", font_->glyph_count(),
+               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     pixels_ = static_cast<size_t>(j.render.size) * j.render.size;
     pgm_header_ = fmt::format("P5\n{} {}\n255\n", j.render.size, j.render.size);
     // Small chunks keep a chunk's images in cache (8 x 50 kB at 224 px fit
