@@ -107,7 +107,7 @@ assert (w, h, depth, color) == (64, 64, 8, 0), (w, h, depth, color)
 " || fail "png header"
 art=$(echo "Hi" | clippo-render --show)
 expect_contains "$art" "█" "terminal art"
-expect_eq "$(echo "Hi" | clippo-render --show | wc -l)" 8 "art rows: 16 px in half blocks"
+expect_eq "$(echo "Hi" | clippo-render --show | wc -l)" 7 "art rows: ink rows 2-13 of the line in half blocks, then a blank line"
 
 # --- options and errors
 expect_status 2 clippo-render --size 0 in.txt

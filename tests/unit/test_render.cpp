@@ -293,6 +293,10 @@ TEST_CASE("terminal art: half blocks, cropped to the ink", "[render]") {
   std::vector<uint8_t> px(16, 127);
   px[0] = px[4] = px[5] = px[10] = 0;
   CHECK(terminal_art(px.data(), 4, 127) == "\u2588\u2584\n  \u2580\n");
+  // Blank rows above the ink are cropped: ink at (1,0) only.
+  std::vector<uint8_t> low(16, 127);
+  low[4] = 0;
+  CHECK(terminal_art(low.data(), 4, 127) == "\u2580\n");
   std::vector<uint8_t> blank(16, 127);
   CHECK(terminal_art(blank.data(), 4, 127) == "\n");
 }

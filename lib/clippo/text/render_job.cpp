@@ -82,13 +82,14 @@ bool LineReader::next(std::string& line, size_t cap, bool& cut) {
 // ---------------------------------------------------------------- art
 
 std::string terminal_art(const uint8_t* px, int size, int background) {
-  int max_x = -1, max_y = -1;
+  int max_x = -1, min_y = size, max_y = -1;
   for (int y = 0; y < size; ++y)
     for (int x = 0; x < size; ++x)
-      if (px[y * size + x] != background) max_x = std::max(max_x, x), max_y = std::max(max_y, y);
+      if (px[y * size + x] != background)
+        max_x = std::max(max_x, x), min_y = std::min(min_y, y), max_y = std::max(max_y, y);
   std::string out;
   if (max_x < 0) return "\n";  // blank image: one empty line
-  for (int y = 0; y <= max_y; y += 2) {
+  for (int y = min_y; y <= max_y; y += 2) {
     for (int x = 0; x <= max_x; ++x) {
       bool top = px[y * size + x] != background;
       bool bottom = y + 1 < size && px[(y + 1) * size + x] != background;

@@ -60,7 +60,7 @@ class LineReader {
 };
 
 // The image as terminal art: half-block characters, two pixel rows per text
-// row, cropped to the ink.
+// row, cropped to the ink (rows above and below it, columns right of it).
 std::string terminal_art(const uint8_t* pixels, int size, int background);
 
 }  // namespace clippo::text
