@@ -157,9 +157,11 @@ std::string checkpoint_info(const std::string& path, bool json) {
   ModelConfig c = infer_config(r.entries(), 0, path);
   // The tower's arrays vs. everything else (optimizer state, extra trees).
   std::string tower;
-  for (auto& e : r.entries())
-    if (e.name.size() >= 16 && e.name.compare(e.name.size() - 16, 16, "embedding/kernel") == 0)
-      tower = e.name.substr(0, e.name.size() - 16);
+  for (const char* t : {"params/img/", "img/", "params/", ""})
+    if (r.find(std::string(t) + "embedding/kernel")) {
+      tower = t;
+      break;
+    }
   std::string root = tower.size() >= 4 && tower.compare(tower.size() - 4, 4, "img/") == 0 ? tower.substr(0, tower.size() - 4) : tower;
   std::map<std::string, uint64_t> dtypes, extra_arrays, extra_bytes;
   uint64_t params = 0, arrays = 0;

@@ -1,0 +1,129 @@
+# clippo-embed end to end: embeddings of image files, folders, shards, stdin
+# and text lines against the float64 numpy reference (tests/ref/model_ref.py:
+# big_vision preprocessing and forward pass, render_ref.py for text); bad
+# images reported and skipped; --npy, --info, --pre-logits, bf16, float16.
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+REF="$PY $CLIPPO_SOURCE/tests/ref/model_ref.py"
+$REF gen ref >/dev/null || { echo "model_ref.py gen failed"; exit 1; }
+CK=ref/mu16_32.npz
+
+# Stacks FIELD (img.npy / txt.npy) of every record of a shard, in order, into OUT.npy
+# and prints the keys; the header record must come first and name the model.
+cat >read_shard.py <<'PYEOF'
+import io, json, subprocess, sys, tarfile
+import numpy as np
+shard, field, out = sys.argv[1:4]
+data = open(shard, "rb").read()
+if data[:4] == b"\x28\xb5\x2f\xfd":
+    data = subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
+rows, keys, first = [], [], None
+with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+    for m in tf:
+        key, _, f = m.name.partition(".")
+        first = first or m.name
+        if m.name == "__clippo__.json":
+            hdr = json.load(tf.extractfile(m))
+            print("header", hdr["model"]["variant"], hdr["model"]["dim"], hdr["dtype"], hdr["model"]["sha256"][:8])
+        if f == field:
+            rows.append(np.load(io.BytesIO(tf.extractfile(m).read())))
+            keys.append(key)
+assert first == "__clippo__.json", first
+np.save(out, np.stack(rows) if rows else np.zeros((0, 0)))
+print("keys", " ".join(keys))
+print("dtype", rows[0].dtype if rows else "none")
+PYEOF
+# close A.npy B.npy TOL: max |a - b| <= TOL (and equal shapes)
+close() { $PY -c '
+import sys, numpy as np
+a, b = np.load(sys.argv[1]).astype(np.float64), np.load(sys.argv[2]).astype(np.float64)
+assert a.shape == b.shape, (a.shape, b.shape)
+d = np.abs(a - b).max() if a.size else 0
+assert d <= float(sys.argv[3]), d' "$1" "$2" "$3" || fail "$1 vs $2 differ (tol $3)"; }
+
+# --- a folder: good images (odd sizes, a subfolder), a text file named .jpg, an empty file
+mkdir -p photos/sub
+$REF write-ppm photos/a.ppm 40 30 1
+$REF write-ppm photos/b.ppm 64 64 2
+$REF write-ppm photos/sub/c.ppm 17 23 3
+echo "not really a jpeg" >photos/notes.jpg
+: >photos/empty.png
+expect_status 0 clippo-embed $CK photos/ -o out.shard --threads 2 --batch-size 2
+err=$(cat "$T/.stderr")
+expect_contains "$err" "warning: photos/notes.jpg: not an image" "text file named .jpg"
+expect_contains "$err" "warning: photos/empty.png: empty file" "empty file"
+expect_eq "$(grep -c warning "$T/.stderr")" 2 "warnings"
+$PY read_shard.py out.shard img.npy got.npy >shard.txt || fail "reading the output shard"
+expect_contains "$(cat shard.txt)" "header mu/16 24 float32" "header"
+expect_contains "$(cat shard.txt)" "keys 000000000 000000001 000000004" "keys in input order"
+$REF embed-files $CK want.npy photos/a.ppm photos/b.ppm photos/sub/c.ppm
+close got.npy want.npy 1e-4
+members out.shard >list.txt; grep -q 000000001.json list.txt || fail "file records lack their json (path)"
+expect_status 1 clippo-embed $CK photos/ -o fail.shard --on-error fail
+expect_contains "$(cat "$T/.stderr")" "error: photos/empty.png: empty file" "--on-error fail"
+[ -e fail.shard ] && fail "--on-error fail left an output shard"
+
+# --- --npy: one matrix plus row metadata
+expect_status 0 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm --npy m.npy
+close m.npy want.npy 1e-4
+expect_eq "$(wc -l <m.jsonl)" 3 "jsonl rows"
+expect_contains "$(sed -n 3p m.jsonl)" '"path":"photos/sub/c.ppm"' "jsonl path"
+
+# --- text lines, from a file and from stdin, against render_ref + the numpy forward
+printf 'a photo of a dog\nA PHOTO OF A CAT\n\nüñïçødé ✓ text that wraps over several lines of the tiny 32 px image\n' >lines.txt
+$REF embed-text $CK want_txt.npy <lines.txt
+expect_status 0 clippo-embed $CK --text lines.txt -o txt.shard
+$PY read_shard.py txt.shard txt.npy got_txt.npy >/dev/null || fail "reading the text shard"
+close got_txt.npy want_txt.npy 1e-4
+expect_status 0 sh -c "clippo-embed $CK --text - < lines.txt > txt2.shard"
+$PY read_shard.py txt2.shard txt.npy got_txt2.npy >/dev/null && close got_txt2.npy want_txt.npy 1e-4
+
+# --- a shard with images and captions, from a file and from stdin: both fields embedded,
+# other fields carried, image bytes dropped
+$PY - <<'PYEOF'
+import io, tarfile
+with tarfile.open("in.shard", "w") as tf:
+    for key, img, cap in [("r0", "photos/b.ppm", "a photo of a dog"), ("r1", "photos/a.ppm", "A PHOTO OF A CAT")]:
+        for field, data in [("ppm", open(img, "rb").read()), ("txt", cap.encode()), ("cls", b"3")]:
+            ti = tarfile.TarInfo(f"{key}.{field}"); ti.size = len(data); tf.addfile(ti, io.BytesIO(data))
+PYEOF
+expect_status 0 clippo-embed $CK in.shard -o emb.shard
+$PY read_shard.py emb.shard img.npy s_img.npy >/dev/null && $PY read_shard.py emb.shard txt.npy s_txt.npy >/dev/null
+$PY -c 'import numpy as np; w = np.load("want.npy"); np.save("want_ba.npy", w[[1, 0]]); t = np.load("want_txt.npy"); np.save("want_t01.npy", t[:2])'
+close s_img.npy want_ba.npy 1e-4
+close s_txt.npy want_t01.npy 1e-4
+m=$(members emb.shard | tr '\n' ' ')
+expect_contains "$m" "r0.txt r0.cls" "carried fields"
+[[ "$m" == *r0.ppm* ]] && fail "image bytes carried without --keep-images"
+expect_status 0 sh -c "cat in.shard | clippo-embed $CK - --fields text > stdin.shard"
+$PY read_shard.py stdin.shard txt.npy st.npy >/dev/null && close st.npy want_t01.npy 1e-4
+[ "$(members stdin.shard | grep -c img.npy)" == 0 ] || fail "--fields text embedded images"
+
+# --- options: pre-logits, float16 storage, bf16 matmuls, another resolution
+expect_status 0 clippo-embed $CK photos/a.ppm --pre-logits --npy pre.npy
+expect_eq "$($PY -c 'import numpy as np; print(np.load("pre.npy").shape)')" "(1, 32)" "pre-logits width"
+expect_status 0 clippo-embed $CK photos/ --dtype float16 -o f16.shard
+$PY read_shard.py f16.shard img.npy f16.npy >f16.txt && expect_contains "$(cat f16.txt)" "dtype float16" "float16 storage"
+close f16.npy want.npy 2e-3
+expect_status 0 clippo-embed ref/ti16_48.npz photos/a.ppm photos/b.ppm photos/sub/c.ppm --precision bf16 --npy bf.npy
+$REF embed-files ref/ti16_48.npz want_ti.npy photos/a.ppm photos/b.ppm photos/sub/c.ppm
+$PY -c 'import numpy as np; a, b = np.load("bf.npy"), np.load("want_ti.npy"); c = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1); assert c.min() >= 0.999, c' || fail "bf16 cosine < 0.999"
+
+# --- --info
+expect_status 0 clippo-embed --info $CK
+info=$(cat "$T/.stdout")
+expect_contains "$info" $'variant\tmu/16' "info variant"
+expect_contains "$info" $'resolution\t32' "info resolution"
+expect_contains "$info" $'out_dim\t24' "info out_dim"
+expect_contains "$info" "opt (2 arrays" "info extra arrays"
+expect_status 0 clippo-embed --info ref/stacked_d3_64.npz --json
+expect_contains "$(cat "$T/.stdout")" '"layout":"stacked"' "info json"
+
+# --- errors
+expect_status 1 clippo-embed ref/bad/missing.npz photos/
+expect_contains "$(cat "$T/.stderr")" "missing array 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_1/kernel'" "missing array"
+expect_status 1 clippo-embed nope.npz photos/
+expect_contains "$(cat "$T/.stderr")" "nope.npz: no such file" "missing checkpoint"
+expect_status 2 clippo-embed $CK photos/ --precision fp8
+expect_status 2 clippo-embed $CK
+expect_status 2 clippo-embed $CK photos/ --fields pixels
+done_testing
