@@ -19,14 +19,14 @@ awk -v n="$N" '{ l[NR] = $0 } END { for (i = 0; i < n; i++) print l[i % NR + 1] 
 echo "captions: $N ($have distinct package descriptions), mean $(awk '{ s += length($0) } END { printf "%.1f", s / NR }' captions.txt) bytes"
 
 # best WALL CPU: the fastest of 3 runs (stdout dropped), wall and CPU
-# (user + system) seconds; CPU time tells what a busy machine hides.
+# (user + system) seconds, from bash's `time`; CPU time tells what a busy
+# machine hides.
+calc() { awk "BEGIN { print $* }"; }
 best() {
-  local best="" cpu="" w c
+  local best="" cpu="" w u s TIMEFORMAT='%R %U %S'
   for _ in 1 2 3; do
-    /usr/bin/time -f "%e %U %S" -o time.txt "$@" >/dev/null
-    w=$(awk '{ print $1 }' time.txt)
-    c=$(awk '{ print $2 + $3 }' time.txt)
-    if [ -z "$best" ] || [ "$(echo "$w < $best" | bc -l)" = 1 ]; then best=$w cpu=$c; fi
+    read -r w u s < <({ time "$@" >/dev/null 2>/dev/null; } 2>&1)
+    if [ -z "$best" ] || [ "$(calc "$w < $best")" = 1 ]; then best=$w cpu=$(calc "$u + $s"); fi
   done
   echo "$best $cpu"
 }
@@ -67,21 +67,21 @@ read -r w_raw c_raw <<<"$(best clippo-render -q --threads 1 --raw -o /dev/null c
 head -n 1 captions.txt >one.txt
 read -r w_start c_start <<<"$(best clippo-render -q --threads 1 --raw -o /dev/null one.txt)"
 font_ms=$(for _ in 1 2 3; do clippo-render -v --raw -o /dev/null one.txt 2>&1 | sed -n 's/.*loaded in \([0-9.]*\) ms.*/\1/p'; done | sort -n | head -1)
-w_render=$(echo "$w_raw - $w_start" | bc -l)
-c_render=$(echo "$c_raw - $c_start" | bc -l)
+w_render=$(calc "$w_raw - $w_start")
+c_render=$(calc "$c_raw - $c_start")
 # zstd on the raw images: a fifth of them, from memory, scaled to N.
 M=$((N / 5))
 head -n "$M" captions.txt >part.txt
 clippo-render -q --raw -o /dev/shm/clippo-render-bench.raw part.txt
 read -r w_zstd_part c_zstd_part <<<"$(best zstd -q -3 -T1 -c /dev/shm/clippo-render-bench.raw)"
 rm -f /dev/shm/clippo-render-bench.raw
-w_zstd=$(echo "$w_zstd_part * $N / $M" | bc -l)
-c_zstd=$(echo "$c_zstd_part * $N / $M" | bc -l)
+w_zstd=$(calc "$w_zstd_part * $N / $M")
+c_zstd=$(calc "$c_zstd_part * $N / $M")
 read -r t_memset c_memset <<<"$(./memset "$N")"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-rate() { printf '%.0f' "$(echo "$N / $1" | bc -l)"; }
-x() { printf '%.2f' "$(echo "$1 / $t_memset" | bc -l)"; }
+rate() { awk -v n="$N" -v t="$1" 'BEGIN { printf "%.0f", n / t }'; }
+x() { awk -v a="$1" -v b="$t_memset" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 printf '%-42s %9s %12s %9s %12s %10s\n' "" "wall s" "captions/s" "CPU s" "captions/s" "x memset"
 row() { printf '%-42s %9.3f %12s %9.3f %12s %10s\n' "$1" "$2" "$(rate "$2")" "$3" "$(rate "$3")" "$(x "$2")"; }
@@ -94,12 +94,12 @@ row "zstd -3 -T1 of the raw images" "$w_zstd" "$c_zstd"
 row "memset of the output bytes" "$t_memset" "$c_memset"
 echo
 echo "font load (unifont.hex, best of 3): $font_ms ms"
-echo "shard: $(stat -c %s one.shard) bytes for $N images ($(printf '%.0f' "$(echo "$(stat -c %s one.shard) / $N" | bc -l)") bytes each)"
+echo "shard: $(stat -c %s one.shard) bytes for $N images ($(awk -v b="$(stat -c %s one.shard)" -v n="$N" 'BEGIN { printf "%.0f", b / n }') bytes each)"
 r1=$(rate "$w_shard1") r1c=$(rate "$c_shard1")
-ratio=$(echo "$w_render / $t_memset" | bc -l) ratio_c=$(echo "$c_render / $c_memset" | bc -l)
+ratio=$(calc "$w_render / $t_memset") ratio_c=$(calc "$c_render / $c_memset")
 verdict() { [ "$1" = 1 ] && echo ok || echo MISSED; }
 ok1=$([ "$r1" -ge 20000 ] && echo 1 || echo 0) ok1c=$([ "$r1c" -ge 20000 ] && echo 1 || echo 0)
-ok2=$(echo "$ratio <= 5" | bc -l) ok2c=$(echo "$ratio_c <= 5" | bc -l)
+ok2=$(calc "$ratio <= 5") ok2c=$(calc "$ratio_c <= 5")
 echo "target >= 20000 captions/s to a zstd shard, 1 thread: wall $r1 $(verdict "$ok1"); CPU time $r1c $(verdict "$ok1c")"
 echo "target rendering alone within 5x of memset: wall $(printf '%.2f' "$ratio")x $(verdict "$ok2"); CPU time $(printf '%.2f' "$ratio_c")x $(verdict "$ok2c")"
 echo "(on a machine busy with other work, wall times include waiting for a core; CPU times do not)"
