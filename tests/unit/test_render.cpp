@@ -88,6 +88,12 @@ TEST_CASE("UTF-8 decoding replaces each maximal invalid subpart with one U+FFFD"
   CHECK(decode("\xc3\xbc") == std::vector<char32_t>{0xFC});
   CHECK(decode(std::string_view("a\0b", 3)) == std::vector<char32_t>{'a', 0, 'b'});
   CHECK(decode("\xf8\x88\x80\x80\x80") == std::vector<char32_t>{R, R, R, R, R});
+  // The cases of TensorFlow's own unicode_decode tests (testErrorModes).
+  CHECK(decode("==\xff==") == std::vector<char32_t>{'=', '=', R, '=', '='});
+  CHECK(decode("\xed\xa0\xbd\xed\xb8\x80") == std::vector<char32_t>(6, R));  // a surrogate pair
+  CHECK(decode("\xef\xb7\x90\xef\xbf\xbe\xef\xbf\xbf") == std::vector<char32_t>{0xFDD0, 0xFFFE, 0xFFFF});
+  CHECK(decode("\xf4\x8f\xbf\xbf") == std::vector<char32_t>{0x10FFFF});
+  CHECK(decode("\xd8\x01") == std::vector<char32_t>{R, 1});
 }
 
 TEST_CASE("lowercasing touches ASCII A-Z only; max_chars counts code points", "[render]") {
