@@ -61,6 +61,9 @@ expect_status 0 clippo-render --tsv -o tsv.shard in.tsv
 expect_contains "$(cat "$T/.stderr")" "in.tsv:2: no TAB" "tsv warning"
 expect_contains "$(cat "$T/.stderr")" "in.tsv:3: bad key" "tsv key warning"
 expect_eq "$(members tsv.shard | tr '\n' ' ')" "__clippo__.json k1.pgm k1.txt sub/k2.pgm sub/k2.txt " "tsv members"
+$PY -c "import sys; sys.stdout.buffer.write(b'k\t' + b'x' * 100000 + b'\n')" >big.tsv
+clippo-render -q --tsv --max-chars 0 -o big.shard big.tsv
+expect_eq "$(zstd -dc big.shard | tar -xO k.txt | wc -c)" 100000 "--max-chars 0 keeps a long TSV text whole"
 expect_status 1 clippo-render --tsv --on-error fail -o tsv2.shard in.tsv
 [ -e tsv2.shard ] && fail "a failed run left its output"
 

@@ -338,7 +338,7 @@ class Job {
     const int max_chars = job_.render.max_chars;
     const size_t text_cap = max_chars > 0 ? 4 * static_cast<size_t>(max_chars) : SIZE_MAX;
     const size_t cap = job_.format == TextFormat::jsonl ? (size_t{256} << 20)
-                       : job_.format == TextFormat::tsv ? text_cap + 65536
+                       : job_.format == TextFormat::tsv ? (max_chars > 0 ? text_cap + 65536 : SIZE_MAX)
                                                         : text_cap;
     std::string line, key, text;
     bool cut;
