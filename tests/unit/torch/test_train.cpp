@@ -1,0 +1,221 @@
+// clippo-train's maths against independent numpy restatements
+// (tests/ref/train_ref.py, run with Debian's /usr/bin/python3).
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+#undef CHECK
+#include <catch2/catch.hpp>
+
+#include <fmt/core.h>
+
+#include "clippo/cli/error.h"
+#include "clippo/io/npy.h"
+#include "clippo/model/vit.h"
+#include "clippo/train/loss.h"
+#include "clippo/train/optim.h"
+#include "clippo/train/schedule.h"
+
+namespace fs = std::filesystem;
+using namespace clippo;
+using namespace clippo::train;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag) {
+    path = fs::temp_directory_path() / fmt::format("clippo-train-{}-{}", tag, ::getpid());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+void save(const fs::path& dir, const std::string& name, const torch::Tensor& t0) {
+  auto t = t0.detach().to(torch::kFloat32).contiguous();
+  std::ofstream(dir / (name + ".npy"), std::ios::binary)
+      << make_npy_from_floats(t.data_ptr<float>(), t.sizes().vec(), DType::f32);
+}
+
+void save64(const fs::path& dir, const std::string& name, const std::vector<double>& v) {
+  std::ofstream(dir / (name + ".npy"), std::ios::binary)
+      << make_npy(DType::f64, {static_cast<int64_t>(v.size())}, v.data());
+}
+
+torch::Tensor load(const fs::path& dir, const std::string& name) {
+  std::ifstream f(dir / (name + ".npy"), std::ios::binary);
+  REQUIRE(f.good());
+  std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  NpyHeader h;
+  auto v = npy_to_floats(bytes, name, &h);
+  return torch::from_blob(v.data(), h.shape, torch::kFloat32).clone();
+}
+
+void run_ref(const std::string& cmd, const fs::path& dir) {
+  std::string line = "/usr/bin/python3 " + std::string(CLIPPO_TEST_REF) + "/train_ref.py " + cmd + " " + dir.string();
+  REQUIRE(std::system(line.c_str()) == 0);
+}
+
+bool close(const torch::Tensor& a, const torch::Tensor& b, double rtol, double atol) {
+  bool ok = a.sizes() == b.sizes() && torch::allclose(a.to(torch::kFloat64), b.to(torch::kFloat64), rtol, atol);
+  if (!ok) UNSCOPED_INFO("max |a-b| = " << (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>());
+  return ok;
+}
+
+}  // namespace
+
+TEST_CASE("contrastive loss and its gradient match numpy", "[train]") {
+  TempDir d("loss");
+  torch::manual_seed(3);
+  auto za = torch::nn::functional::normalize(torch::randn({7, 5}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto zb = torch::nn::functional::normalize(torch::randn({7, 5}), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto t = torch::full({1}, std::log(10.0f));
+  save(d.path, "za", za);
+  save(d.path, "zb", zb);
+  save(d.path, "t", t);
+  run_ref("loss", d.path);
+  za.requires_grad_(true);
+  zb.requires_grad_(true);
+  t.requires_grad_(true);
+  auto out = contrastive_loss(za, zb, t, nullptr);
+  out.loss.backward();
+  CHECK(close(out.loss.detach().reshape({1}), load(d.path, "loss"), 1e-5, 1e-6));
+  CHECK(close(za.grad(), load(d.path, "dza"), 1e-4, 1e-6));
+  CHECK(close(zb.grad(), load(d.path, "dzb"), 1e-4, 1e-6));
+  CHECK(close(t.grad(), load(d.path, "dt"), 1e-4, 1e-6));
+  // Perfectly matched, well separated pairs give a loss near zero.
+  auto eye = torch::eye(4);
+  auto hot = contrastive_loss(eye, eye, torch::full({1}, std::log(100.0f)), nullptr);
+  CHECK(hot.loss.item<double>() < 1e-10 + 4 * std::exp(-100.0) * 4);
+}
+
+TEST_CASE("Adafactor factors the two largest axes as optax does", "[train]") {
+  CHECK(factored_dims({768, 3072}, 32) == std::pair<int64_t, int64_t>{0, 1});
+  CHECK(factored_dims({3072, 768}, 32) == std::pair<int64_t, int64_t>{1, 0});
+  CHECK(factored_dims({768, 12, 64}, 32) == std::pair<int64_t, int64_t>{2, 0});
+  CHECK(factored_dims({768, 768}, 32) == std::pair<int64_t, int64_t>{0, 1});  // ties: the later axis is the largest
+  CHECK(factored_dims({16, 16, 3, 768}, 32).first == -1);                     // second largest < 32
+  CHECK(factored_dims({768}, 32).first == -1);
+}
+
+TEST_CASE("Adafactor, clipping, weight decay and momentum match numpy over several steps", "[train]") {
+  TempDir d("adafactor");
+  torch::manual_seed(7);
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
+      {"a/kernel", {64, 48}}, {"b/kernel", {40, 3, 36}}, {"c/bias", {48}}, {"d/kernel", {8, 40}}, {"t", {1}},
+      {"e/scale", {33, 32}}};
+  const int steps = 6;
+  std::vector<ParamSpec> specs;
+  std::vector<std::vector<torch::Tensor>> grads(steps);
+  for (auto& [name, shape] : shapes) {
+    auto p = torch::randn(shape);
+    std::string file = name;
+    std::replace(file.begin(), file.end(), '/', '-');
+    save(d.path, "p_" + file, p);
+    specs.push_back(plain_spec(name, p.clone()));
+    for (int k = 0; k < steps; ++k) {
+      // Large gradients in even steps, so the global-norm clip acts in some steps only.
+      auto g = torch::randn(shape) * (k % 2 == 0 ? 1.0 : 0.01);
+      save(d.path, fmt::format("g_{}_{}", file, k), g);
+      grads[k].push_back(g);
+    }
+  }
+  CHECK(specs[0].decay);
+  CHECK(!specs[2].decay);
+  CHECK(!specs[4].decay);
+  OptimConfig cfg;
+  cfg.lr = 0.01;
+  cfg.wd = 0.1;
+  cfg.clip_norm = 1.0;
+  std::vector<double> sched;
+  for (int k = 0; k < steps; ++k) sched.push_back(0.5 + 0.1 * k);
+  save64(d.path, "sched", sched);
+  save64(d.path, "hp", {cfg.lr, cfg.wd, cfg.clip_norm, cfg.momentum, cfg.decay_rate, cfg.beta2_cap, cfg.eps,
+                        static_cast<double>(cfg.min_dim_size_to_factor), static_cast<double>(steps)});
+  run_ref("adafactor", d.path);
+  Optimizer opt(cfg, specs);
+  for (int k = 0; k < steps; ++k) {
+    for (size_t i = 0; i < specs.size(); ++i) specs[i].param.mutable_grad() = grads[k][i].clone();
+    opt.step(sched[k]);
+  }
+  CHECK(opt.count() == steps);
+  auto state = opt.state();
+  for (auto& s : specs) {
+    std::string file = s.name;
+    std::replace(file.begin(), file.end(), '/', '-');
+    INFO(s.name);
+    CHECK(close(s.param, load(d.path, "out_p_" + file), 1e-5, 1e-6));
+    auto [d1, d0] = factored_dims(s.bv_shape, 32);
+    if (d0 >= 0) {
+      CHECK(close(state.at("opt/v_row/" + s.name), load(d.path, "out_vr_" + file), 1e-5, 1e-12));
+      CHECK(close(state.at("opt/v_col/" + s.name), load(d.path, "out_vc_" + file), 1e-5, 1e-12));
+    } else {
+      CHECK(close(state.at("opt/v/" + s.name), load(d.path, "out_v_" + file), 1e-5, 1e-12));
+    }
+    auto mu = state.at("opt/mu/" + s.name);
+    CHECK(mu.scalar_type() == torch::kBFloat16);
+    // bf16 state: allow one bf16 ulp where float rounding upstream tips a tie.
+    CHECK(close(mu, load(d.path, "out_mu_" + file), 8e-3, 1e-6));
+  }
+  // A restored optimizer continues identically.
+  Optimizer again(cfg, specs);
+  again.load_state(state);
+  CHECK(again.count() == steps);
+}
+
+TEST_CASE("schedules match big_vision's formulas", "[train]") {
+  struct Case {
+    std::string type;
+    int kind;
+    int64_t total, warm, cool;
+    double timescale, end;
+  };
+  for (auto c : {Case{"rsqrt", 0, 100, 10, 20, 30, 0}, Case{"rsqrt", 0, 50, 0, 0, 10000, 0},
+                 Case{"linear", 1, 80, 8, 0, 0, 0.1}, Case{"cosine", 2, 60, 5, 10, 0, 0},
+                 Case{"constant", 3, 40, 4, 4, 0, 0}}) {
+    TempDir d("sched");
+    save64(d.path, "spec", {double(c.kind), double(c.total), double(c.warm), double(c.cool), c.timescale, c.end});
+    run_ref("schedule", d.path);
+    auto want = load(d.path, "values");
+    Schedule s;
+    s.type = c.type, s.total_steps = c.total, s.warmup_steps = c.warm, s.cooldown_steps = c.cool;
+    s.timescale = c.timescale, s.linear_end = c.end;
+    s.validate();
+    INFO(c.type);
+    for (int64_t k = 0; k <= c.total; ++k) CHECK(s(k) == Approx(want[k].item<double>()).margin(1e-6));
+  }
+  Schedule bad;
+  bad.type = "exponential";
+  CHECK_THROWS_AS(bad.validate(), clippo::UsageError);
+}
+
+TEST_CASE("a few steps on a tiny model reduce the loss on a fixed batch", "[train]") {
+  torch::manual_seed(0);
+  auto mc = model::ModelConfig::from_variant("mu/4", 16, 16);
+  model::OneTower net(mc);
+  net->reset_parameters(1);
+  std::vector<ParamSpec> specs;
+  for (auto& item : net->named_parameters(false)) specs.push_back(plain_spec(item.key(), item.value()));
+  OptimConfig cfg;
+  cfg.lr = 3e-3;
+  Optimizer opt(cfg, specs);
+  auto x = torch::rand({2 * 16, 3, 16, 16}) * 2 - 1;
+  double first = 0, last = 0;
+  for (int k = 0; k < 40; ++k) {
+    auto z = net->forward(x).z;
+    auto lo = contrastive_loss(z.slice(0, 0, 16), z.slice(0, 16, 32), net->t, nullptr);
+    net->zero_grad();
+    lo.loss.backward();
+    opt.step(1.0);
+    (k == 0 ? first : last) = lo.loss.item<double>();
+  }
+  INFO("first " << first << " last " << last);
+  CHECK(last < 0.5 * first);
+}
