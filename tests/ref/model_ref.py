@@ -13,6 +13,9 @@ and malformed checkpoints for the error tests.
                                    np.load IN, np.savez_compressed / np.savez to OUT
   model_ref.py embed CKPT RES IN.npy OUT.npy [pre_logits]
                                    reference embeddings of NCHW inputs
+  model_ref.py make-ckpt VARIANT RES OUT_DIM FILE
+                                   a random checkpoint of a named variant
+                                   ("B/16") in the big_vision layout
   model_ref.py write-ppm FILE W H SEED
                                    a random RGB binary PPM image
   model_ref.py embed-files CKPT OUT.npy FILE...
@@ -487,6 +490,11 @@ if __name__ == "__main__":
         check_written(sys.argv[2])
     elif cmd == "resave":
         resave(sys.argv[2], sys.argv[3], *sys.argv[4:5])
+    elif cmd == "make-ckpt":
+        name, patch = sys.argv[2].split("/")
+        w, d, m, h = VARIANTS[name]
+        p = random_params(np.random.default_rng(0), w, d, m, h, int(patch), int(sys.argv[3]), int(sys.argv[4]))
+        np.savez(sys.argv[5], **{"params/" + k: v for k, v in flatten(p).items()})
     elif cmd == "write-ppm":
         write_ppm(*sys.argv[2:6])
     elif cmd == "embed-files":

@@ -258,6 +258,26 @@ class Pipeline {
   std::vector<std::thread> workers_;
 };
 
+// The model alone on random inputs already in memory: what the pipeline
+// would reach if decoding were free.
+int run_benchmark(const std::string& ckpt, const EmbedderOptions& eo, uint64_t n) {
+  Embedder emb(ckpt, eo);
+  const size_t per = 3 * static_cast<size_t>(emb.resolution()) * emb.resolution();
+  std::vector<float> in(static_cast<size_t>(n) * per);
+  uint32_t x = 12345;
+  for (auto& v : in) {
+    x = x * 1664525u + 1013904223u;
+    v = static_cast<float>(x >> 8) / static_cast<float>(1u << 24) * 2.0f - 1.0f;
+  }
+  emb.embed_inputs(in.data(), std::min<size_t>(n, static_cast<size_t>(eo.batch)));  // warm-up
+  auto t0 = std::chrono::steady_clock::now();
+  emb.embed_inputs(in.data(), n);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print("variant\t{}\nresolution\t{}\nprecision\t{}\nbatch\t{}\nimages\t{}\nseconds\t{:.3f}\nimages_per_s\t{:.3f}\n",
+             emb.variant(), emb.resolution(), eo.precision, eo.batch, n, secs, n / secs);
+  return 0;
+}
+
 }  // namespace
 
 int embed_main(int argc, char** argv) {
@@ -271,7 +291,7 @@ int embed_main(int argc, char** argv) {
     std::string ckpt, text_file, npy, info, fields, precision, dtype_name, compression;
     std::vector<std::string> inputs, fonts;
     EmbedderOptions eo;
-    uint64_t shard_size = 0;
+    uint64_t shard_size = 0, benchmark = 0;
     bool keep_images = false;
     cmd.options().add_options()
       ("text", cli::po::value(&text_file)->value_name("FILE"), "embed each line of FILE ('-' = stdin) as rendered text")
@@ -286,6 +306,7 @@ int embed_main(int argc, char** argv) {
       ("shard-size", cli::po::value(&shard_size)->value_name("N")->default_value(0), "records per output shard for -o patterns (0 = spread over a {a..b} list, or one shard)")
       ("compression", cli::po::value(&compression)->value_name("KIND")->default_value("zstd:3"), "output shards: zstd[:LEVEL], gzip[:LEVEL] or none")
       ("keep-images", cli::po::bool_switch(&keep_images), "carry the image bytes of shard records into the output (default: dropped)")
+      ("benchmark", cli::po::value(&benchmark)->value_name("N"), "time the model alone on N random pre-decoded inputs and print images/s (no INPUT)")
       ("info", cli::po::value(&info)->value_name("CKPT"), "describe a checkpoint (variant, resolution, dims, parameters, dtypes, extra arrays) and exit");
     cmd.hidden().add_options()("input", cli::po::value(&inputs));
     cmd.positional("input");
@@ -299,20 +320,22 @@ int embed_main(int argc, char** argv) {
     if (inputs.empty()) throw UsageError("give a checkpoint and inputs (see --help)");
     ckpt = inputs.front();
     inputs.erase(inputs.begin());
+    eo.device = cmd.device;
+    eo.threads = cmd.threads;
+    eo.fonts = fonts;
+    if (benchmark > 0) {
+      if (!inputs.empty() || !text_file.empty()) throw UsageError("--benchmark takes only the checkpoint");
+      return run_benchmark(ckpt, eo, benchmark);
+    }
     if (inputs.empty() && text_file.empty()) throw UsageError("nothing to embed: give images, folders, shards, '-' or --text FILE");
     if (!inputs.empty() && !text_file.empty()) throw UsageError("--text FILE goes alone, without other inputs");
     bool want_img = fields.find("image") != std::string::npos, want_txt = fields.find("text") != std::string::npos;
-    for (auto& f : {std::string("image"), std::string("text"), std::string("image,text"), std::string("text,image")})
-      if (fields == f) goto fields_ok;
-    throw UsageError("--fields must be image, text or image,text, not '" + fields + "'");
-  fields_ok:
+    if (fields != "image" && fields != "text" && fields != "image,text" && fields != "text,image")
+      throw UsageError("--fields must be image, text or image,text, not '" + fields + "'");
     DType dtype = dtype_name == "float16" ? DType::f16 : DType::f32;
     if (dtype_name != "float16" && dtype_name != "float32") throw UsageError("--dtype must be float32 or float16");
     if (!npy.empty() && cmd.output != "-") throw UsageError("give -o or --npy, not both");
     if (npy.empty()) cli::refuse_binary_to_terminal(cmd.output);
-    eo.device = cmd.device;
-    eo.threads = cmd.threads;
-    eo.fonts = fonts;
     if (eo.res < 0) throw UsageError("--res must be >= 0");
 
     std::vector<std::string> expanded;
