@@ -348,6 +348,8 @@ int train(const TrainConfig& cfg0) {
   double last_loss = 0;
   const bool tty = Progress::enabled() && dist.is_main();
   int stop_signal = 0;
+  const char* kill_env = std::getenv("CLIPPO_TRAIN_KILL_AT_STEP");
+  const int64_t kill_at = kill_env ? std::atoll(kill_env) : -1;
 
   while (step < total) {
     auto t0 = Clock::now();
@@ -439,6 +441,8 @@ int train(const TrainConfig& cfg0) {
     }
     stop_signal = dist.any(g_signal != 0) ? (g_signal ? g_signal : SIGTERM) : 0;
     if (last || stop_signal || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
+    // For the resume test: die hard after this step, as a crash or `kill -9` would.
+    if (kill_at == step) std::raise(SIGKILL);
     if (stop_signal) {
       if (tty) fmt::print(stderr, "\n");
       log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step,

@@ -1,0 +1,138 @@
+# clippo-train end to end on a tiny model (mu/4 at 16 px): the workdir files,
+# a checkpoint numpy reads with big_vision's names, bitwise resume after
+# SIGKILL, SIGTERM checkpointing, 2 processes (Gloo on loopback) against one
+# process with the doubled batch, a NaN stop, and bad command lines.
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+
+# 48 small image/caption pairs in two shards (noise images, digit-word captions).
+$PY - <<'PYEOF' || { echo "fixture generation failed"; exit 1; }
+import os, struct, zlib
+import numpy as np
+rng = np.random.default_rng(0)
+words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+os.makedirs("img", exist_ok=True)
+def png(a):
+    h, w = a.shape
+    raw = b"".join(b"\0" + a[y].tobytes() for y in range(h))
+    ch = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d) & 0xFFFFFFFF)
+    return b"\x89PNG\r\n\x1a\n" + ch(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + ch(b"IDAT", zlib.compress(raw)) + ch(b"IEND", b"")
+with open("caps.tsv", "w") as f:
+    for i in range(48):
+        open(f"img/{i:03d}.png", "wb").write(png(rng.integers(0, 256, (20, 20), dtype=np.uint8)))
+        f.write(f"{i:03d}.png\tthe {words[i % 10]} {i}\n")
+PYEOF
+clippo-pack -q --images img --captions caps.tsv -o 'd-{0..1}.shard' || fail "clippo-pack"
+
+TINY=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --log-every 1 --seed 3)
+
+# --- a run and its workdir ----------------------------------------------------
+expect_status 0 clippo-train --data 'd-{0..1}.shard' --workdir w1 "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 6 --checkpoint-every 2 --warmup 2
+for f in checkpoint.npz metrics.jsonl config.json; do [ -s "w1/$f" ] || fail "w1/$f missing"; done
+expect_eq "$(wc -l <w1/metrics.jsonl)" 6 "metrics lines"
+$PY - <<'PYEOF' || fail "checkpoint contents"
+import json, numpy as np
+z = np.load("w1/checkpoint.npz")
+p = "params/img/"
+want = {"params/t": (1,), p + "embedding/kernel": (4, 4, 3, 32), p + "embedding/bias": (32,),
+        p + "pos_embedding": (1, 16, 32),
+        p + "Transformer/encoderblock_0/MultiHeadDotProductAttention_0/query/kernel": (32, 2, 16),
+        p + "Transformer/encoderblock_0/MultiHeadDotProductAttention_0/out/kernel": (2, 16, 32),
+        p + "Transformer/encoderblock_0/MlpBlock_0/Dense_0/kernel": (32, 128),
+        p + "Transformer/encoder_norm/scale": (32,), p + "MAPHead_0/probe": (1, 1, 32),
+        p + "head/kernel": (32, 32)}
+for k, s in want.items():
+    assert k in z.files, k
+    assert z[k].shape == s and z[k].dtype == np.float32, (k, z[k].shape, z[k].dtype)
+assert int(z["state/step"][0]) == 6 and int(z["opt/count"][0]) == 6
+assert z["opt/mu/img/head/kernel"].dtype == np.dtype("V2")  # bfloat16 as numpy stores it
+m = [json.loads(l) for l in open("w1/metrics.jsonl")]
+assert [r["step"] for r in m] == [1, 2, 3, 4, 5, 6]
+assert all(np.isfinite(r["loss"]) and r["samples_per_s"] > 0 for r in m)
+assert abs(m[0]["lr"]) < 1e-12  # big_vision: the first update runs at schedule(0)
+c = json.load(open("w1/config.json"))
+assert c["variant"] == "mu/4" and c["batch_size"] == 8 and c["steps"] == 6
+PYEOF
+# The checkpoint is a model clippo-embed reads.
+expect_status 0 clippo-embed w1/checkpoint.npz img/000.png img/001.png --npy e1
+# Running it again is a no-op; more --steps continue it.
+expect_status 0 clippo-train --workdir w1
+expect_contains "$(cat .stderr)" "already at step 6" "rerun of a finished run"
+expect_status 2 clippo-train --workdir w1 --variant Ti/16
+expect_contains "$(cat .stderr)" "start a new --workdir" "changed variant on resume"
+
+# --- SIGKILL mid-way, resume: bitwise the uninterrupted run --------------------
+RUN=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 10 --checkpoint-every 4 --shuffle-buffer 16)
+expect_status 0 clippo-train "${RUN[@]}" --workdir full
+CLIPPO_TRAIN_KILL_AT_STEP=6 clippo-train "${RUN[@]}" --workdir crash >/dev/null 2>&1
+expect_eq "$?" 137 "exit status of the killed run"
+$PY -c "import numpy as np; assert int(np.load('crash/checkpoint.npz')['state/step'][0]) == 4" || fail "checkpoint of the killed run is not step 4"
+# Bitwise needs the same thread count (reductions split by threads).
+expect_status 0 clippo-train --workdir crash --threads 1 --data-threads 1
+$PY - <<'PYEOF' || fail "resumed run differs from the uninterrupted one"
+import numpy as np
+a, b = np.load("full/checkpoint.npz"), np.load("crash/checkpoint.npz")
+assert sorted(a.files) == sorted(b.files)
+for k in a.files:
+    assert a[k].tobytes() == b[k].tobytes(), k
+PYEOF
+
+# --- SIGTERM: checkpoint, exit 143, resumable --------------------------------
+clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 100000 --checkpoint-every 0 --workdir term >term.log 2>&1 &
+pid=$!
+for _ in $(seq 300); do [ -s term/metrics.jsonl ] && [ "$(wc -l <term/metrics.jsonl)" -ge 3 ] && break; sleep 0.1; done
+kill -TERM $pid
+wait $pid
+expect_eq "$?" 143 "exit status after SIGTERM"
+expect_contains "$(cat term.log)" "checkpoint saved" "SIGTERM message"
+$PY -c "
+import json, numpy as np
+s = int(np.load('term/checkpoint.npz')['state/step'][0])
+last = json.loads(open('term/metrics.jsonl').readlines()[-1])['step']
+assert 3 <= s < 100000 and s == last, (s, last)" || fail "SIGTERM checkpoint step"
+
+# --- two processes (Gloo, loopback) with batch B == one process with 2B ---------
+port=$($PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0)
+expect_status 0 clippo-train "${DP[@]}" --batch-size 8 --workdir one
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    timeout 120 clippo-train "${DP[@]}" --batch-size 8 --workdir two >rank$r.log 2>&1 &
+  eval "pid$r=\$!"
+done
+wait $pid0; s0=$?
+wait $pid1; s1=$?
+expect_eq "$s0/$s1" "0/0" "two-process exit statuses ($(cat rank0.log rank1.log | head -c 1500))"
+$PY - <<'PYEOF' || fail "two processes differ from one process with the doubled batch"
+import json, numpy as np
+a, b = np.load("one/checkpoint.npz"), np.load("two/checkpoint.npz")
+for k in a.files:
+    # Attention key biases get a zero gradient in exact arithmetic (softmax
+    # ignores a shift shared by all keys): their float noise, which Adafactor
+    # normalises to full-size steps, differs with the reduction order.
+    if k.startswith("params/") and not k.endswith("key/bias"):
+        assert np.allclose(a[k], b[k], rtol=1e-4, atol=1e-4), (k, np.abs(a[k] - b[k]).max())
+la = [json.loads(l)["loss"] for l in open("one/metrics.jsonl")]
+lb = [json.loads(l)["loss"] for l in open("two/metrics.jsonl")]
+assert np.allclose(la, lb, rtol=1e-5), (la, lb)
+assert b["state/data_drawn"].tolist() == [16, 16], b["state/data_drawn"]
+PYEOF
+
+# --- a diverging run stops with the last good checkpoint ------------------------
+expect_status 1 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --batch-size 8 --steps 50 --lr 1e30 --checkpoint-every 1 --workdir nan
+expect_contains "$(cat .stderr)" "loss is" "NaN message"
+$PY -c "
+import numpy as np
+z = np.load('nan/checkpoint.npz')
+assert all(np.isfinite(z[k]).all() for k in z.files if k.startswith('params/'))" || fail "NaN run left a bad checkpoint"
+
+# --- bad command lines and data -----------------------------------------------
+expect_status 2 clippo-train --data 'd-{0..1}.shard'
+expect_contains "$(cat .stderr)" "--workdir" "missing workdir"
+expect_status 1 clippo-train --data missing.shard --workdir bad1 "${TINY[@]}"
+expect_contains "$(cat .stderr)" "missing.shard" "missing shard named"
+expect_status 2 clippo-train --data 'd-{0..1}.shard' --workdir bad2 "${TINY[@]}" --optimizer sgd
+expect_status 2 clippo-train --data 'd-{0..1}.shard' --workdir bad3 "${TINY[@]}" --text-pair-fraction 0.5
+echo "not a shard" >junk.shard
+expect_status 1 clippo-train --data junk.shard --workdir bad4 "${TINY[@]}" --steps 2
+expect_contains "$(cat .stderr)" "no records" "shard without records"
+done_testing
