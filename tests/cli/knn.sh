@@ -41,7 +41,18 @@ expect_eq "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["factor
 expect_status 0 clippo-knn build --db floats/db.shard --index-type HNSW16 -o hnsw.index
 expect_status 0 clippo-knn --index hnsw.index --query-emb floats/q.shard -k 10 --ef-search 400
 cp "$T/.stdout" hnsw.tsv
-$REF check-exact floats hnsw.tsv --k 10 >ref.out || fail "HNSW (ef 400) differs from numpy: $(tail -5 ref.out)"
+# HNSW is approximate (and its graph depends on thread timing): recall@10 against the exact run
+rec=$($PY -c '
+import sys
+def top(p, k):
+    d = {}
+    for l in open(p):
+        q, r, s, key, _ = l.split("\t")
+        if int(r) <= k: d.setdefault(q, set()).add(key)
+    return d
+e, a = top(sys.argv[1], 10), top(sys.argv[2], 10)
+print(sum(len(e[q] & a[q]) for q in e) / (10 * len(e)))' floats.tsv hnsw.tsv)
+$PY -c "import sys; sys.exit(0 if $rec >= 0.95 else 1)" || fail "HNSW16 ef 400 recall@10 $rec < 0.95"
 
 # --- zero-shot: hand-made classes where the answer is known (8 of 12 right)
 mkdir zs

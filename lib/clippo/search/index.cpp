@@ -19,6 +19,7 @@
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
 #include "clippo/io/record_writer.h"
+#include "clippo/search/ivf_scan.h"
 
 namespace fs = std::filesystem;
 
@@ -163,6 +164,8 @@ int64_t IndexDir::size() const { return index_->ntotal; }
 
 TopK IndexDir::search(const Matrix& q, int k, const SearchParams& p) const {
   apply_search_params(*index_, p);
+  TopK out;
+  if (ivf_flat_search(*index_, q, k, p.nprobe, out)) return out;
   return faiss_search(*index_, q, k);
 }
 

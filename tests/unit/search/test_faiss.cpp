@@ -9,6 +9,7 @@
 #include <set>
 
 #include "clippo/search/index.h"
+#include "clippo/search/ivf_scan.h"
 
 namespace s = clippo::search;
 
@@ -70,6 +71,20 @@ TEST_CASE("IVF recall@10 >= 0.95 against exact", "[search][faiss]") {
   double r = recall10(s::faiss_search(*index, d.q, 10), d.exact);
   INFO("IVF256,Flat nprobe 16 recall@10 " << r);
   CHECK(r >= 0.95);
+  // The vectorised IVF-Flat scan finds what FAISS's own scan finds.
+  s::TopK mine;
+  REQUIRE(s::ivf_flat_search(*index, d.q, 10, 16, mine));
+  auto theirs = s::faiss_search(*index, d.q, 10);
+  CHECK(recall10(mine, d.exact) == Approx(r));
+  int64_t same = 0;
+  for (size_t i = 0; i < mine.ids.size(); ++i) {
+    same += mine.ids[i] == theirs.ids[i];
+    REQUIRE(mine.scores[i] == Approx(theirs.scores[i]).margin(1e-5));
+  }
+  CHECK(same >= static_cast<int64_t>(mine.ids.size()) * 99 / 100);  // float near-ties may swap
+  s::TopK all;
+  REQUIRE(s::ivf_flat_search(*index, d.q, 10, 256, all));
+  CHECK(recall10(all, d.exact) == Approx(1.0));
   s::apply_search_params(*index, {256, 0});  // every list: exact
   CHECK(recall10(s::faiss_search(*index, d.q, 10), d.exact) == Approx(1.0));
 }

@@ -1,0 +1,121 @@
+#include "clippo/search/ivf_scan.h"
+
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/invlists/InvertedLists.h>
+
+#include <cstring>
+#include <limits>
+
+#include "clippo/search/heap.h"
+
+namespace clippo::search {
+
+namespace {
+
+// out[g * n + j] = <q[g], x[j]> for G queries and n vectors of d floats.
+template <int G>
+void dots_generic(const float* const* q, const float* x, int64_t n, int d, float* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float* v = x + j * d;
+    for (int g = 0; g < G; ++g) {
+      float acc[8] = {};
+      int c = 0;
+      for (; c + 8 <= d; c += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += q[g][c + l] * v[c + l];
+      float s = 0;
+      for (; c < d; ++c) s += q[g][c] * v[c];
+      for (int l = 0; l < 8; ++l) s += acc[l];
+      out[g * n + j] = s;
+    }
+  }
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+
+template <int G>
+__attribute__((target("avx2,fma"))) void dots_avx2(const float* const* q, const float* x, int64_t n, int d, float* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float* v = x + j * d;
+    v8f acc[G] = {};
+    int c = 0;
+    for (; c + 8 <= d; c += 8) {
+      v8f xv;
+      std::memcpy(&xv, v + c, sizeof xv);
+      for (int g = 0; g < G; ++g) {
+        v8f qv;
+        std::memcpy(&qv, q[g] + c, sizeof qv);
+        acc[g] += qv * xv;
+      }
+    }
+    for (int g = 0; g < G; ++g) {
+      float s = 0;
+      for (; c < d; ++c) s += q[g][c] * v[c];
+      float lanes[8];
+      std::memcpy(lanes, &acc[g], sizeof lanes);
+      out[g * n + j] = s + ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+      c = d - d % 8;
+    }
+  }
+}
+
+using DotsFn = void (*)(const float* const*, const float*, int64_t, int, float*);
+
+DotsFn pick(int g) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const DotsFn a[] = {dots_avx2<1>, dots_avx2<2>, dots_avx2<3>, dots_avx2<4>};
+  static const DotsFn b[] = {dots_generic<1>, dots_generic<2>, dots_generic<3>, dots_generic<4>};
+  return avx2 ? a[g - 1] : b[g - 1];
+}
+
+}  // namespace
+
+bool ivf_flat_search(const faiss::Index& index, const Matrix& q, int k, int nprobe, TopK& out) {
+  auto* ivf = dynamic_cast<const faiss::IndexIVFFlat*>(&index);
+  if (!ivf || ivf->metric_type != faiss::METRIC_INNER_PRODUCT) return false;
+  auto* lists = dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists);
+  if (!lists || q.dim != ivf->d) return false;
+  const int64_t nq = q.rows;
+  const int d = ivf->d;
+  const int np = static_cast<int>(std::min<size_t>(nprobe > 0 ? nprobe : ivf->nprobe, ivf->nlist));
+  // Coarse assignment: the quantizer is a flat index (a BLAS product).
+  std::vector<float> cd(static_cast<size_t>(nq) * np);
+  std::vector<faiss::Index::idx_t> ci(static_cast<size_t>(nq) * np);
+  if (nq) ivf->quantizer->search(nq, q.data.data(), np, cd.data(), ci.data());
+  out.nq = nq, out.k = k;
+  out.scores.assign(static_cast<size_t>(nq) * k, 0.f);
+  out.ids.assign(static_cast<size_t>(nq) * k, -1);
+  // Each thread owns a contiguous run of queries and scans their lists.
+  detail::parallel_for(nq, [&](int64_t begin, int64_t end) {
+    std::vector<std::vector<int64_t>> by_list(ivf->nlist);
+    for (int64_t i = begin; i < end; ++i)
+      for (int p = 0; p < np; ++p)
+        if (ci[i * np + p] >= 0) by_list[ci[i * np + p]].push_back(i);
+    std::vector<detail::Heap> heaps;
+    for (int64_t i = begin; i < end; ++i) heaps.push_back({out.scores.data() + i * k, out.ids.data() + i * k, k});
+    std::vector<float> buf;
+    for (size_t l = 0; l < by_list.size(); ++l) {
+      auto& qs = by_list[l];
+      int64_t n = static_cast<int64_t>(lists->list_size(l));
+      if (qs.empty() || n == 0) continue;
+      auto* x = reinterpret_cast<const float*>(lists->get_codes(l));
+      const faiss::Index::idx_t* ids = lists->get_ids(l);
+      buf.resize(static_cast<size_t>(4) * n);
+      for (size_t g0 = 0; g0 < qs.size(); g0 += 4) {
+        int g = static_cast<int>(std::min<size_t>(4, qs.size() - g0));
+        const float* qp[4];
+        for (int t = 0; t < g; ++t) qp[t] = q.row(qs[g0 + t]);
+        pick(g)(qp, x, n, d, buf.data());
+        for (int t = 0; t < g; ++t) {
+          detail::Heap& h = heaps[qs[g0 + t] - begin];
+          const float* s = buf.data() + t * n;
+          for (int64_t j = 0; j < n; ++j)
+            if (h.n < h.k || s[j] >= h.s[0]) h.push_any(s[j], ids[j]);
+        }
+      }
+    }
+    for (auto& h : heaps) h.sort();
+  });
+  return true;
+}
+
+}  // namespace clippo::search
