@@ -25,7 +25,7 @@ rng = np.random.default_rng(0)
 centres = rng.standard_normal((2000, dim)).astype(np.float32)
 centres /= np.linalg.norm(centres, axis=1, keepdims=True)
 def sample(m):
-    x = centres[rng.integers(0, len(centres), m)] + rng.normal(scale=0.7 / np.sqrt(dim), size=(m, dim)).astype(np.float32)
+    x = centres[rng.integers(0, len(centres), m)] + rng.normal(scale=1.0 / np.sqrt(dim), size=(m, dim)).astype(np.float32)
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
 db, q = sample(n), sample(nq)
 np.save("db.npy", db)
@@ -94,7 +94,7 @@ echo
 echo "$IVF build: $(sed -n 's/.* in \([0-9.]*\) s -> .*/\1/p' build.log) s (training + adding; load excluded), peak RSS $(rss build.log), index $(du -sm ivf.index | cut -f1) MB"
 echo "IVF search, $NQ queries, k=10, $TH threads (recall@10 against exact):"
 met=""
-for np in 4 8 16 32 64; do
+for np in 1 2 4 8 16 32 64; do
   /usr/bin/time -v clippo-knn --index ivf.index --query-emb q.shard -k 10 --nprobe $np --threads "$TH" -v >ivf.tsv 2>ivf.log
   r=$(rate ivf.log)
   rec=$($PY - <<'PYEOF'

@@ -35,8 +35,9 @@ expect_status 1 clippo-knn --db missing.shard --query-emb q16.shard
 expect_contains "$(cat "$T/.stderr")" "missing.shard" "missing file named"
 
 # usage errors: exit 2
-expect_status 2 clippo-knn frobnicate --db noheader.shard
-expect_contains "$(cat "$T/.stderr")" "unknown command 'frobnicate'" "unknown command"
+# a word that is not a command is a database shard
+expect_status 1 clippo-knn frobnicate --query-emb q16.shard
+expect_contains "$(cat "$T/.stderr")" "frobnicate" "unknown word named"
 expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard -k 0
 expect_status 2 clippo-knn --db noheader.shard
 expect_contains "$(cat "$T/.stderr")" "no queries" "no queries"

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
@@ -40,13 +41,13 @@ std::string read_file(const std::string& path, const char* what) {
 }
 
 struct App {
-  cli::Command cmd{"clippo-knn", "[search|build|zeroshot|retrieval] [OPTIONS]",
+  cli::Command cmd{"clippo-knn", "[search|build|zeroshot|retrieval] [OPTIONS] [SHARDS...]",
                    "Nearest-neighbour search over CLIPPO embeddings (img.npy / txt.npy in shards), FAISS index\n"
                    "building, zero-shot classification with prompts, and image<->text retrieval Recall@1/5/10.\n"
-                   "The database is --db shards, --index DIR, or the stream on stdin.",
+                   "The database is shards (arguments or --db), --index DIR, or the stream on stdin.",
                    cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson};
   std::string command = "search";
-  std::vector<std::string> db, query_texts, query_images, query_embs;
+  std::vector<std::string> db, inputs, query_texts, query_images, query_embs;
   std::string index_dir, queries_file, field = "auto", query_field = "auto", model, index_type = "Flat";
   std::string classes_file, prompts = "clip80", class_emb, label_field, predictions, image_field = "image_id";
   int k = 10, nprobe = 0, ef_search = 0, batch_size = 0;
@@ -60,6 +61,8 @@ struct App {
     auto add = cmd.options().add_options();
     namespace po = boost::program_options;
     add("db", po::value(&db)->composing()->value_name("SHARDS"), "embedding shards: files, dirs, 'x-{000..009}.shard', '-' (repeatable; default stdin)");
+    cmd.hidden().add_options()("inputs", po::value(&inputs)->composing(), "database shards");
+    cmd.positional("inputs");
     add("index", po::value(&index_dir)->value_name("DIR"), "search an index directory made by 'clippo-knn build'");
     add("field", po::value(&field)->value_name("img|txt|auto"), "database vectors: img, txt or auto (img when present) [auto]");
     add("query", po::value(&query_texts)->composing()->value_name("TEXT"), "a text query, embedded with the model (repeatable)");
@@ -388,13 +391,16 @@ int knn_main(int argc, char** argv, const ModelFactory& factory) {
     App app;
     app.factory = factory;
     app.define();
-    // The command is the first word when it is not an option.
-    if (argc > 1 && argv[1][0] != '-') {
+    // The command is the first word when it names one; other words are
+    // database shards, as after --db.
+    static const std::set<std::string> commands{"search", "build", "zeroshot", "retrieval"};
+    if (argc > 1 && commands.count(argv[1])) {
       app.command = argv[1];
       argv[1] = argv[0];
       ++argv, --argc;
     }
     app.cmd.parse(argc, argv);
+    app.db.insert(app.db.end(), app.inputs.begin(), app.inputs.end());
     set_threads(app.cmd.threads);
     if (app.command == "search") return app.search();
     if (app.command == "build") return app.build();
