@@ -18,8 +18,8 @@ import zlib
 import numpy as np
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-# Short phrasings: at 64 px a rendered caption shows about four lines of eight characters.
-PHRASES = ["{}", "the digit {}", "number {}", "a {}", "handwritten {}", "digit {}", "the number {}", "a written {}"]
+# Short phrasings: at 48 px a rendered caption shows three lines of about six characters.
+PHRASES = ["{}", "the digit {}", "number {}", "a {}", "digit {}", "the number {}", "a written {}"]
 
 
 def png_gray(pixels):

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include <ATen/autocast_mode.h>
 
@@ -57,6 +58,21 @@ void write_text_atomic(const fs::path& path, const std::string& text) {
     if (!f.flush()) throw Error(fmt::format("{}: cannot write", tmp.string()));
   }
   fs::rename(tmp, path);
+}
+
+// A named variant ("B/16") or explicit sizes "wWIDTH-dDEPTH-hHEADS-mMLP/PATCH"
+// (how ModelConfig::variant() names a model that is no named variant).
+model::ModelConfig model_config(const std::string& variant, int res, int out_dim) {
+  std::smatch m;
+  static const std::regex custom(R"(w(\d+)-d(\d+)-h(\d+)-m(\d+)/(\d+))");
+  if (!std::regex_match(variant, m, custom)) return model::ModelConfig::from_variant(variant, res, out_dim);
+  model::ModelConfig c;
+  c.width = std::stoi(m[1]), c.depth = std::stoi(m[2]), c.heads = std::stoi(m[3]), c.mlp_dim = std::stoi(m[4]);
+  c.patch = std::stoi(m[5]);
+  c.res = res > 0 ? res : 224;
+  c.out_dim = out_dim > 0 ? out_dim : c.width;
+  c.validate();
+  return c;
 }
 
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
@@ -223,6 +239,8 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
 int train(const TrainConfig& cfg0) {
   TrainConfig cfg = cfg0;
   cfg.validate();
+  if (cfg.grad_checkpointing)
+    log::warn("--grad-checkpointing is not implemented yet: training keeps all activations");
   DistEnv env = dist_env_from_environment();
   const bool cuda = cfg.device == "cuda";
   if (cuda && !torch::cuda::is_available()) throw Error("--device cuda: this libtorch has no CUDA device");
@@ -243,7 +261,7 @@ int train(const TrainConfig& cfg0) {
   dist.barrier();
 
   // Model: fresh, --init, or the workdir's checkpoint.
-  auto mc = model::ModelConfig::from_variant(cfg.variant, cfg.res, cfg.out_dim);
+  auto mc = model_config(cfg.variant, cfg.res, cfg.out_dim);
   model::OneTower net(mc);
   net->reset_parameters(cfg.seed);
   torch::Device dev = cuda ? torch::Device(torch::kCUDA, env.local_rank) : torch::Device(torch::kCPU);
