@@ -1,5 +1,7 @@
 #include "clippo/model/embedder.h"
 
+#include <dlfcn.h>
+#include <malloc.h>
 #include <fmt/core.h>
 
 #include <filesystem>
@@ -43,7 +45,19 @@ Embedder::Embedder(const std::string& checkpoint, EmbedderOptions opt) : impl_(s
   } else if (m.opt.device != "cpu") {
     throw UsageError("--device must be cpu or cuda, not '" + m.opt.device + "'");
   }
-  if (m.opt.threads > 0) torch::set_num_threads(m.opt.threads);
+  // Forward passes allocate and free tens of MB per layer; glibc's defaults
+  // hand such blocks back to the kernel (mmap/munmap, heap trimming) every
+  // time, and re-faulting the pages halved throughput. Keep them.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed value
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+  if (m.opt.threads > 0) {
+    torch::set_num_threads(m.opt.threads);
+    // fp32 matmuls go to the system BLAS (OpenBLAS on Debian), which keeps
+    // its own thread pool: size it too when it is there.
+    if (auto* set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+      set(m.opt.threads);
+  }
   {
     NpzReader reader(checkpoint);
     m.config = infer_config(reader.entries(), m.opt.res, checkpoint);

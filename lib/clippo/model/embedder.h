@@ -15,7 +15,7 @@ struct EmbedderOptions {
   std::string device = "cpu";     // cpu | cuda
   std::string precision = "fp32"; // fp32 | bf16
   int batch = 32;                 // images per forward pass
-  int threads = 0;                // torch intra-op threads (0 = leave as is)
+  int threads = 0;                // torch and OpenBLAS threads (0 = leave as is)
   bool pre_logits = false;        // the pooled features before `head` instead of z
   // Text rendering (lib/clippo/text): fonts (empty = the default Unifont).
   std::vector<std::string> fonts;
@@ -38,8 +38,9 @@ class Embedder {
   int resolution() const;
   std::string variant() const;
   const EmbedderOptions& options() const;
-  // The `__clippo__` header fields of the model: path, sha256, variant,
-  // resolution, dim, pre_logits, precision, renderer settings (a JSON object).
+  // The "model" object of an embedding stream's `__clippo__` header: path,
+  // sha256, variant, resolution, dim, out_dim, pool, pre_logits, precision,
+  // and the renderer settings under "render".
   std::string header_json() const;
   std::string config_json() const;
 
