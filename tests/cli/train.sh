@@ -60,6 +60,37 @@ expect_contains "$(cat .stderr)" "already at step 6" "rerun of a finished run"
 expect_status 2 clippo-train --workdir w1 --variant Ti/16
 expect_contains "$(cat .stderr)" "start a new --workdir" "changed variant on resume"
 
+# --init from a checkpoint (params only), --init-skip head keeps the head fresh;
+# lr 0 and wd 0 leave the loaded weights untouched.
+expect_status 0 clippo-train --data 'd-{0..1}.shard' --workdir fromw1 "${TINY[@]}" --batch-size 8 --steps 1 \
+  --lr 0 --wd 0 --init w1/checkpoint.npz --init-skip head
+$PY - <<'PYEOF' || fail "--init / --init-skip"
+import numpy as np
+a, b = np.load("w1/checkpoint.npz"), np.load("fromw1/checkpoint.npz")
+for k in a.files:
+    if k.startswith("params/"):
+        same = np.array_equal(a[k], b[k])
+        assert same != ("/head/" in k), k
+assert int(b["opt/count"][0]) == 1
+PYEOF
+
+# Text/text pairs from clippo-pack --sentences, a quarter of each batch.
+$PY -c "
+import random
+random.seed(1)
+w = 'alpha beta gamma delta epsilon zeta eta theta iota kappa'.split()
+with open('docs.txt', 'w') as f:
+    for d in range(12):
+        f.write(' '.join(' '.join(random.choice(w) for _ in range(5)).capitalize() + '.' for _ in range(6)) + '\\n\\n')
+"
+clippo-pack -q --sentences docs.txt -o pairs.shard || fail "clippo-pack --sentences"
+expect_status 0 clippo-train --data 'd-{0..1}.shard' --text-pairs pairs.shard --text-pair-fraction 0.25 \
+  --workdir tp "${TINY[@]}" --batch-size 8 --steps 3
+$PY -c "
+import numpy as np
+z = np.load('tp/checkpoint.npz')
+assert z['state/data_drawn'].tolist() == [18] and z['state/pairs_drawn'].tolist() == [6], (z['state/data_drawn'], z['state/pairs_drawn'])" || fail "pairs per batch"
+
 # --- SIGKILL mid-way, resume: bitwise the uninterrupted run --------------------
 RUN=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 10 --checkpoint-every 4 --shuffle-buffer 16)
 expect_status 0 clippo-train "${RUN[@]}" --workdir full
