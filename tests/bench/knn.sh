@@ -4,28 +4,39 @@
 # same thread count; then an IVF index: build time, memory, and the speed-up
 # over exact search at recall@10 >= 0.95.
 #   KNN_N=200000 KNN_DIM=768 KNN_NQ=1000 KNN_THREADS=$(nproc) KNN_IVF=IVF1024,Flat
+#   KNN_DATA=clustered (2000 tight clusters: IVF's easy case) or lowdim (a
+#   16-dimensional latent space mapped to DIM plus noise: neighbours spread
+#   over many IVF cells, a hard case)
 set -euo pipefail
 . "$CLIPPO_SOURCE/tests/deps.sh"
 clippo_install_deps python3-faiss python3-numpy
 PY=/usr/bin/python3
-N=${KNN_N:-200000} DIM=${KNN_DIM:-768} NQ=${KNN_NQ:-1000} TH=${KNN_THREADS:-$(nproc)} IVF=${KNN_IVF:-IVF1024,Flat}
+DATA=${KNN_DATA:-clustered} N=${KNN_N:-200000} DIM=${KNN_DIM:-768} NQ=${KNN_NQ:-1000} TH=${KNN_THREADS:-$(nproc)} IVF=${KNN_IVF:-IVF1024,Flat}
 export OMP_NUM_THREADS=$TH OPENBLAS_NUM_THREADS=$TH
 W=$(mktemp -d /tmp/clippo-bench-knn.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W"
 echo "machine: $(lscpu | grep 'Model name' | sed 's/Model name: *//'), $(nproc) cores; threads $TH"
-echo "data: $N x $DIM float16 vectors around 2000 centres, $NQ queries"
+echo "data ($DATA): $N x $DIM float16 unit vectors, $NQ queries from the same distribution"
 
 # Clustered unit vectors as an embedding model gives them, stored float16.
-$PY - "$N" "$DIM" "$NQ" <<'PYEOF'
+$PY - "$N" "$DIM" "$NQ" "$DATA" <<'PYEOF'
 import io, sys, tarfile
 import numpy as np
-n, dim, nq = map(int, sys.argv[1:])
+n, dim, nq = map(int, sys.argv[1:4])
 rng = np.random.default_rng(0)
-centres = rng.standard_normal((2000, dim)).astype(np.float32)
-centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+if sys.argv[4] == "lowdim":
+    A = rng.standard_normal((16, dim)).astype(np.float32)
+    def raw(m):
+        z = rng.standard_normal((m, 16)).astype(np.float32)
+        return z @ A + rng.normal(scale=0.5 / np.sqrt(dim) * 4, size=(m, dim)).astype(np.float32)
+else:
+    centres = rng.standard_normal((2000, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    def raw(m):
+        return centres[rng.integers(0, len(centres), m)] + rng.normal(scale=1.0 / np.sqrt(dim), size=(m, dim)).astype(np.float32)
 def sample(m):
-    x = centres[rng.integers(0, len(centres), m)] + rng.normal(scale=1.0 / np.sqrt(dim), size=(m, dim)).astype(np.float32)
+    x = raw(m)
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
 db, q = sample(n), sample(nq)
 np.save("db.npy", db)
@@ -94,7 +105,7 @@ echo
 echo "$IVF build: $(sed -n 's/.* in \([0-9.]*\) s -> .*/\1/p' build.log) s (training + adding; load excluded), peak RSS $(rss build.log), index $(du -sm ivf.index | cut -f1) MB"
 echo "IVF search, $NQ queries, k=10, $TH threads (recall@10 against exact):"
 met=""
-for np in 1 2 4 8 16 32 64; do
+for np in 1 2 4 8 16 32 64 128; do
   /usr/bin/time -v clippo-knn --index ivf.index --query-emb q.shard -k 10 --nprobe $np --threads "$TH" -v >ivf.tsv 2>ivf.log
   r=$(rate ivf.log)
   rec=$($PY - <<'PYEOF'

@@ -35,6 +35,11 @@ expect_status 0 clippo-knn zeroshot --db model_db.shard --field txt --classes te
 expect_contains "$(cat "$T/.stdout")" '"records":4,"classes":4' "zero-shot with clip7"
 mv moved.npz mu16_32.npz
 
+# an index directory keeps the header: its queries find the model too
+expect_status 0 clippo-knn build --db model_db.shard --field txt -o text.index
+expect_status 0 clippo-knn --index text.index --query "lighthouse at night" -k 1
+expect_eq "$(cut -f4 "$T/.stdout")" "t3" "text query on an index directory"
+
 # the pipe: clippo-embed's stream carries the model in its header
 if command -v clippo-embed >/dev/null; then
   mkdir imgs && cp i0.png i1.png i2.png imgs/
