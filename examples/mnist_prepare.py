@@ -18,8 +18,9 @@ import zlib
 import numpy as np
 
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-# Short phrasings: at 48 px a rendered caption shows three lines of about six characters.
-PHRASES = ["{}", "the digit {}", "number {}", "a {}", "digit {}", "the number {}", "a written {}"]
+# Short phrasings, the number word first: at 48 px a rendered caption shows
+# three lines of about six characters, and a zero-shot prompt is the bare word.
+PHRASES = ["{}", "{}", "{}.", "{} (digit)", "{}, a digit", "{} by hand", "the {}", "number {}"]
 
 
 def png_gray(pixels):

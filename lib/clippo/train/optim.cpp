@@ -52,7 +52,7 @@ double clip_global_norm(const std::vector<torch::Tensor>& grads, double max_norm
   torch::NoGradGuard ng;
   double sq = 0;
   for (auto& g : grads)
-    if (g.defined()) sq += g.to(torch::kFloat64).pow(2).sum().item<double>();
+    if (g.defined()) sq += g.square().sum(torch::kFloat64).item<double>();
   double norm = std::sqrt(sq);
   // optax: g if norm < max else g / norm * max.
   if (max_norm > 0 && !(norm < max_norm) && norm > 0)
@@ -156,10 +156,11 @@ double Optimizer::step(double sched) {
     auto& p = params_[i];
     torch::Tensor g = p.to_bv(grads[i].to(torch::kFloat32));
     torch::Tensor u = cfg_.name == "adafactor" ? adafactor(i, g) : adam(i, g);
-    u = u * static_cast<float>(cfg_.lr);
-    if (p.decay && cfg_.wd > 0) u = u + p.to_bv(p.param.detach()) * static_cast<float>(cfg_.wd);
-    u = u * static_cast<float>(-sched);
-    p.param.detach().add_(p.from_bv(u).to(p.param.dtype()));
+    // theta - sched * (lr * u + wd * theta), in place: the decay first (it
+    // reads theta before the update), then the step.
+    torch::Tensor theta = p.param.detach();
+    if (p.decay && cfg_.wd > 0) theta.mul_(1.0f - static_cast<float>(sched) * static_cast<float>(cfg_.wd));
+    theta.add_(p.from_bv(u).to(theta.dtype()), -static_cast<float>(sched) * static_cast<float>(cfg_.lr));
   }
   ++count_;
   return norm;
