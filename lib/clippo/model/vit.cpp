@@ -7,6 +7,7 @@
 
 #include "clippo/cli/error.h"
 #include "clippo/io/json.h"
+#include "clippo/model/gelu.h"
 
 namespace clippo::model {
 
@@ -272,7 +273,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 
 torch::Tensor mlp(const torch::Tensor& y, const torch::Tensor& w1, const torch::Tensor& b1, const torch::Tensor& w2,
                   const torch::Tensor& b2) {
-  return dense(torch::gelu(dense(y, w1, b1), "tanh"), w2, b2).to(torch::kFloat);
+  return dense(gelu_tanh(dense(y, w1, b1)), w2, b2).to(torch::kFloat);
 }
 
 }  // namespace
