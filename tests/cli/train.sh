@@ -148,6 +148,21 @@ assert np.allclose(la, lb, rtol=1e-5), (la, lb)
 assert b["state/data_drawn"].tolist() == [16, 16], b["state/data_drawn"]
 PYEOF
 
+# The same through Slurm's variables (srun), the fallback when RANK is unset.
+port=$($PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+for r in 0 1; do
+  SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    timeout 120 clippo-train "${DP[@]}" --batch-size 8 --workdir slurm >slurm$r.log 2>&1 &
+  eval "pid$r=\$!"
+done
+wait $pid0; s0=$?
+wait $pid1; s1=$?
+expect_eq "$s0/$s1" "0/0" "Slurm two-process exit statuses ($(cat slurm0.log slurm1.log | head -c 1500))"
+$PY -c "
+import numpy as np
+a, b = np.load('two/checkpoint.npz'), np.load('slurm/checkpoint.npz')
+assert all(a[k].tobytes() == b[k].tobytes() for k in a.files)" || fail "Slurm run differs from the torchrun-variable run"
+
 # --- a diverging run stops with the last good checkpoint ------------------------
 expect_status 1 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --batch-size 8 --steps 50 --lr 1e30 --checkpoint-every 1 --workdir nan
 expect_contains "$(cat .stderr)" "loss is" "NaN message"
