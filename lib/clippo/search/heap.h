@@ -12,6 +12,15 @@
 
 namespace clippo::search::detail {
 
+// Sets OpenBLAS's thread count for a scope (no-op with other BLAS libraries).
+class BlasThreads {
+ public:
+  explicit BlasThreads(int n);
+  ~BlasThreads();
+  BlasThreads(const BlasThreads&) = delete;
+  BlasThreads& operator=(const BlasThreads&) = delete;
+};
+
 // Runs fn(begin, end) over [0, n) split across the search threads.
 template <typename F>
 inline void parallel_for(int64_t n, F fn) {

@@ -3,9 +3,13 @@
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/invlists/InvertedLists.h>
 
+#include <cblas.h>
+
+#include <chrono>
 #include <cstring>
 #include <limits>
 
+#include "clippo/cli/log.h"
 #include "clippo/search/heap.h"
 
 namespace clippo::search {
@@ -58,6 +62,14 @@ __attribute__((target("avx2,fma"))) void dots_avx2(const float* const* q, const 
   }
 }
 
+void push_row(detail::Heap& h, const float* s, const faiss::Index::idx_t* ids, int64_t n) {
+  for (int64_t j = 0; j < n; ++j)
+    if (h.n < h.k || s[j] >= h.s[0]) h.push_any(s[j], ids[j]);
+}
+
+// Lists probed by this many queries or more go through SGEMM.
+constexpr int64_t kMinGemm = 8;
+
 using DotsFn = void (*)(const float* const*, const float*, int64_t, int, float*);
 
 DotsFn pick(int g) {
@@ -80,11 +92,15 @@ bool ivf_flat_search(const faiss::Index& index, const Matrix& q, int k, int npro
   // Coarse assignment: the quantizer is a flat index (a BLAS product).
   std::vector<float> cd(static_cast<size_t>(nq) * np);
   std::vector<faiss::Index::idx_t> ci(static_cast<size_t>(nq) * np);
+  auto t0 = std::chrono::steady_clock::now();
   if (nq) ivf->quantizer->search(nq, q.data.data(), np, cd.data(), ci.data());
+  auto t1 = std::chrono::steady_clock::now();
   out.nq = nq, out.k = k;
   out.scores.assign(static_cast<size_t>(nq) * k, 0.f);
   out.ids.assign(static_cast<size_t>(nq) * k, -1);
-  // Each thread owns a contiguous run of queries and scans their lists.
+  // Each thread owns a contiguous run of queries and scans their lists with
+  // single-threaded BLAS calls.
+  detail::BlasThreads one(1);
   detail::parallel_for(nq, [&](int64_t begin, int64_t end) {
     std::vector<std::vector<int64_t>> by_list(ivf->nlist);
     for (int64_t i = begin; i < end; ++i)
@@ -92,29 +108,39 @@ bool ivf_flat_search(const faiss::Index& index, const Matrix& q, int k, int npro
         if (ci[i * np + p] >= 0) by_list[ci[i * np + p]].push_back(i);
     std::vector<detail::Heap> heaps;
     for (int64_t i = begin; i < end; ++i) heaps.push_back({out.scores.data() + i * k, out.ids.data() + i * k, k});
-    std::vector<float> buf;
+    std::vector<float> qbuf, sbuf;
     for (size_t l = 0; l < by_list.size(); ++l) {
       auto& qs = by_list[l];
       int64_t n = static_cast<int64_t>(lists->list_size(l));
       if (qs.empty() || n == 0) continue;
       auto* x = reinterpret_cast<const float*>(lists->get_codes(l));
       const faiss::Index::idx_t* ids = lists->get_ids(l);
-      buf.resize(static_cast<size_t>(4) * n);
-      for (size_t g0 = 0; g0 < qs.size(); g0 += 4) {
-        int g = static_cast<int>(std::min<size_t>(4, qs.size() - g0));
-        const float* qp[4];
-        for (int t = 0; t < g; ++t) qp[t] = q.row(qs[g0 + t]);
-        pick(g)(qp, x, n, d, buf.data());
-        for (int t = 0; t < g; ++t) {
-          detail::Heap& h = heaps[qs[g0 + t] - begin];
-          const float* s = buf.data() + t * n;
-          for (int64_t j = 0; j < n; ++j)
-            if (h.n < h.k || s[j] >= h.s[0]) h.push_any(s[j], ids[j]);
+      const int64_t m = static_cast<int64_t>(qs.size());
+      if (m < kMinGemm) {
+        // A few queries: the register-blocked kernel, 4 at a time.
+        sbuf.resize(static_cast<size_t>(4) * n);
+        for (int64_t g0 = 0; g0 < m; g0 += 4) {
+          int g = static_cast<int>(std::min<int64_t>(4, m - g0));
+          const float* qp[4];
+          for (int t = 0; t < g; ++t) qp[t] = q.row(qs[g0 + t]);
+          pick(g)(qp, x, n, d, sbuf.data());
+          for (int t = 0; t < g; ++t) push_row(heaps[qs[g0 + t] - begin], sbuf.data() + t * n, ids, n);
         }
+        continue;
       }
+      // Many queries probe this list: one matrix product over all of them.
+      qbuf.resize(static_cast<size_t>(m) * d);
+      sbuf.resize(static_cast<size_t>(m) * n);
+      for (int64_t t = 0; t < m; ++t) std::memcpy(qbuf.data() + t * d, q.row(qs[t]), sizeof(float) * d);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n), d, 1.f,
+                  qbuf.data(), d, x, d, 0.f, sbuf.data(), static_cast<int>(n));
+      for (int64_t t = 0; t < m; ++t) push_row(heaps[qs[t] - begin], sbuf.data() + t * n, ids, n);
     }
     for (auto& h : heaps) h.sort();
   });
+  auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+  log::debug("IVF: {} lists per query; coarse assignment {:.3f} s, list scan {:.3f} s", np, secs(t0, t1),
+             secs(t1, std::chrono::steady_clock::now()));
   return true;
 }
 

@@ -24,12 +24,21 @@ int g_threads = 0;
 
 }  // namespace
 
+namespace {
+void openblas_threads(int n) {
+  using SetFn = void (*)(int);
+  static auto f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (f) f(n);
+}
+}  // namespace
+
+detail::BlasThreads::BlasThreads(int n) { openblas_threads(n); }
+detail::BlasThreads::~BlasThreads() { openblas_threads(threads()); }
+
 void set_threads(int n) {
   g_threads = n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(g_threads);  // FAISS
-  // OpenBLAS keeps its own pool; the reference BLAS has no such call.
-  using SetFn = void (*)(int);
-  if (auto f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(g_threads);
+  openblas_threads(g_threads);  // OpenBLAS keeps its own pool; the reference BLAS has no such call
 }
 
 int threads() {
