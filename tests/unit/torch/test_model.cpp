@@ -11,6 +11,7 @@
 #include "clippo/io/json.h"
 #include "clippo/io/npy.h"
 #include "clippo/model/embedder.h"
+#include "clippo/model/gelu.h"
 #include "clippo/model/vit.h"
 
 using namespace clippo;
@@ -200,4 +201,23 @@ TEST_CASE("model: a malformed checkpoint gives an error naming file and array", 
     }
   }
   CHECK(cases == 11);
+}
+
+TEST_CASE("model: the inference GELU kernel matches torch::gelu(tanh)", "[model]") {
+  {
+  torch::NoGradGuard ng;
+  auto x = torch::cat({torch::linspace(-12, 12, 100001), torch::tensor({0.0f, -0.0f, 1e-8f, -1e-30f, 80.f, -80.f, 1e4f, -1e4f})});
+  auto want = torch::gelu(x.to(torch::kDouble), "tanh");
+  auto got = gelu_tanh(x);
+  CHECK((got.to(torch::kDouble) - want).abs().max().item<double>() < 2e-6);
+  // bfloat16 in and out: within bf16 rounding of the exact value
+  auto gb = gelu_tanh(x.to(torch::kBFloat16)).to(torch::kDouble);
+  auto wb = torch::gelu(x.to(torch::kBFloat16).to(torch::kDouble), "tanh");
+  CHECK(((gb - wb).abs() <= wb.abs() * (1.0 / 128) + 1e-6).all().item<bool>());
+  }
+  // under autograd it defers to torch (gradients flow)
+  auto y = torch::randn({7}, torch::requires_grad());
+  auto g = clippo::model::gelu_tanh(y);
+  g.sum().backward();
+  CHECK(y.grad().defined());
 }
