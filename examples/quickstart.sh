@@ -17,7 +17,8 @@ BUILD=${CLIPPO_BUILD_DIR:-$SRC/build}
 THREADS=${QUICKSTART_THREADS:-$(nproc)}
 # The recipe: a 2-layer ViT of width 64 on 8x8 patches at 48 px (digits and
 # rendered captions alike), big_vision's Adafactor, batch 64.
-VARIANT=w64-d2-h2-m256/8 RES=48 BATCH=64 STEPS=${QUICKSTART_STEPS:-1000} LR=0.003 WARMUP=30
+VARIANT=w64-d2-h2-m256/8 RES=48 BATCH=64 STEPS=${QUICKSTART_STEPS:-1000} LR=0.003
+WARMUP=$((STEPS < 120 ? STEPS / 4 : 30))
 say() { printf '\n== %s\n' "$*" >&2; }
 t_all=$(date +%s)
 
