@@ -18,6 +18,9 @@ expect_status 1 clippo-knn --db model_db.shard --field txt --queries q.txt -k 1
 expect_contains "$(cat "$T/.stderr")" "mu16_32.npz" "missing checkpoint named"
 expect_status 0 clippo-knn --db model_db.shard --field txt --queries q.txt -k 1 --model moved.npz --json
 expect_eq "$(grep -o '"key":"t[0-9]"' "$T/.stdout" | tr '\n' ' ')" '"key":"t3" "key":"t1" ' "--queries with --model"
+expect_status 0 sh -c 'printf "a dog\n" | clippo-knn --db model_db.shard --field txt --queries - -k 1 --model moved.npz'
+expect_eq "$(cut -f1,4 "$T/.stdout")" "$(printf 'a dog\tt0')" "--queries - reads stdin"
+expect_status 2 sh -c 'cat model_db.shard | clippo-knn --queries - --model moved.npz'
 
 # an image query finds the image numpy embedded
 expect_status 0 clippo-knn --db model_db.shard --query-image i1.png -k 3 --model moved.npz

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -66,7 +67,7 @@ struct App {
     add("index", po::value(&index_dir)->value_name("DIR"), "search an index directory made by 'clippo-knn build'");
     add("field", po::value(&field)->value_name("img|txt|auto"), "database vectors: img, txt or auto (img when present) [auto]");
     add("query", po::value(&query_texts)->composing()->value_name("TEXT"), "a text query, embedded with the model (repeatable)");
-    add("queries", po::value(&queries_file)->value_name("FILE"), "a file of text queries, one per line");
+    add("queries", po::value(&queries_file)->value_name("FILE"), "a file of text queries, one per line ('-' = stdin)");
     add("query-image", po::value(&query_images)->composing()->value_name("IMAGE"), "an image file query (repeatable)");
     add("query-emb", po::value(&query_embs)->composing()->value_name("SHARDS"), "query vectors from embedding shards (repeatable)");
     add("query-field", po::value(&query_field)->value_name("img|txt|auto"), "--query-emb vectors: img, txt or auto (txt when present) [auto]");
@@ -91,6 +92,7 @@ struct App {
     if (dbc) return *dbc;
     auto inputs = db;
     if (inputs.empty()) {
+      if (queries_file == "-") throw UsageError("--queries - reads stdin: give the database with --db or --index");
       if (isatty(STDIN_FILENO))
         throw UsageError("no database: give --db SHARDS or --index DIR, or pipe embeddings into stdin");
       inputs = {"-"};
@@ -129,6 +131,8 @@ struct App {
       labels.insert(labels.end(), l.begin(), l.end());
     };
     auto texts = query_texts;
+    if (queries_file == "-" && std::find(db.begin(), db.end(), "-") != db.end())
+      throw UsageError("--queries - and the database both read stdin; put one of them in a file");
     if (!queries_file.empty()) {
       auto more = load_lines(queries_file, "queries");
       texts.insert(texts.end(), more.begin(), more.end());

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <map>
 
@@ -33,8 +34,12 @@ std::string find_data_file(const std::string& rel) {
 }
 
 std::vector<std::string> load_lines(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) throw Error(fmt::format("{}: cannot read the {} file", path, what));
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file) throw Error(fmt::format("{}: cannot read the {} file", path, what));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
   std::vector<std::string> out;
   std::string line;
   while (std::getline(in, line)) {
