@@ -91,6 +91,16 @@ import numpy as np
 z = np.load('tp/checkpoint.npz')
 assert z['state/data_drawn'].tolist() == [18] and z['state/pairs_drawn'].tolist() == [6], (z['state/data_drawn'], z['state/pairs_drawn'])" || fail "pairs per batch"
 
+# Evaluation during training: retrieval recall on held-out pairs in metrics.jsonl.
+expect_status 0 clippo-train --data d-0.shard --eval-data d-1.shard --eval-every 2 --eval-size 10 --workdir ev \
+  "${TINY[@]}" --batch-size 8 --steps 4
+$PY -c "
+import json
+e = [json.loads(l) for l in open('ev/metrics.jsonl') if 'eval/i2t_recall@1' in l]
+assert [r['step'] for r in e] == [2, 4], e
+assert all(0 <= r[k] <= 1 for r in e for k in r if k.startswith('eval/'))
+assert all(r['eval/i2t_recall@5'] >= r['eval/i2t_recall@1'] for r in e)" || fail "eval metrics"
+
 # --- SIGKILL mid-way, resume: bitwise the uninterrupted run --------------------
 RUN=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 10 --checkpoint-every 4 --shuffle-buffer 16)
 expect_status 0 clippo-train "${RUN[@]}" --workdir full
