@@ -1,5 +1,6 @@
 #include "clippo/search/ivf_scan.h"
 
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/invlists/InvertedLists.h>
 
@@ -93,7 +94,14 @@ bool ivf_flat_search(const faiss::Index& index, const Matrix& q, int k, int npro
   std::vector<float> cd(static_cast<size_t>(nq) * np);
   std::vector<faiss::Index::idx_t> ci(static_cast<size_t>(nq) * np);
   auto t0 = std::chrono::steady_clock::now();
-  if (nq) ivf->quantizer->search(nq, q.data.data(), np, cd.data(), ci.data());
+  auto* flat = dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer);
+  if (nq && flat && flat->metric_type == faiss::METRIC_INNER_PRODUCT) {
+    // The same product through the exact search: multi-threaded BLAS, no OpenMP.
+    TopK c = exact_search(q.data.data(), nq, flat->get_xb(), flat->ntotal, d, np);
+    std::copy(c.ids.begin(), c.ids.end(), ci.begin());
+  } else if (nq) {
+    ivf->quantizer->search(nq, q.data.data(), np, cd.data(), ci.data());
+  }
   auto t1 = std::chrono::steady_clock::now();
   out.nq = nq, out.k = k;
   out.scores.assign(static_cast<size_t>(nq) * k, 0.f);
