@@ -44,3 +44,10 @@ find_package(faiss QUIET)
 if(NOT faiss_FOUND)
   message(FATAL_ERROR "clippo needs FAISS: apt-get install libfaiss-dev")
 endif()
+
+# libtorch's ProcessGroupGloo.hpp (clippo-train's multi-process training)
+# includes Gloo's headers, which Debian ships apart from libtorch-dev.
+find_path(GLOO_INCLUDE_DIR gloo/algorithm.h)
+if(NOT GLOO_INCLUDE_DIR)
+  message(FATAL_ERROR "clippo needs Gloo's headers: apt-get install libgloo-dev")
+endif()
