@@ -60,8 +60,20 @@ ls -l db.shard | awk '{printf "database shard: %.0f MB\n", $5 / 1e6}'
 rate() { sed -n 's/.* in \([0-9.]*\) s: \([0-9.]*\) queries\/s.*/\2/p' "$1" | tail -1; }
 rss() { sed -n 's/.*Maximum resident set size (kbytes): \([0-9]*\).*/\1/p' "$1" | awk '{printf "%.0f MB", $1 / 1024}'; }
 
-# --- exact: clippo-knn (blocked SGEMM + heap) vs FAISS IndexFlatIP
-/usr/bin/time -v clippo-knn --db db.shard --query-emb q.shard -k 10 --threads "$TH" -v >exact.tsv 2>exact.log
+# best_of N OUT LOG CMD...: runs CMD N times (the machine may be shared), keeps
+# the fastest run's stdout and log
+best_of() {
+  local n=$1 out=$2 log=$3 best=0 r i
+  shift 3
+  for i in $(seq "$n"); do
+    /usr/bin/time -v "$@" >"$out.try" 2>"$log.try"
+    r=$(rate "$log.try")
+    if awk -v a="$r" -v b="$best" 'BEGIN { exit !(a > b) }'; then best=$r; mv "$out.try" "$out"; mv "$log.try" "$log"; fi
+  done
+}
+
+# --- exact: clippo-knn (blocked SGEMM + heap) vs FAISS IndexFlatIP, best of 3 each
+best_of 3 exact.tsv exact.log clippo-knn --db db.shard --query-emb q.shard -k 10 --threads "$TH" -v
 ours=$(rate exact.log)
 $PY - "$TH" >faiss.out <<'PYEOF'
 import sys, time
@@ -83,7 +95,7 @@ PYEOF
 theirs=$(cat faiss.out)
 echo
 echo "exact search, $NQ queries, k=10, $TH threads:"
-printf "  clippo-knn exact   %10.1f queries/s   (peak RSS %s, load included)\n" "$ours" "$(rss exact.log)"
+printf "  clippo-knn exact   %10.1f queries/s   (best of 3; peak RSS %s, load included)\n" "$ours" "$(rss exact.log)"
 printf "  FAISS IndexFlatIP  %10.1f queries/s   (best of 3)\n" "$theirs"
 awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "  ratio clippo/FAISS %10.2fx   (target >= 1.0x)\n", a / b }'
 # both found the same neighbours (float16 data: near-ties may swap)
@@ -103,10 +115,10 @@ PYEOF
   >/dev/null 2>build.log
 echo
 echo "$IVF build: $(sed -n 's/.* in \([0-9.]*\) s -> .*/\1/p' build.log) s (training + adding; load excluded), peak RSS $(rss build.log), index $(du -sm ivf.index | cut -f1) MB"
-echo "IVF search, $NQ queries, k=10, $TH threads (recall@10 against exact):"
+echo "IVF search, $NQ queries, k=10, $TH threads, best of 3 (recall@10 against exact):"
 met=""
 for np in 1 2 4 8 16 32 64 128; do
-  /usr/bin/time -v clippo-knn --index ivf.index --query-emb q.shard -k 10 --nprobe $np --threads "$TH" -v >ivf.tsv 2>ivf.log
+  best_of 3 ivf.tsv ivf.log clippo-knn --index ivf.index --query-emb q.shard -k 10 --nprobe $np --threads "$TH" -v
   r=$(rate ivf.log)
   rec=$($PY - <<'PYEOF'
 def load(p):
