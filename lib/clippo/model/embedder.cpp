@@ -61,7 +61,7 @@ Embedder::Embedder(const std::string& checkpoint, EmbedderOptions opt) : impl_(s
   {
     NpzReader reader(checkpoint);
     m.config = infer_config(reader.entries(), m.opt.res, checkpoint);
-    m.model = OneTower(m.config);
+    m.model = OneTower(m.config, /*init=*/false);
     load_params(m.model, reader);
   }
   m.model->eval();

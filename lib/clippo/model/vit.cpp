@@ -119,7 +119,7 @@ torch::Tensor OneTowerImpl::add(const std::string& name, std::vector<int64_t> sh
   return register_parameter(name, torch::zeros(shape));
 }
 
-OneTowerImpl::OneTowerImpl(ModelConfig c) : config_(std::move(c)) {
+OneTowerImpl::OneTowerImpl(ModelConfig c, bool init) : config_(std::move(c)) {
   config_.validate();
   const int64_t D = config_.width, H = config_.heads, hd = D / H, M = config_.mlp_dim, p = config_.patch;
   t = add("t", {1});
@@ -163,7 +163,11 @@ OneTowerImpl::OneTowerImpl(ModelConfig c) : config_(std::move(c)) {
     add("img/head/kernel", {D, config_.out_dim});
     add("img/head/bias", {config_.out_dim});
   }
-  reset_parameters(0);
+  if (init) reset_parameters(0);
+  else {
+    torch::NoGradGuard no_grad;
+    t.fill_(std::log(10.0));  // a plain ViT checkpoint has no t
+  }
 }
 
 torch::Tensor OneTowerImpl::param(const std::string& name) const {

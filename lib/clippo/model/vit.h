@@ -45,7 +45,9 @@ struct OneTowerOutput {
 
 class OneTowerImpl : public torch::nn::Module {
  public:
-  explicit OneTowerImpl(ModelConfig config);
+  // init = false leaves the parameters zero (when a checkpoint is loaded
+  // next: random init of a B/16 costs seconds of start-up).
+  explicit OneTowerImpl(ModelConfig config, bool init = true);
 
   // images: (N, 3, res, res) float in [-1, 1].
   OneTowerOutput forward(torch::Tensor images);
