@@ -18,8 +18,8 @@ int main(int argc, char** argv) {
                      "--csv FILE -o PATTERN | --sentences FILE... -o PATTERN",
                      "Packs images with captions, webdataset/img2dataset tars, or documents split into\n"
                      "neighbouring-sentence pairs into zstd-compressed webdataset shards, with sizes.json.",
-                     cli::kOutput | cli::kOnError);
-    std::string images, captions, jsonl, csv, compression, image_field, text_field, label_field;
+                     cli::kOutput | cli::kOnError | cli::kShards);
+    std::string images, captions, jsonl, csv, image_field, text_field, label_field;
     std::vector<std::string> inputs, sentences;
     pack::PackOptions o;
     cmd.options().add_options()
@@ -31,8 +31,6 @@ int main(int argc, char** argv) {
       ("image-field", cli::po::value(&image_field)->value_name("NAME")->default_value("path"), "CSV/JSONL field with the image path")
       ("text-field", cli::po::value(&text_field)->value_name("NAME"), "CSV/JSONL field with the caption (default caption; text for --sentences)")
       ("label-field", cli::po::value(&label_field)->value_name("NAME"), "CSV/JSONL field with an integer class label (written as cls)")
-      ("shard-size", cli::po::value(&o.shard_size)->value_name("N")->default_value(0), "records per shard (default: all in one, or spread evenly over a {a..b} list)")
-      ("compression", cli::po::value(&compression)->value_name("KIND")->default_value("zstd:3"), "zstd[:LEVEL], gzip[:LEVEL] or none")
       ("resize", cli::po::value(&o.resize)->value_name("S")->default_value(0), "shrink images so the shorter side is S pixels, re-encoded as JPEG (0 keeps the original bytes)")
       ("jpeg-quality", cli::po::value(&o.jpeg_quality)->value_name("Q")->default_value(95), "JPEG quality for --resize (1-100)")
       ("min-image-size", cli::po::value(&o.min_image_size)->value_name("S")->default_value(0), "skip images whose shorter side is smaller")
@@ -54,7 +52,8 @@ int main(int argc, char** argv) {
     if (o.jpeg_quality < 1 || o.jpeg_quality > 100) throw UsageError("--jpeg-quality must be 1..100");
     if (o.resize < 0 || o.min_image_size < 0) throw UsageError("sizes must be >= 0");
     o.output = cmd.output;
-    o.compression = Compression::parse(compression);
+    o.shard_size = cmd.shard_size;
+    o.compression = Compression::parse(cmd.compression);
     o.jobs = cli::resolve_threads(o.jobs);
     o.compression.threads = o.jobs > 1 ? o.jobs : 0;
     if (!sentences.empty()) o.text_field = text_field.empty() ? "text" : text_field;

@@ -13,11 +13,11 @@ int main(int argc, char** argv) {
                      "INPUT: text files (one caption per line; '-' or none: stdin) or shards, whose\n"
                      "records get KEY.pgm rendered from KEY.txt. Writes a zstd shard of KEY.pgm + KEY.txt\n"
                      "with a __clippo__ header naming the renderer settings.",
-                     cli::kOutput | cli::kThreads | cli::kOnError);
+                     cli::kOutput | cli::kThreads | cli::kOnError | cli::kShards);
     text::RenderJob job;
     text::RenderOptions& r = job.render;
     bool tsv = false, jsonl = false, no_lower = false, raw = false, show = false;
-    std::string png, compression;
+    std::string png;
     cmd.options().add_options()
       ("tsv", cli::po::bool_switch(&tsv), "text input is KEY<TAB>TEXT lines")
       ("jsonl", cli::po::bool_switch(&jsonl), "text input is JSON lines (see --text-field)")
@@ -34,9 +34,7 @@ int main(int argc, char** argv) {
       ("monospace", cli::po::bool_switch(&r.monospace), "full glyph cells, no trimming")
       ("spacing", cli::po::value(&r.spacing)->default_value(1)->value_name("N"), "blank columns kept left of each glyph")
       ("min-width", cli::po::value(&r.min_width)->default_value(4)->value_name("N"), "minimum glyph width after trimming")
-      ("font", cli::po::value(&job.fonts)->value_name("FILE"), "Unifont .hex file (repeatable; default /usr/share/unifont/unifont.hex)")
-      ("shard-size", cli::po::value(&job.shard_size)->default_value(0)->value_name("N"), "records per output shard (with a %d pattern)")
-      ("compression", cli::po::value(&compression)->default_value("zstd:3")->value_name("SPEC"), "zstd[:LEVEL], gzip[:LEVEL] or none");
+      ("font", cli::po::value(&job.fonts)->value_name("FILE"), "Unifont .hex file (repeatable; default /usr/share/unifont/unifont.hex)");
     cmd.hidden().add_options()("input", cli::po::value(&job.inputs), "input files");
     cmd.positional("input");
     cmd.parse(argc, argv);
@@ -46,7 +44,8 @@ int main(int argc, char** argv) {
     job.format = tsv ? text::TextFormat::tsv : jsonl ? text::TextFormat::jsonl : text::TextFormat::lines;
     r.lower = !no_lower;
     text::validate(r);
-    job.compression = Compression::parse(compression);
+    job.shard_size = cmd.shard_size;
+    job.compression = Compression::parse(cmd.compression);
     job.threads = cmd.threads;
     job.on_error = cmd.on_error;
     job.inputs = job.inputs.empty() ? std::vector<std::string>{"-"} : expand_inputs(job.inputs);

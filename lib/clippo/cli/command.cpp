@@ -29,6 +29,12 @@ Command::Command(std::string name, std::string usage, std::string about, unsigne
         "bad input items: skip (report, count, go on) or fail (stop)");
   if (common_ & kDevice) add("device", po::value(&device)->default_value("cpu")->value_name("cpu|cuda"), "cpu or cuda");
   if (common_ & kJson) add("json", po::bool_switch(&json), "JSON lines instead of TSV");
+  if (common_ & kShards) {
+    add("shard-size", po::value(&shard_size)->default_value(0)->value_name("N"),
+        "records per output shard (0: one shard, or spread evenly over a -o 'x-{0..7}' list)");
+    add("compression", po::value(&compression)->default_value("zstd:3")->value_name("KIND"),
+        "output shards: zstd[:LEVEL], gzip[:LEVEL] or none");
+  }
 }
 
 std::string Command::help() const {

@@ -20,6 +20,7 @@ enum Common : unsigned {
   kOnError = 1u << 2,   // --on-error skip|fail
   kDevice = 1u << 3,    // --device cpu|cuda
   kJson = 1u << 4,      // --json
+  kShards = 1u << 5,    // --shard-size, --compression (tools that write shards)
 };
 
 class Command {
@@ -45,6 +46,8 @@ class Command {
   OnError on_error = OnError::skip;
   std::string device = "cpu";
   bool json = false;
+  uint64_t shard_size = 0;             // 0: one shard, or round-robin over a {a..b} list
+  std::string compression = "zstd:3";  // see Compression::parse
 
  private:
   std::string name_, usage_, about_;

@@ -303,11 +303,11 @@ int embed_main(int argc, char** argv) {
                      "(shard captions, or --text lines rendered as images) with a CLIPPO checkpoint.\n"
                      "Writes an embedding shard (img.npy / txt.npy per record, other fields carried,\n"
                      "a __clippo__ header naming the model), or one .npy matrix plus a .jsonl of rows.",
-                     cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson);
-    std::string ckpt, text_file, npy, info, fields, precision, dtype_name, compression;
+                     cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson | cli::kShards);
+    std::string ckpt, text_file, npy, info, fields, precision, dtype_name;
     std::vector<std::string> inputs, fonts;
     EmbedderOptions eo;
-    uint64_t shard_size = 0, benchmark = 0;
+    uint64_t benchmark = 0;
     bool keep_images = false;
     cmd.options().add_options()
       ("text", cli::po::value(&text_file)->value_name("FILE"), "embed each line of FILE ('-' = stdin) as rendered text")
@@ -319,8 +319,6 @@ int embed_main(int argc, char** argv) {
       ("res", cli::po::value(&eo.res)->value_name("PX")->default_value(0), "input resolution (0 = the checkpoint's; others resample the position embedding)")
       ("dtype", cli::po::value(&dtype_name)->value_name("T")->default_value("float32"), "stored embeddings: float32 or float16")
       ("font", cli::po::value(&fonts)->value_name("HEX...")->multitoken(), "Unifont .hex files for text (default: Debian's unifont)")
-      ("shard-size", cli::po::value(&shard_size)->value_name("N")->default_value(0), "records per output shard for -o patterns (0 = spread over a {a..b} list, or one shard)")
-      ("compression", cli::po::value(&compression)->value_name("KIND")->default_value("zstd:3"), "output shards: zstd[:LEVEL], gzip[:LEVEL] or none")
       ("keep-images", cli::po::bool_switch(&keep_images), "carry the image bytes of shard records into the output (default: dropped)")
       ("benchmark", cli::po::value(&benchmark)->value_name("N"), "time the model alone on N random pre-decoded inputs and print images/s (no INPUT)")
       ("info", cli::po::value(&info)->value_name("CKPT"), "describe a checkpoint (variant, resolution, dims, parameters, dtypes, extra arrays) and exit");
@@ -365,7 +363,7 @@ int embed_main(int argc, char** argv) {
 
     std::unique_ptr<EmbedOutput> out;
     if (!npy.empty()) out = make_npy_output(npy, emb.dim(), dtype);
-    else out = make_shard_output(cmd.output, shard_size, Compression::parse(compression), hj.str(), emb.dim(), dtype, keep_images);
+    else out = make_shard_output(cmd.output, cmd.shard_size, Compression::parse(cmd.compression), hj.str(), emb.dim(), dtype, keep_images);
 
     BadInput bad(cmd.on_error);
     Source src(expanded, text_file, want_img, want_txt, cmd.on_error);
