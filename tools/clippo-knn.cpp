@@ -32,28 +32,9 @@ class EmbedderModel : public clippo::search::QueryModel {
       if (auto v = h.get_path("model.resolution")) o.res = std::stoi(*v);
       if (auto v = h.get_path("model.pre_logits")) o.pre_logits = *v == "true";
       if (auto v = h.get_path("model.precision"); v && !v->empty()) o.precision = *v;
-      if (auto v = h.get_path("model.render.fonts")) o.fonts = string_array(*v);
+      if (auto v = h.get_strings("model.render.fonts")) o.fonts = *v;
     }
     return o;
-  }
-  // A JSON array of strings (the header's font list).
-  static std::vector<std::string> string_array(const std::string& json) {
-    std::vector<std::string> out;
-    std::string cur;
-    bool in = false;
-    for (size_t i = 0; i < json.size(); ++i) {
-      char c = json[i];
-      if (!in) {
-        if (c == '"') in = true, cur.clear();
-      } else if (c == '\\' && i + 1 < json.size()) {
-        cur += json[++i];
-      } else if (c == '"') {
-        in = false, out.push_back(cur);
-      } else {
-        cur += c;
-      }
-    }
-    return out;
   }
   Matrix wrap(std::vector<float> v, size_t rows) {
     Matrix m;

@@ -222,3 +222,18 @@ TEST_CASE("damaged streams: clear error, the good records before the damage are 
     CHECK(stats.damaged_inputs == 1);
   }
 }
+
+#include "clippo/io/json.h"
+
+TEST_CASE("JSON: nested paths, string arrays with escapes, fields with dots") {
+  auto o = JsonObject::parse(R"({"model":{"render":{"fonts":["/a/b.hex","c\u00e9\"d"]},"res":64},"next.txt":"x"})", "t");
+  CHECK(*o.get_path("model.res") == "64");
+  CHECK(*o.get_strings("model.render.fonts") == std::vector<std::string>{"/a/b.hex", "c\xc3\xa9\"d"});
+  CHECK_FALSE(o.get_strings("model.res"));
+  CHECK(*o.get("next.txt") == "x");
+  CHECK_FALSE(o.get_path("model.nothing"));
+  CHECK_THROWS_WITH(JsonObject::parse("[1]", "f.json"), Catch::Contains("f.json"));
+  JsonWriter w;
+  w.begin_object().key("a\"b").value("line\nbreak").key("n").value(3).key("l").begin_array().value(1.5).null().end_array().end_object();
+  CHECK(w.str() == R"({"a\"b":"line\nbreak","n":3,"l":[1.5,null]})");
+}

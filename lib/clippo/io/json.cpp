@@ -137,18 +137,37 @@ std::optional<std::string> JsonObject::get(std::string_view field) const {
   return as_text(e);
 }
 
-std::optional<std::string> JsonObject::get_path(std::string_view path) const {
-  if (!impl_) return std::nullopt;
-  simdjson::dom::element e = impl_->root;
+namespace {
+bool find_path(simdjson::dom::element root, std::string_view path, simdjson::dom::element& e) {
+  e = root;
   size_t start = 0;
   for (;;) {
     size_t dot = path.find('.', start);
     auto part = path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (e.get_object()[part].get(e)) return std::nullopt;
-    if (dot == std::string_view::npos) break;
+    if (e.get_object()[part].get(e)) return false;
+    if (dot == std::string_view::npos) return true;
     start = dot + 1;
   }
+}
+}  // namespace
+
+std::optional<std::string> JsonObject::get_path(std::string_view path) const {
+  simdjson::dom::element e;
+  if (!impl_ || !find_path(impl_->root, path, e)) return std::nullopt;
   return as_text(e);
+}
+
+std::optional<std::vector<std::string>> JsonObject::get_strings(std::string_view path) const {
+  simdjson::dom::element e;
+  simdjson::dom::array arr;
+  if (!impl_ || !find_path(impl_->root, path, e) || e.get_array().get(arr)) return std::nullopt;
+  std::vector<std::string> out;
+  for (auto item : arr) {
+    std::string_view sv;
+    if (item.get_string().get(sv)) return std::nullopt;
+    out.emplace_back(sv);
+  }
+  return out;
 }
 
 }  // namespace clippo

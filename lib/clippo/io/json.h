@@ -54,6 +54,9 @@ class JsonObject {
   std::optional<std::string> get(std::string_view field) const;
   // A dotted path into nested objects ("model.variant").
   std::optional<std::string> get_path(std::string_view path) const;
+  // A dotted path to an array of strings (escapes decoded); nullopt when
+  // missing or not an array of strings.
+  std::optional<std::vector<std::string>> get_strings(std::string_view path) const;
 
  private:
   struct Impl;
