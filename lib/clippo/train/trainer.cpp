@@ -109,7 +109,7 @@ std::string TrainConfig::to_json() const {
   w.key("checkpoint_every").value(checkpoint_every).key("keep_every").value(keep_every);
   w.key("log_every").value(log_every);
   w.key("eval_data").value(eval_data).key("eval_every").value(eval_every).key("eval_size").value(eval_size);
-  w.key("device").value(device).key("grad_checkpointing").value(grad_checkpointing);
+  w.key("device").value(device);
   w.key("on_error").value(on_error == OnError::fail ? "fail" : "skip");
   w.end_object();
   return w.str() + "\n";
@@ -172,9 +172,6 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   num("eval_every", c.eval_every);
   num("eval_size", c.eval_size);
   str("device", c.device);
-  bool gc = false;
-  if (doc["grad_checkpointing"].get_bool().get(gc)) throw bad("grad_checkpointing");
-  c.grad_checkpointing = gc;
   std::string oe;
   str("on_error", oe);
   c.on_error = oe == "fail" ? OnError::fail : OnError::skip;
@@ -239,8 +236,6 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
 int train(const TrainConfig& cfg0) {
   TrainConfig cfg = cfg0;
   cfg.validate();
-  if (cfg.grad_checkpointing)
-    log::warn("--grad-checkpointing is not implemented yet: training keeps all activations");
   DistEnv env = dist_env_from_environment();
   const bool cuda = cfg.device == "cuda";
   if (cuda && !torch::cuda::is_available()) throw Error("--device cuda: this libtorch has no CUDA device");

@@ -34,7 +34,6 @@ struct TrainConfig {
   int64_t eval_every = 0, eval_size = 1000;
   int threads = 0, data_threads = 0;
   std::string device = "cpu";
-  bool grad_checkpointing = false;
   OnError on_error = OnError::skip;
 
   std::string to_json() const;
