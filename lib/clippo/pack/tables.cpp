@@ -33,8 +33,18 @@ bool is_integer(const std::string& s) {
   return true;
 }
 
-void strip_cr(std::string& s) {
-  if (!s.empty() && s.back() == '\r') s.pop_back();
+// Calls fn(line, number) for each line that is not blank; CRLF ends accepted.
+template <typename Fn>
+void for_each_line(const std::string& text, Fn fn) {
+  size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos) fn(std::move(line), line_no);
+  }
 }
 
 }  // namespace
@@ -90,19 +100,12 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
     return false;
   };
   if (format == TableFormat::tsv) {
-    size_t pos = 0, line_no = 0;
-    while (pos < text.size()) {
-      size_t nl = text.find('\n', pos);
-      std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-      pos = nl == std::string::npos ? text.size() : nl + 1;
-      ++line_no;
-      strip_cr(line);
-      if (line.empty()) continue;
+    for_each_line(text, [&](std::string line, size_t line_no) {
       std::string where = fmt::format("{}:{}", path, line_no);
       size_t tab = line.find('\t');
       if (tab == std::string::npos) {
         bad.report(where, "malformed row", "expected path<TAB>caption");
-        continue;
+        return;
       }
       Item item;
       item.image_path = resolve(base_dir, line.substr(0, tab));
@@ -112,7 +115,7 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
       if (tab2 != std::string::npos) item.label = rest.substr(tab2 + 1);
       item.origin = where;
       if (label_ok(item, where)) items.push_back(std::move(item));
-    }
+    });
   } else if (format == TableFormat::csv) {
     size_t pos = 0, row = 1;
     std::vector<std::string> header, rec;
@@ -139,36 +142,29 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
       if (label_ok(item, where)) items.push_back(std::move(item));
     }
   } else {
-    size_t pos = 0, line_no = 0;
-    while (pos < text.size()) {
-      size_t nl = text.find('\n', pos);
-      std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-      pos = nl == std::string::npos ? text.size() : nl + 1;
-      ++line_no;
-      strip_cr(line);
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    for_each_line(text, [&](std::string line, size_t line_no) {
       std::string where = fmt::format("{}:{}", path, line_no);
       JsonObject obj;
       try {
         obj = JsonObject::parse(line, where);
       } catch (const Error& e) {
         bad.report(where, "malformed row", "invalid JSON");
-        continue;
+        return;
       }
       auto image = obj.get(fields.image);
       auto caption = obj.get(fields.text);
       if (!image) {
         bad.report(where, "malformed row", "no field '" + fields.image + "'");
-        continue;
+        return;
       }
       Item item{resolve(base_dir, *image), caption.value_or(""), std::nullopt, line, where};
       if (!caption) {
         bad.report(where, "missing caption", "no field '" + fields.text + "'");
-        continue;
+        return;
       }
       if (!fields.label.empty()) item.label = obj.get(fields.label);
       if (label_ok(item, where)) items.push_back(std::move(item));
-    }
+    });
   }
   return items;
 }
