@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
+#include <optional>
 #include <set>
 
 #include "clippo/cli/error.h"
@@ -146,18 +148,26 @@ Source source_of(const NpzReader& reader) {
   return s;
 }
 
-torch::Tensor as_tensor(const Source& s, const std::string& name, const NpzArray& a) {
-  torch::ScalarType t;
-  switch (a.dtype) {
-    case DType::f32: t = torch::kFloat; break;
-    case DType::f16: t = torch::kHalf; break;
-    case DType::bf16: t = torch::kBFloat16; break;
-    case DType::f64: t = torch::kDouble; break;
-    default:
-      throw Error(fmt::format("{}: array '{}' has dtype {}, a parameter must be float32, float16, bfloat16 or float64",
-                              s.where, name, dtype_descr(a.dtype)));
+// The torch type holding a dtype's values as they are, if there is one.
+std::optional<torch::ScalarType> scalar_type(DType d) {
+  switch (d) {
+    case DType::f32: return torch::kFloat;
+    case DType::f16: return torch::kHalf;
+    case DType::bf16: return torch::kBFloat16;
+    case DType::f64: return torch::kDouble;
+    case DType::i64: return torch::kInt64;
+    case DType::i32: return torch::kInt32;
+    default: return std::nullopt;
   }
-  return torch::from_blob(const_cast<char*>(a.data.data()), a.shape, torch::TensorOptions().dtype(t));
+}
+
+// A view of the array's bytes (no copy), for float parameters only.
+torch::Tensor as_tensor(const Source& s, const std::string& name, const NpzArray& a) {
+  auto t = scalar_type(a.dtype);
+  if (!t || !torch::isFloatingType(*t))
+    throw Error(fmt::format("{}: array '{}' has dtype {}, a parameter must be float32, float16, bfloat16 or float64",
+                            s.where, name, dtype_descr(a.dtype)));
+  return torch::from_blob(const_cast<char*>(a.data.data()), a.shape, torch::TensorOptions().dtype(*t));
 }
 
 LoadReport load(OneTower& model, const Source& s) {
@@ -247,6 +257,37 @@ NpzArrays export_params(const OneTower& model, DType dtype) {
     torch::Tensor p = item.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
     out.emplace("params/" + item.key(), NpzArray::from_floats(p.data_ptr<float>(), p.sizes().vec(), dtype));
   }
+  return out;
+}
+
+NpzArray tensor_to_npz(const torch::Tensor& t0) {
+  torch::Tensor t = t0.detach().cpu().contiguous();
+  NpzArray a;
+  switch (t.scalar_type()) {
+    case torch::kFloat32: a.dtype = DType::f32; break;
+    case torch::kFloat64: a.dtype = DType::f64; break;
+    case torch::kBFloat16: a.dtype = DType::bf16; break;
+    case torch::kInt64: a.dtype = DType::i64; break;
+    case torch::kInt32: a.dtype = DType::i32; break;
+    default:
+      t = t.to(torch::kFloat32);
+      a.dtype = DType::f32;
+  }
+  a.shape = t.sizes().vec();
+  a.data.assign(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  return a;
+}
+
+torch::Tensor npz_to_tensor(const NpzArray& a) {
+  auto t = scalar_type(a.dtype);
+  if (!t || *t == torch::kHalf) {
+    auto f = a.to_floats();
+    return torch::from_blob(f.data(), a.shape, torch::kFloat32).clone();
+  }
+  auto out = torch::empty(a.shape, *t);
+  if (a.data.size() != static_cast<size_t>(out.numel() * out.element_size()))
+    throw Error("npz array: wrong data size");
+  std::memcpy(out.data_ptr(), a.data.data(), a.data.size());
   return out;
 }
 

@@ -109,6 +109,12 @@ LoadReport load_params(OneTower& model, const NpzArrays& arrays, const std::stri
 // what clippo-train writes with write_npz.
 NpzArrays export_params(const OneTower& model, DType dtype = DType::f32);
 
+// One array between .npz and torch, data copied: float32/64, bfloat16, int64
+// and int32 keep their type (other tensor types are stored as float32, other
+// array types read as float32).
+NpzArray tensor_to_npz(const torch::Tensor& t);
+torch::Tensor npz_to_tensor(const NpzArray& a);
+
 // big_vision's resample_posemb: (1, g_old^2, D) -> (1, g_new^2, D) by
 // linear interpolation over the grid with the corners aligned
 // (scipy.ndimage.zoom order=1).

@@ -5,44 +5,12 @@
 #include <cstring>
 
 #include "clippo/cli/error.h"
+#include "clippo/model/vit.h"
 
 namespace clippo::train {
 
-model::NpzArray tensor_to_npz(const torch::Tensor& t0) {
-  torch::Tensor t = t0.detach().cpu().contiguous();
-  model::NpzArray a;
-  switch (t.scalar_type()) {
-    case torch::kFloat32: a.dtype = DType::f32; break;
-    case torch::kFloat64: a.dtype = DType::f64; break;
-    case torch::kBFloat16: a.dtype = DType::bf16; break;
-    case torch::kInt64: a.dtype = DType::i64; break;
-    default:
-      t = t.to(torch::kFloat32);
-      a.dtype = DType::f32;
-  }
-  a.shape = t.sizes().vec();
-  a.data.assign(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
-  return a;
-}
-
-torch::Tensor npz_to_tensor(const model::NpzArray& a) {
-  torch::ScalarType st;
-  switch (a.dtype) {
-    case DType::f32: st = torch::kFloat32; break;
-    case DType::f64: st = torch::kFloat64; break;
-    case DType::bf16: st = torch::kBFloat16; break;
-    case DType::i64: st = torch::kInt64; break;
-    case DType::i32: st = torch::kInt32; break;
-    default: {
-      auto f = a.to_floats();
-      return torch::from_blob(f.data(), a.shape, torch::kFloat32).clone();
-    }
-  }
-  auto t = torch::empty(a.shape, st);
-  if (a.data.size() != static_cast<size_t>(t.numel() * t.element_size())) throw Error("npz array: wrong data size");
-  std::memcpy(t.data_ptr(), a.data.data(), a.data.size());
-  return t;
-}
+using model::npz_to_tensor;
+using model::tensor_to_npz;
 
 void put_state(model::NpzArrays& out, const TrainState& s) {
   const int64_t w = static_cast<int64_t>(s.positions.size());

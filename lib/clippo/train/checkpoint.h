@@ -19,10 +19,6 @@ struct TrainState {
   std::vector<DataPosition> positions;  // one per rank
 };
 
-// Tensors <-> npz arrays (f32, f64, bf16, i64 kept as they are).
-model::NpzArray tensor_to_npz(const torch::Tensor& t);
-torch::Tensor npz_to_tensor(const model::NpzArray& a);
-
 void put_state(model::NpzArrays& out, const TrainState& s);
 // Throws Error naming the checkpoint when state/... is missing or malformed.
 TrainState get_state(const model::NpzArrays& in, const std::string& where);

@@ -294,7 +294,7 @@ int train(const TrainConfig& cfg0) {
   if (resuming) {
     std::map<std::string, torch::Tensor> o;
     for (auto& [k, v] : ckpt)
-      if (k.rfind("opt/", 0) == 0) o[k] = npz_to_tensor(v).to(dev);
+      if (k.rfind("opt/", 0) == 0) o[k] = model::npz_to_tensor(v).to(dev);
     opt.load_state(o);
     if (opt.count() != state.step)
       throw Error(fmt::format("{}: opt/count {} disagrees with state/step {}", ckpt_path.string(), opt.count(), state.step));
@@ -342,7 +342,7 @@ int train(const TrainConfig& cfg0) {
       s.positions.push_back({{all[r][0].item<int64_t>(), all[r][1].item<int64_t>()},
                              {all[r][2].item<int64_t>(), all[r][3].item<int64_t>()}});
     model::NpzArrays arrays = model::export_params(net);
-    for (auto& [k, v] : opt.state()) arrays[k] = tensor_to_npz(v);
+    for (auto& [k, v] : opt.state()) arrays[k] = model::tensor_to_npz(v);
     put_state(arrays, s);
     model::write_npz(ckpt_path.string(), arrays);
     if (cfg.keep_every > 0 && step % cfg.keep_every == 0) {
