@@ -14,6 +14,8 @@ clippo_require_pkg(ZSTD libzstd libzstd-dev)
 clippo_require_pkg(LIBZIP libzip libzip-dev)
 clippo_require_pkg(SIMDJSON simdjson libsimdjson-dev)
 clippo_require_pkg(FMT fmt libfmt-dev)
+# SHA-256 of checkpoints at hardware speed (SHA-NI).
+clippo_require_pkg(CRYPTO libcrypto libssl-dev)
 # Image codecs used directly (OpenCV is only for resizing).
 clippo_require_pkg(JPEG libjpeg libjpeg62-turbo-dev)
 clippo_require_pkg(PNG libpng libpng-dev)

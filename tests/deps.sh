@@ -2,7 +2,7 @@
 # the benchmarks and examples/quickstart.sh. Installs only what is missing.
 CLIPPO_DEPS=(build-essential cmake pkg-config ccache zstd bc
   libtorch-dev libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libzstd-dev libarchive-dev libzip-dev libsimdjson-dev
-  libboost-program-options-dev libfmt-dev libfaiss-dev catch2 unifont libopenblas0-pthread
+  libboost-program-options-dev libfmt-dev libssl-dev libfaiss-dev catch2 unifont libopenblas0-pthread
   libgloo-dev
   python3 python3-numpy)
 # Only the benchmarks compare against Python peers.
