@@ -357,13 +357,17 @@ int embed_main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     Embedder emb(ckpt, eo);
     log::debug("model {} at {} px, dim {}, {} threads", emb.variant(), emb.resolution(), emb.dim(), cmd.threads);
-    JsonWriter hj;
-    hj.begin_object().key("format").value(1).key("tool").value("clippo-embed").key("version").value(CLIPPO_VERSION);
-    hj.key("dtype").value(dtype == DType::f16 ? "float16" : "float32").key("model").raw(emb.header_json()).end_object();
-
     std::unique_ptr<EmbedOutput> out;
-    if (!npy.empty()) out = make_npy_output(npy, emb.dim(), dtype);
-    else out = make_shard_output(cmd.output, cmd.shard_size, Compression::parse(cmd.compression), hj.str(), emb.dim(), dtype, keep_images);
+    if (!npy.empty()) {
+      out = make_npy_output(npy, emb.dim(), dtype);
+    } else {
+      // Only shards carry the header, and its checkpoint hash reads the whole file.
+      JsonWriter hj;
+      hj.begin_object().key("format").value(1).key("tool").value("clippo-embed").key("version").value(CLIPPO_VERSION);
+      hj.key("dtype").value(dtype == DType::f16 ? "float16" : "float32").key("model").raw(emb.header_json()).end_object();
+      out = make_shard_output(cmd.output, cmd.shard_size, Compression::parse(cmd.compression), hj.str(), emb.dim(), dtype,
+                              keep_images);
+    }
 
     BadInput bad(cmd.on_error);
     Source src(expanded, text_file, want_img, want_txt, cmd.on_error);
