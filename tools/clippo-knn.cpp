@@ -1,11 +1,13 @@
 // clippo-knn: search, zero-shot classification and retrieval metrics over
 // embeddings. The command line lives in lib/clippo/search/knn_app (vectors
-// only); this file supplies the model that embeds text and image queries.
+// only); this file supplies the model that embeds text and image queries and
+// the torch exact search for --device cuda.
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "clippo/io/json.h"
+#include "clippo/model/device_search.h"
 #include "clippo/model/embedder.h"
 #include "clippo/search/knn_app.h"
 
@@ -47,7 +49,13 @@ class EmbedderModel : public clippo::search::QueryModel {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return clippo::search::knn_main(argc, argv, [](const clippo::search::ModelRequest& r) {
+  auto model = [](const clippo::search::ModelRequest& r) {
     return std::unique_ptr<clippo::search::QueryModel>(new EmbedderModel(r));
-  });
+  };
+  auto search = [](const std::string& device) -> clippo::search::SearchFn {
+    clippo::model::DeviceSearchOptions o;
+    o.device = device;
+    return clippo::model::DeviceSearch(o);
+  };
+  return clippo::search::knn_main(argc, argv, model, search);
 }

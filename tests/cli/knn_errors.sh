@@ -33,6 +33,16 @@ expect_status 1 clippo-knn retrieval --db noheader.shard
 expect_contains "$(cat "$T/.stderr")" "retrieval needs records with both img.npy and txt.npy" "retrieval without captions"
 expect_status 1 clippo-knn --db missing.shard --query-emb q16.shard
 expect_contains "$(cat "$T/.stderr")" "missing.shard" "missing file named"
+# --device cuda where this libtorch has no CUDA (Debian's) or no GPU is
+# visible: exit 1 naming why, before the data is read; never a quiet CPU search
+if clippo-knn --device cuda --db noheader.shard --query-emb noheader.shard >cuda.out 2>cuda.err; then
+  expect_eq "$(cat cuda.out)" "$(clippo-knn --db noheader.shard --query-emb noheader.shard)" "--device cuda = the CPU's results"
+else
+  for cmd in search zeroshot retrieval; do
+    expect_status 1 clippo-knn $cmd --device cuda --db missing.shard --query-emb noheader.shard
+    expect_contains "$(cat "$T/.stderr")" "clippo-knn: error: --device cuda: this libtorch has no CUDA support or no GPU is visible (use --device cpu)" "$cmd --device cuda without CUDA"
+  done
+fi
 
 # usage errors: exit 2
 # a word that is not a command is a database shard

@@ -1,5 +1,6 @@
 #include "clippo/search/index.h"
 
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexPreTransform.h>
@@ -161,6 +162,11 @@ IndexDir::IndexDir(IndexDir&&) noexcept = default;
 
 int IndexDir::dim() const { return index_->d; }
 int64_t IndexDir::size() const { return index_->ntotal; }
+
+const float* IndexDir::flat_vectors() const {
+  auto* flat = dynamic_cast<const faiss::IndexFlat*>(index_.get());
+  return flat && flat->metric_type == faiss::METRIC_INNER_PRODUCT ? flat->get_xb() : nullptr;
+}
 
 TopK IndexDir::search(const Matrix& q, int k, const SearchParams& p) const {
   apply_search_params(*index_, p);

@@ -50,6 +50,9 @@ class IndexDir {
   int64_t size() const;
   const Collection& meta() const { return meta_; }  // records in index row order, no vectors
   const std::string& factory() const { return factory_; }
+  // A Flat inner-product index's vectors, size() x dim() in row order (for
+  // an exact search elsewhere); nullptr for other index types.
+  const float* flat_vectors() const;
 
  private:
   std::unique_ptr<faiss::Index> index_;

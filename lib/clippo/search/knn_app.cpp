@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -56,6 +57,8 @@ struct App {
   uint64_t seed = 1;
   bool no_normalize = false;
   ModelFactory factory;
+  SearchFactory search_factory;
+  SearchFn device_search;  // exact search on --device; empty = exact_search (CPU BLAS)
   std::optional<Collection> dbc;  // the loaded database (search from shards, zeroshot, retrieval)
 
   void define() {
@@ -104,6 +107,28 @@ struct App {
     log::debug("loaded {} records ({} img, {} txt vectors) in {:.2f} s", dbc->size(), dbc->img.m.rows,
                dbc->txt.m.rows, seconds_since(t));
     return *dbc;
+  }
+
+  // Made before any data is read, so a missing GPU fails fast; never a
+  // silent fall-back to the CPU.
+  void open_device() {
+    bool forced = cmd.device == "cpu" && std::getenv("CLIPPO_KNN_TORCH_SEARCH");  // tests: see knn_app.h
+    if (cmd.device == "cpu" && !forced) return;
+    if (!search_factory)
+      throw Error(fmt::format("--device {}: this clippo-knn searches on the CPU only (use --device cpu)", cmd.device));
+    device_search = search_factory(cmd.device);
+  }
+
+  TopK on_device(const float* q, int64_t nq, const float* db, int64_t nb, int dim, int k) {
+    log::debug("exact top-{} of {} queries over {} vectors on --device {}", k, nq, nb, cmd.device);
+    return device_search(q, nq, db, nb, dim, k);
+  }
+  // Exact top-k where --device says.
+  TopK exact(const Matrix& q, const Matrix& db, int k) {
+    if (!device_search) return exact_search(q, db, k);
+    if (q.rows > 0 && db.rows > 0 && q.dim != db.dim)
+      throw Error(fmt::format("queries have {} dimensions but the database has {}", q.dim, db.dim));
+    return on_device(q.data.data(), q.rows, db.data.data(), db.rows, db.dim, k);
   }
 
   std::unique_ptr<QueryModel> open_model(const std::optional<std::string>& header) {
@@ -208,10 +233,19 @@ struct App {
       IndexDir idx(index_dir);
       auto [labels, q] = queries(idx.meta().header, idx.dim());
       auto t = Clock::now();
-      TopK top = idx.search(q, k, {nprobe, ef_search});
+      TopK top;
+      const bool flat_on_device = device_search && idx.flat_vectors();
+      if (flat_on_device) {
+        top = on_device(q.data.data(), q.rows, idx.flat_vectors(), idx.size(), idx.dim(), k);
+      } else {
+        if (cmd.device != "cpu")
+          log::info("--device {}: {} indexes are searched on the CPU (the device does exact search and the model)",
+                    cmd.device, idx.factory());
+        top = idx.search(q, k, {nprobe, ef_search});
+      }
       double s = seconds_since(t);
-      log::debug("searched {} queries in {} vectors ({}) in {:.3f} s: {:.1f} queries/s", q.rows, idx.size(),
-                 idx.factory(), s, q.rows / s);
+      log::debug("searched {} queries in {} vectors ({}{}) in {:.3f} s: {:.1f} queries/s", q.rows, idx.size(),
+                 idx.factory(), flat_on_device ? ", --device " + cmd.device : "", s, q.rows / s);
       print_results(labels, top, idx.meta(), nullptr);
       return 0;
     }
@@ -219,10 +253,10 @@ struct App {
     const Vectors& v = c.field(field);
     auto [labels, q] = queries(c.header, v.m.dim);
     auto t = Clock::now();
-    TopK top = exact_search(q, v.m, k);
+    TopK top = exact(q, v.m, k);
     double s = seconds_since(t);
-    log::debug("searched {} queries in {} vectors (exact, {} threads) in {:.3f} s: {:.1f} queries/s", q.rows,
-               v.m.rows, threads(), s, q.rows / s);
+    log::debug("searched {} queries in {} vectors (exact, {}) in {:.3f} s: {:.1f} queries/s", q.rows, v.m.rows,
+               device_search ? "--device " + cmd.device : fmt::format("{} threads", threads()), s, q.rows / s);
     print_results(labels, top, c, &v.record);
     return 0;
   }
@@ -323,7 +357,7 @@ int App::zeroshot() {
   }
   if (classes.dim != x.m.dim)
     throw Error(fmt::format("class embeddings have {} dimensions but the records {}", classes.dim, x.m.dim));
-  TopK p = exact_search(x.m, classes, std::min<int>(5, static_cast<int>(classes.rows)));
+  TopK p = exact(x.m, classes, std::min<int>(5, static_cast<int>(classes.rows)));
   auto labels = record_labels(c, x.record, label_field, names);
   bool labelled = std::any_of(labels.begin(), labels.end(), [](int64_t y) { return y >= 0; });
   auto write_predictions = [&](std::ostream& out) {
@@ -373,7 +407,11 @@ int App::zeroshot() {
 int App::retrieval() {
   Collection& c = database();
   auto s = make_retrieval_set(c, image_field);
-  auto m = retrieval_recall(s);
+  SearchFn search;
+  if (device_search) search = [this](const float* q, int64_t nq, const float* db, int64_t nb, int dim, int k) {
+    return on_device(q, nq, db, nb, dim, k);
+  };
+  auto m = retrieval_recall(s, {1, 5, 10}, search);
   if (cmd.json) {
     JsonWriter j;
     j.begin_object().key("images").value(m.images).key("texts").value(m.texts);
@@ -390,10 +428,10 @@ int App::retrieval() {
 
 }  // namespace
 
-int knn_main(int argc, char** argv, const ModelFactory& factory) {
+int knn_main(int argc, char** argv, const ModelFactory& factory, const SearchFactory& search) {
   return cli::run("clippo-knn", [&] {
     App app;
-    app.factory = factory;
+    app.factory = factory, app.search_factory = search;
     app.define();
     // The command is the first word when it names one; other words are
     // database shards, as after --db.
@@ -406,6 +444,7 @@ int knn_main(int argc, char** argv, const ModelFactory& factory) {
     app.cmd.parse(argc, argv);
     app.db.insert(app.db.end(), app.inputs.begin(), app.inputs.end());
     set_threads(app.cmd.threads);
+    if (app.command != "build") app.open_device();  // build trains and adds with FAISS on the CPU
     if (app.command == "search") return app.search();
     if (app.command == "build") return app.build();
     if (app.command == "zeroshot") return app.zeroshot();

@@ -1,7 +1,8 @@
 // clippo-knn's command line: search, build, zeroshot, retrieval. It works on
 // vectors; a query that has to be embedded (text, image, zero-shot class
-// names) goes through a QueryModel the tool supplies, so this library needs
-// no model and no torch.
+// names) goes through a QueryModel the tool supplies, and so does exact search
+// on a --device other than the CPU, so this library needs no model and no
+// torch.
 #pragma once
 #include <functional>
 #include <memory>
@@ -33,6 +34,14 @@ struct ModelRequest {
 // embeds nothing (queries must come as vectors).
 using ModelFactory = std::function<std::unique_ptr<QueryModel>(const ModelRequest&)>;
 
-int knn_main(int argc, char** argv, const ModelFactory& factory);
+// Returns the exact search for --device (cuda); throws Error naming why that
+// device cannot be used. An empty function means this build searches on the
+// CPU only. knn_main uses it for every exact search (streams, Flat indexes,
+// zero-shot, retrieval); IVF and HNSW indexes are searched by FAISS on the CPU.
+// Tests only: CLIPPO_KNN_TORCH_SEARCH=1 in the environment sends --device cpu
+// through it too, so the device path's wiring runs on machines without a GPU.
+using SearchFactory = std::function<SearchFn(const std::string& device)>;
+
+int knn_main(int argc, char** argv, const ModelFactory& factory, const SearchFactory& search = {});
 
 }  // namespace clippo::search

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace clippo::search {
@@ -41,5 +42,9 @@ int threads();
 TopK exact_search(const float* queries, int64_t nq, const float* db, int64_t nb, int dim, int k);
 // Throws Error when the dimensions differ.
 TopK exact_search(const Matrix& queries, const Matrix& db, int k);
+
+// An exact search with exact_search's arguments and results, run elsewhere
+// (clippo-knn --device cuda supplies one from the torch layer).
+using SearchFn = std::function<TopK(const float* queries, int64_t nq, const float* db, int64_t nb, int dim, int k)>;
 
 }  // namespace clippo::search

@@ -51,13 +51,16 @@ RetrievalSet make_retrieval_set(const Collection& c, const std::string& image_fi
   return s;
 }
 
-RetrievalMetrics retrieval_recall(const RetrievalSet& s, const std::vector<int>& ks) {
+RetrievalMetrics retrieval_recall(const RetrievalSet& s, const std::vector<int>& ks, const SearchFn& search) {
+  auto top = [&](const Matrix& q, const Matrix& db, int k) {
+    return search ? search(q.data.data(), q.rows, db.data.data(), db.rows, db.dim, k) : exact_search(q, db, k);
+  };
   RetrievalMetrics m;
   m.images = s.images.rows, m.texts = s.texts.rows, m.ks = ks;
   int kmax = *std::max_element(ks.begin(), ks.end());
   m.i2t.assign(ks.size(), 0.0), m.t2i.assign(ks.size(), 0.0);
   // Image -> text: rank of the first of the image's captions.
-  TopK it = exact_search(s.images, s.texts, kmax);
+  TopK it = top(s.images, s.texts, kmax);
   for (int64_t i = 0; i < it.nq; ++i) {
     int first = kmax;
     for (int r = 0; r < kmax; ++r)
@@ -67,7 +70,7 @@ RetrievalMetrics retrieval_recall(const RetrievalSet& s, const std::vector<int>&
       }
     for (size_t j = 0; j < ks.size(); ++j) m.i2t[j] += first < ks[j];
   }
-  TopK ti = exact_search(s.texts, s.images, kmax);
+  TopK ti = top(s.texts, s.images, kmax);
   for (int64_t t = 0; t < ti.nq; ++t) {
     int first = kmax;
     for (int r = 0; r < kmax; ++r)

@@ -28,6 +28,8 @@ struct RetrievalMetrics {
   std::vector<double> i2t, t2i;  // recall per k
 };
 
-RetrievalMetrics retrieval_recall(const RetrievalSet& s, const std::vector<int>& ks = {1, 5, 10});
+// search: the exact top-k to rank with (empty = exact_search on the CPU).
+RetrievalMetrics retrieval_recall(const RetrievalSet& s, const std::vector<int>& ks = {1, 5, 10},
+                                  const SearchFn& search = {});
 
 }  // namespace clippo::search
