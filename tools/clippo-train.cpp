@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       ("eval-data", cli::po::value(&c.eval_data)->value_name("SHARDS"), "held-out image/text shards for retrieval recall")
       ("eval-every", cli::po::value(&c.eval_every)->default_value(0)->value_name("N"), "evaluate every N steps (needs --eval-data)")
       ("eval-size", cli::po::value(&c.eval_size)->default_value(1000)->value_name("N"), "held-out pairs evaluated")
+      ("grad-checkpointing", cli::po::bool_switch(&c.grad_checkpointing), "recompute each block's activations in the backward pass (less memory, ~1/3 more compute)")
       ("data-threads", cli::po::value(&c.data_threads)->default_value(0)->value_name("N"), "decode/render threads (0 = --threads)");
     auto vm = cmd.parse(argc, argv);
     c.threads = cmd.threads;

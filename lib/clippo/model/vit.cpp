@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 
 #include "clippo/cli/error.h"
@@ -280,6 +282,57 @@ torch::Tensor mlp(const torch::Tensor& y, const torch::Tensor& w1, const torch::
   return dense(gelu_tanh(dense(y, w1, b1)), w2, b2).to(torch::kFloat);
 }
 
+// One pre-LayerNorm encoder block. w: ln1 scale, bias, fused qkv kernel,
+// bias, out kernel, bias, ln2 scale, bias, mlp kernel 1, bias 1, kernel 2, bias 2.
+torch::Tensor encoder_block(const torch::Tensor& x0, torch::TensorList w, int64_t heads) {
+  auto y = layer_norm(x0, w[0], w[1]);
+  auto qkv = dense(y, w[2], w[3]).chunk(3, -1);
+  auto x = x0 + dense(attention(qkv[0], qkv[1], qkv[2], heads), w[4], w[5]).to(torch::kFloat);
+  return x + mlp(layer_norm(x, w[6], w[7]), w[8], w[9], w[10], w[11]);
+}
+
+// encoder_block with its activations dropped after the forward pass and
+// recomputed (under the same autocast setting) when the gradient is needed.
+struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t heads,
+                               torch::TensorList w) {
+    std::vector<torch::Tensor> saved{x};
+    saved.insert(saved.end(), w.begin(), w.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["autocast"] = at::autocast::is_enabled();
+    torch::NoGradGuard no_grad;
+    return encoder_block(x, w, heads);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    std::vector<torch::Tensor> inputs, wanted;
+    for (auto& t : ctx->get_saved_variables()) {
+      inputs.push_back(t.detach().requires_grad_(t.requires_grad()));
+      if (t.requires_grad()) wanted.push_back(inputs.back());
+    }
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad(true);
+      const bool autocast = ctx->saved_data["autocast"].toBool(), was = at::autocast::is_enabled();
+      at::autocast::set_enabled(autocast);
+      y = encoder_block(inputs[0], torch::TensorList(inputs).slice(1), ctx->saved_data["heads"].toInt());
+      at::autocast::set_enabled(was);
+    }
+    auto grads = torch::autograd::grad({y}, wanted, {grad_out[0]}, /*retain_graph=*/false, /*create_graph=*/false,
+                                       /*allow_unused=*/true);
+    // One entry per forward argument: x, heads (none), then each tensor of w.
+    torch::autograd::variable_list out;
+    size_t next = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      out.push_back(inputs[i].requires_grad() ? grads[next++] : torch::Tensor());
+      if (i == 0) out.emplace_back();
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 OneTowerOutput OneTowerImpl::run(const Weights& w, torch::Tensor images) const {
@@ -293,12 +346,10 @@ OneTowerOutput OneTowerImpl::run(const Weights& w, torch::Tensor images) const {
   auto x = dense(patches, w.stem_w, w.stem_b).to(torch::kFloat) + w.pos;
   if (config_.pool == "tok") x = torch::cat({w.cls.expand({N, 1, D}), x}, 1);
   const int64_t H = config_.heads;
+  const bool checkpoint = grad_checkpointing_ && torch::GradMode::is_enabled();
   for (auto& b : w.blocks) {
-    auto y = layer_norm(x, b.ln1_s, b.ln1_b);
-    auto qkv = dense(y, b.wqkv, b.bqkv).chunk(3, -1);
-    x = x + dense(attention(qkv[0], qkv[1], qkv[2], H), b.wo, b.bo).to(torch::kFloat);
-    y = layer_norm(x, b.ln2_s, b.ln2_b);
-    x = x + mlp(y, b.w1, b.b1, b.w2, b.b2);
+    std::vector<torch::Tensor> bw{b.ln1_s, b.ln1_b, b.wqkv, b.bqkv, b.wo, b.bo, b.ln2_s, b.ln2_b, b.w1, b.b1, b.w2, b.b2};
+    x = checkpoint ? CheckpointedBlock::apply(x, H, torch::TensorList(bw)) : encoder_block(x, bw, H);
   }
   x = layer_norm(x, w.enc_s, w.enc_b);
   torch::Tensor pooled;

@@ -67,6 +67,12 @@ class OneTowerImpl : public torch::nn::Module {
   void prepare_inference(torch::ScalarType dtype);
   void clear_inference();
 
+  // Training at large batch: keep only each block's input for the backward
+  // pass and recompute the block's activations there (about a third more
+  // compute, activation memory of one block instead of all). Gradients are
+  // the same as without.
+  void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
+
   // The parameter with this big_vision name (without "params/"), or undefined.
   torch::Tensor param(const std::string& name) const;
 
@@ -78,6 +84,7 @@ class OneTowerImpl : public torch::nn::Module {
 
   ModelConfig config_;
   std::shared_ptr<Weights> cache_;
+  bool grad_checkpointing_ = false;
 };
 TORCH_MODULE(OneTower);
 

@@ -109,6 +109,8 @@ std::string TrainConfig::to_json() const {
   w.key("checkpoint_every").value(checkpoint_every).key("keep_every").value(keep_every);
   w.key("log_every").value(log_every);
   w.key("eval_data").value(eval_data).key("eval_every").value(eval_every).key("eval_size").value(eval_size);
+  w.key("threads").value(threads).key("data_threads").value(data_threads);
+  w.key("grad_checkpointing").value(grad_checkpointing);
   w.key("device").value(device);
   w.key("on_error").value(on_error == OnError::fail ? "fail" : "skip");
   w.end_object();
@@ -171,6 +173,11 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   str("eval_data", c.eval_data);
   num("eval_every", c.eval_every);
   num("eval_size", c.eval_size);
+  // Absent from configs written before these were saved.
+  if (doc["threads"].error() == simdjson::SUCCESS) num("threads", c.threads);
+  if (doc["data_threads"].error() == simdjson::SUCCESS) num("data_threads", c.data_threads);
+  if (doc["grad_checkpointing"].error() == simdjson::SUCCESS && doc["grad_checkpointing"].get_bool().get(c.grad_checkpointing))
+    throw bad("grad_checkpointing");
   str("device", c.device);
   std::string oe;
   str("on_error", oe);
@@ -197,8 +204,6 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   std::string text((std::istreambuf_iterator<char>(f)), {});
   TrainConfig c = TrainConfig::from_json(text, saved_path.string());
   c.workdir = cli.workdir;
-  c.threads = cli.threads;
-  c.data_threads = cli.data_threads;
   // What a resumed run may change; everything else must match the run.
   const TrainConfig saved = c;
   for (auto& name : given) {
@@ -211,7 +216,14 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
     else if (name == "eval-size") c.eval_size = cli.eval_size;
     else if (name == "on-error") c.on_error = cli.on_error;
     else if (name == "device") c.device = cli.device;
-    else if (name == "workdir" || name == "threads" || name == "data-threads") continue;
+    else if (name == "grad-checkpointing") c.grad_checkpointing = cli.grad_checkpointing;
+    else if (name == "threads") {
+      if (saved.threads > 0 && cli.threads != saved.threads)
+        log::warn("{} ran with --threads {}; with {} the result will differ in the last bits from an uninterrupted run",
+                  cli.workdir, saved.threads, cli.threads);
+      c.threads = cli.threads;
+    } else if (name == "data-threads") c.data_threads = cli.data_threads;
+    else if (name == "workdir") continue;
     else {
       // Allowed only when equal to the saved value: compare the field's JSON.
       JsonObject a = JsonObject::parse(saved.to_json(), "saved config");
@@ -247,6 +259,7 @@ int train(const TrainConfig& cfg0) {
   if (!dist.is_main()) log::set_level(std::min(log::level(), 0));
 
   int threads = cli::resolve_threads(cfg.threads);
+  cfg.threads = threads;
   torch::set_num_threads(threads);
   const int data_threads = cfg.data_threads > 0 ? cfg.data_threads : std::max(1, threads);
 
@@ -259,6 +272,7 @@ int train(const TrainConfig& cfg0) {
   auto mc = model_config(cfg.variant, cfg.res, cfg.out_dim);
   model::OneTower net(mc);
   net->reset_parameters(cfg.seed);
+  net->set_grad_checkpointing(cfg.grad_checkpointing);
   torch::Device dev = cuda ? torch::Device(torch::kCUDA, env.local_rank) : torch::Device(torch::kCPU);
 
   std::vector<ParamSpec> specs;

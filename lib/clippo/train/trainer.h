@@ -32,7 +32,8 @@ struct TrainConfig {
   int64_t checkpoint_every = 1000, keep_every = 0, log_every = 50;
   std::string eval_data;
   int64_t eval_every = 0, eval_size = 1000;
-  int threads = 0, data_threads = 0;
+  int threads = 0, data_threads = 0;  // saved so a resumed run computes as the first did
+  bool grad_checkpointing = false;
   std::string device = "cpu";
   OnError on_error = OnError::skip;
 
@@ -48,7 +49,8 @@ int train(const TrainConfig& cfg);
 
 // The resolved config: cfg itself for a fresh workdir, else the saved one
 // with the options the user gave again (`given`) applied where a resumed run
-// may change them (steps, checkpoint/log cadence, threads, eval); any other
+// may change them (steps, checkpoint/log cadence, threads, eval,
+// gradient checkpointing); threads not given again keep their saved values; any other
 // given option that differs is a UsageError naming it.
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given);
 
