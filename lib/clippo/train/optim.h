@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "clippo/train/optim_config.h"
+
 namespace clippo::train {
 
 // One trainable tensor and how it maps to its big_vision array:
@@ -28,20 +30,6 @@ struct ParamSpec {
 
 // A spec for a tensor that is already in big_vision layout.
 ParamSpec plain_spec(std::string name, torch::Tensor param);
-
-struct OptimConfig {
-  std::string name = "adafactor";  // adafactor | adamw
-  double lr = 1e-3;
-  double wd = 1e-4;
-  double clip_norm = 1.0;  // 0 = off
-  // Adafactor (big_vision scale_by_adafactor)
-  double decay_rate = 0.8, beta2_cap = 0.999, eps = 1e-30, momentum = 0.9;
-  int64_t min_dim_size_to_factor = 32;
-  // AdamW
-  double b1 = 0.9, b2 = 0.999, adam_eps = 1e-8;
-
-  void validate() const;
-};
 
 // Scales grads in place so their global L2 norm is at most max_norm (optax
 // clip_by_global_norm). Returns the norm before clipping.

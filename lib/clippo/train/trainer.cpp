@@ -24,6 +24,7 @@
 #include "clippo/train/dist.h"
 #include "clippo/train/eval.h"
 #include "clippo/train/loss.h"
+#include "clippo/train/optim.h"
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "clippo/cli/error.h"
-#include "clippo/train/optim.h"
+#include "clippo/train/optim_config.h"
 #include "clippo/train/schedule.h"
 
 namespace clippo::train {

@@ -1,0 +1,23 @@
+// The optimizer's settings (no torch here: clippo-train's main and the
+// config file code read them).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace clippo::train {
+
+struct OptimConfig {
+  std::string name = "adafactor";  // adafactor | adamw
+  double lr = 1e-3;
+  double wd = 1e-4;
+  double clip_norm = 1.0;  // 0 = off
+  // Adafactor (big_vision scale_by_adafactor)
+  double decay_rate = 0.8, beta2_cap = 0.999, eps = 1e-30, momentum = 0.9;
+  int64_t min_dim_size_to_factor = 32;
+  // AdamW
+  double b1 = 0.9, b2 = 0.999, adam_eps = 1e-8;
+
+  void validate() const;
+};
+
+}  // namespace clippo::train
