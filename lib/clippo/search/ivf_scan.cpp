@@ -6,6 +6,8 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -106,46 +108,74 @@ bool ivf_flat_search(const faiss::Index& index, const Matrix& q, int k, int npro
   out.nq = nq, out.k = k;
   out.scores.assign(static_cast<size_t>(nq) * k, 0.f);
   out.ids.assign(static_cast<size_t>(nq) * k, -1);
-  // Each thread owns a contiguous run of queries and scans their lists with
-  // single-threaded BLAS calls.
+  // Threads take whole lists, each list with every query of the batch that
+  // probes it: one SGEMM over all of them, each list read once. (A split by
+  // queries gave each thread's SGEMM half the rows, and OpenBLAS ran 31 x 195
+  // x 768 products at 60% of the speed of 62-row ones.) Each thread keeps its
+  // own top-k of every query, merged at the end; batches bound those heaps
+  // (~48 MB).
+  const int nt = threads();
+  const int64_t batch = std::clamp<int64_t>((int64_t{4} << 20) / (int64_t{nt} * k), 1, std::max<int64_t>(nq, 1));
   detail::BlasThreads one(1);
-  detail::parallel_for(nq, [&](int64_t begin, int64_t end) {
+  std::vector<float> hs(static_cast<size_t>(nt) * batch * k);
+  std::vector<int64_t> hi(hs.size());
+  for (int64_t b0 = 0; b0 < nq; b0 += batch) {
+    const int64_t bn = std::min(batch, nq - b0);
     std::vector<std::vector<int64_t>> by_list(ivf->nlist);
-    for (int64_t i = begin; i < end; ++i)
+    for (int64_t i = b0; i < b0 + bn; ++i)
       for (int p = 0; p < np; ++p)
         if (ci[i * np + p] >= 0) by_list[ci[i * np + p]].push_back(i);
-    std::vector<detail::Heap> heaps;
-    for (int64_t i = begin; i < end; ++i) heaps.push_back({out.scores.data() + i * k, out.ids.data() + i * k, k});
-    std::vector<float> qbuf, sbuf;
-    for (size_t l = 0; l < by_list.size(); ++l) {
-      auto& qs = by_list[l];
-      int64_t n = static_cast<int64_t>(lists->list_size(l));
-      if (qs.empty() || n == 0) continue;
-      auto* x = reinterpret_cast<const float*>(lists->get_codes(l));
-      const faiss::Index::idx_t* ids = lists->get_ids(l);
-      const int64_t m = static_cast<int64_t>(qs.size());
-      if (m < kMinGemm) {
-        // A few queries: the register-blocked kernel, 4 at a time.
-        sbuf.resize(static_cast<size_t>(4) * n);
-        for (int64_t g0 = 0; g0 < m; g0 += 4) {
-          int g = static_cast<int>(std::min<int64_t>(4, m - g0));
-          const float* qp[4];
-          for (int t = 0; t < g; ++t) qp[t] = q.row(qs[g0 + t]);
-          pick(g)(qp, x, n, d, sbuf.data());
-          for (int t = 0; t < g; ++t) push_row(heaps[qs[g0 + t] - begin], sbuf.data() + t * n, ids, n);
+    // The biggest products first, so the threads finish together.
+    std::vector<std::pair<int64_t, size_t>> work;
+    for (size_t l = 0; l < by_list.size(); ++l)
+      if (int64_t n = static_cast<int64_t>(lists->list_size(l)); n && !by_list[l].empty())
+        work.emplace_back(n * static_cast<int64_t>(by_list[l].size()), l);
+    std::sort(work.begin(), work.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    std::atomic<size_t> next{0};
+    std::vector<std::vector<detail::Heap>> heaps(nt);
+    detail::parallel_for(nt, [&](int64_t first, int64_t last) {
+      for (int64_t t = first; t < last; ++t) {
+        auto& hp = heaps[t];
+        for (int64_t i = 0; i < bn; ++i) hp.push_back({hs.data() + (t * batch + i) * k, hi.data() + (t * batch + i) * k, k});
+        std::vector<float> qbuf, sbuf;
+        for (size_t w; (w = next++) < work.size();) {
+          const size_t l = work[w].second;
+          const auto& qs = by_list[l];
+          const int64_t n = static_cast<int64_t>(lists->list_size(l)), m = static_cast<int64_t>(qs.size());
+          auto* x = reinterpret_cast<const float*>(lists->get_codes(l));
+          const faiss::Index::idx_t* ids = lists->get_ids(l);
+          if (m < kMinGemm) {
+            // A few queries: the register-blocked kernel, 4 at a time.
+            sbuf.resize(static_cast<size_t>(4) * n);
+            for (int64_t g0 = 0; g0 < m; g0 += 4) {
+              int g = static_cast<int>(std::min<int64_t>(4, m - g0));
+              const float* qp[4];
+              for (int u = 0; u < g; ++u) qp[u] = q.row(qs[g0 + u]);
+              pick(g)(qp, x, n, d, sbuf.data());
+              for (int u = 0; u < g; ++u) push_row(hp[qs[g0 + u] - b0], sbuf.data() + u * n, ids, n);
+            }
+            continue;
+          }
+          qbuf.resize(static_cast<size_t>(m) * d);
+          sbuf.resize(static_cast<size_t>(m) * n);
+          for (int64_t u = 0; u < m; ++u) std::memcpy(qbuf.data() + u * d, q.row(qs[u]), sizeof(float) * d);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n), d, 1.f,
+                      qbuf.data(), d, x, d, 0.f, sbuf.data(), static_cast<int>(n));
+          for (int64_t u = 0; u < m; ++u) push_row(hp[qs[u] - b0], sbuf.data() + u * n, ids, n);
         }
-        continue;
       }
-      // Many queries probe this list: one matrix product over all of them.
-      qbuf.resize(static_cast<size_t>(m) * d);
-      sbuf.resize(static_cast<size_t>(m) * n);
-      for (int64_t t = 0; t < m; ++t) std::memcpy(qbuf.data() + t * d, q.row(qs[t]), sizeof(float) * d);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n), d, 1.f,
-                  qbuf.data(), d, x, d, 0.f, sbuf.data(), static_cast<int>(n));
-      for (int64_t t = 0; t < m; ++t) push_row(heaps[qs[t] - begin], sbuf.data() + t * n, ids, n);
-    }
-    for (auto& h : heaps) h.sort();
-  });
+    });
+    // Each query's best of the threads' bests: the top-k of all its candidates,
+    // whichever thread scanned which list.
+    detail::parallel_for(bn, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        detail::Heap h{out.scores.data() + (b0 + i) * k, out.ids.data() + (b0 + i) * k, k};
+        for (int t = 0; t < nt; ++t)
+          for (int e = 0; e < heaps[t][i].n; ++e) h.push_any(heaps[t][i].s[e], heaps[t][i].id[e]);
+        h.sort();
+      }
+    });
+  }
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   log::debug("IVF: {} lists per query; coarse assignment {:.3f} s, list scan {:.3f} s", np, secs(t0, t1),
              secs(t1, std::chrono::steady_clock::now()));

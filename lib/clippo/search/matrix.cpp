@@ -76,7 +76,9 @@ TopK exact_search(const float* q, int64_t nq, const float* db, int64_t nb, int d
   // Blocks sized so the score tile (qb x bb floats) stays around 16 MB and
   // each SGEMM call is large enough for BLAS to run at full speed.
   const int64_t qb = std::min<int64_t>(std::max<int64_t>(nq, 1), 1024);
-  const int64_t bb = 4096;
+  // A smaller database (an IVF quantizer's centroids) gets a tile its size:
+  // a fresh tile's pages are faulted in on every call.
+  const int64_t bb = std::min<int64_t>(std::max<int64_t>(nb, 1), 4096);
   std::vector<float> tile(static_cast<size_t>(qb) * bb);
   for (int64_t q0 = 0; q0 < nq; q0 += qb) {
     int64_t qn = std::min(qb, nq - q0);
