@@ -61,9 +61,10 @@ class OneTowerImpl : public torch::nn::Module {
   void reset_parameters(uint64_t seed = 0);
 
   // Inference: fused QKV kernels in `dtype` (kFloat or kBFloat16) on the
-  // current device, used by forward() from then on (matmuls in dtype,
-  // LayerNorm, softmax and the residual stream in float32). Call again after
-  // changing the parameters; clear_inference() goes back to the parameters.
+  // current device, used by forward() from then on, without gradients
+  // (matmuls and softmax in dtype, LayerNorm and the residual stream in
+  // float32). Call again after changing the parameters; clear_inference()
+  // goes back to the parameters.
   void prepare_inference(torch::ScalarType dtype);
   void clear_inference();
 
