@@ -28,23 +28,37 @@ at::Device torch_device(const std::string& d) {
   throw UsageError("--device must be cpu or cuda, not '" + d + "'");
 }
 
-// One int64 per score whose descending order is (score desc, column asc):
+// One int64 per score whose descending order is (score desc, tiebreak asc):
 // the float's bits made monotonic as a signed int32 in the high half, the
-// complement of the column in the low half. torch's top-k is not stable, so
-// equal scores must not compare equal; with these keys none do. -0 and +0
-// get the same high half (they are equal scores on the CPU too).
-at::Tensor order_keys(const at::Tensor& scores) {
+// complement of the tiebreak (a column, < 2^32) in the low half. torch's
+// top-k is not stable, so equal scores must not compare equal; with these
+// keys none do. -0 and +0 get the same high half (equal scores on the CPU too).
+at::Tensor order_keys(const at::Tensor& scores, const at::Tensor& tiebreak) {
   at::Tensor bits = scores.contiguous().view(at::kInt);
   // Negative floats order backwards as integers: flip their magnitude bits.
   // +1 maps -0 (0x80000000 -> -1) onto +0 and keeps every other value apart.
   at::Tensor ord = at::where(bits < 0, bits.bitwise_xor(0x7FFFFFFF) + 1, bits).to(at::kLong);
-  at::Tensor col = at::arange(scores.size(1), scores.options().dtype(at::kLong));
-  return ord.mul_(int64_t{1} << 32).add_(((int64_t{1} << 32) - 1) - col);
+  return ord.mul_(int64_t{1} << 32).add_((int64_t{1} << 32) - 1).sub_(tiebreak);
 }
 
-// The best k columns of each row, in key order.
-at::Tensor top_columns(const at::Tensor& scores, int64_t k) {
-  return std::get<1>(order_keys(scores).topk(std::min<int64_t>(k, scores.size(1)), 1, /*largest=*/true, /*sorted=*/true));
+// The best k columns of each row by (score desc, column asc), best first.
+at::Tensor top_columns(const at::Tensor& s, int64_t k) {
+  const int64_t n = s.size(1);
+  k = std::min(k, n);
+  if (k < n) {
+    // Usually a plain top-k of k+1 settles it: where the k-th score is above
+    // the (k+1)-th in every row, no tie crosses the boundary, so these k
+    // columns are the answer and only their order among equal scores is left.
+    // (-0 vs +0 and NaN fail the test and take the general path.)
+    auto [v, c] = s.topk(k + 1, 1, /*largest=*/true, /*sorted=*/true);
+    if (at::gt(v.select(1, k - 1), v.select(1, k)).all().item<bool>()) {
+      v = v.narrow(1, 0, k), c = c.narrow(1, 0, k);
+      return c.gather(1, std::get<1>(order_keys(v, c).sort(1, /*descending=*/true)));
+    }
+  }
+  // A tie across the boundary: keys for the whole row.
+  at::Tensor cols = at::arange(n, s.options().dtype(at::kLong));
+  return std::get<1>(order_keys(s, cols).topk(k, 1, /*largest=*/true, /*sorted=*/true));
 }
 
 at::Tensor upload(const float* p, int64_t rows, int dim, const at::Device& dev) {
@@ -68,7 +82,9 @@ search::TopK DeviceSearch::operator()(const float* q, int64_t nq, const float* d
   if (nq == 0 || nb == 0) return out;
   c10::InferenceMode no_grad;
   const int64_t row_bytes = int64_t{4} * std::max(dim, 1);
-  const int64_t bb = std::min(nb, opt_.block_rows > 0 ? opt_.block_rows : std::max<int64_t>(1, kBlockBytes / row_bytes));
+  // Block columns are key tiebreaks, below 2^32.
+  const int64_t bb = std::min({nb, opt_.block_rows > 0 ? opt_.block_rows : std::max<int64_t>(1, kBlockBytes / row_bytes),
+                               int64_t{1} << 31});
   const int64_t qb = std::min(nq, opt_.query_batch > 0 ? opt_.query_batch : std::max<int64_t>(1, kTileEntries / bb));
   // Queries stay on the device when they are no bigger than a block.
   const bool resident = nq * row_bytes <= kBlockBytes;
@@ -90,8 +106,7 @@ search::TopK DeviceSearch::operator()(const float* q, int64_t nq, const float* d
       }
       // Merge by position in [best | block]: the kept rows all precede this
       // block's, and each side lists equal scores by ascending row, so among
-      // equal scores position order is row order and the keys break ties as
-      // the CPU does.
+      // equal scores position order is row order and ties break as on the CPU.
       at::Tensor cs = at::cat({best_s[n], sc}, 1), ci = at::cat({best_i[n], id}, 1);
       at::Tensor keep = top_columns(cs, k);
       best_s[n] = cs.gather(1, keep), best_i[n] = ci.gather(1, keep);
