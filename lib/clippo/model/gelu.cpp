@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <cstring>
 
-#include "clippo/cli/error.h"
+#include "clippo/model/simd.h"
 
 namespace clippo::model {
 
 namespace {
+
+using simd::Isa;
 
 // Branch-free (clamps as selects, rounding by adding 1.5 * 2^23, the
 // exponent from the bits of that sum rather than a float-to-int
@@ -52,69 +54,38 @@ __attribute__((always_inline)) inline float gelu_one(float x) {
   return 0.5f * x * (1.0f + t);
 }
 
-__attribute__((always_inline)) inline float bf16_in(uint16_t b) {
-  uint32_t u = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-__attribute__((always_inline)) inline uint16_t bf16_out(float f) {  // round to nearest even (no NaN inputs here)
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
-// out[i] = gelu(in[i] + bias[i]) over one row (bias may be null). The loops
-// live in the functions that carry the target attribute, so the compiler
-// vectorises them for that ISA (helpers are forced inline).
-#define CLIPPO_GELU_KERNELS(suffix, attr)                                                                  \
-  attr void gelu_f32_##suffix(const float* in, const float* bias, float* out, int64_t n) {               \
-    if (bias)                                                                                             \
-      for (int64_t i = 0; i < n; ++i) out[i] = gelu_one(in[i] + bias[i]);                                 \
-    else                                                                                                  \
-      for (int64_t i = 0; i < n; ++i) out[i] = gelu_one(in[i]);                                           \
-  }                                                                                                       \
-  attr void gelu_bf16_##suffix(const uint16_t* in, const float* bias, uint16_t* out, int64_t n) {        \
-    constexpr int64_t kBlock = 256;                                                                       \
-    float buf[kBlock];                                                                                    \
-    for (int64_t s = 0; s < n; s += kBlock) {                                                             \
-      int64_t m = std::min(kBlock, n - s);                                                                \
-      if (bias)                                                                                           \
-        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_one(bf16_in(in[s + i]) + bias[s + i]);             \
-      else                                                                                                \
-        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_one(bf16_in(in[s + i]));                           \
-      for (int64_t i = 0; i < m; ++i) out[s + i] = bf16_out(buf[i]);                                      \
-    }                                                                                                     \
+// out[i] = gelu(in[i] + bias[i]) over one row (bias may be null), T float
+// or bfloat16 (uint16_t); in place when out == in. Through a float buffer so
+// the arithmetic loop vectorises the same for both types.
+#define CLIPPO_GELU_KERNEL(suffix, attr)                                                    \
+  template <class T>                                                                        \
+  attr void gelu_##suffix(const T* in, const float* bias, T* out, int64_t n) {             \
+    constexpr int64_t kBlock = 256;                                                         \
+    float buf[kBlock];                                                                      \
+    for (int64_t s = 0; s < n; s += kBlock) {                                               \
+      int64_t m = std::min(kBlock, n - s);                                                  \
+      for (int64_t i = 0; i < m; ++i) buf[i] = simd::load(in[s + i]);                       \
+      if (bias)                                                                             \
+        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_one(buf[i] + bias[s + i]);            \
+      else                                                                                  \
+        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_one(buf[i]);                          \
+      for (int64_t i = 0; i < m; ++i) simd::store(out[s + i], buf[i]);                      \
+    }                                                                                       \
   }
 
-CLIPPO_GELU_KERNELS(generic, )
-CLIPPO_GELU_KERNELS(avx2, __attribute__((target("avx2,fma"))))
-CLIPPO_GELU_KERNELS(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma"))))
+CLIPPO_GELU_KERNEL(generic, )
+CLIPPO_GELU_KERNEL(avx2, CLIPPO_TARGET_AVX2)
+CLIPPO_GELU_KERNEL(avx512, CLIPPO_TARGET_AVX512)
 
-struct Kernel {
-  const char* name;
-  bool supported;
-  void (*f32)(const float*, const float*, float*, int64_t);
-  void (*bf16)(const uint16_t*, const float*, uint16_t*, int64_t);
-};
-
-const Kernel kKernels[] = {
-    {"avx512",
-     __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"),
-     gelu_f32_avx512, gelu_bf16_avx512},
-    {"avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), gelu_f32_avx2, gelu_bf16_avx2},
-    {"generic", true, gelu_f32_generic, gelu_bf16_generic},
-};
-
-const Kernel& best_kernel() {
-  static const Kernel& k = *std::find_if(std::begin(kKernels), std::end(kKernels), [](const Kernel& k) { return k.supported; });
-  return k;
+template <class T>
+void gelu_row(Isa isa, const T* in, const float* bias, T* out, int64_t n) {
+  if (isa == Isa::avx512) gelu_avx512(in, bias, out, n);
+  else if (isa == Isa::avx2) gelu_avx2(in, bias, out, n);
+  else gelu_generic(in, bias, out, n);
 }
 
 // Into x itself when in_place (no new buffer: fresh tens of MB cost page faults).
-torch::Tensor run(const Kernel& k, const torch::Tensor& x, const torch::Tensor& bias, bool in_place = false) {
+torch::Tensor run(Isa isa, const torch::Tensor& x, const torch::Tensor& bias, bool in_place = false) {
   const bool has_bias = bias.defined();
   bool fast = x.device().is_cpu() && !(torch::GradMode::is_enabled() && (x.requires_grad() || (has_bias && bias.requires_grad()))) &&
               (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) && x.dim() >= 1 &&
@@ -124,16 +95,15 @@ torch::Tensor run(const Kernel& k, const torch::Tensor& x, const torch::Tensor& 
   torch::Tensor in = x.contiguous(), b = has_bias ? bias.contiguous() : bias;
   torch::Tensor out = in_place && in.is_same(x) ? in : torch::empty_like(in);
   const int64_t n = in.numel(), cols = std::max<int64_t>(1, in.size(-1)), rows = n / cols;
-  const bool bf16 = in.scalar_type() == torch::kBFloat16;
   const float* bp = has_bias ? b.data_ptr<float>() : nullptr;
   // Rows of the last dimension (the bias runs along it), ~16k elements a task.
   at::parallel_for(0, rows, std::max<int64_t>(1, (1 << 14) / cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      if (bf16)
-        k.bf16(reinterpret_cast<const uint16_t*>(in.data_ptr()) + r * cols, bp,
-               reinterpret_cast<uint16_t*>(out.data_ptr()) + r * cols, cols);
+      if (in.scalar_type() == torch::kBFloat16)
+        gelu_row(isa, reinterpret_cast<const uint16_t*>(in.data_ptr()) + r * cols, bp,
+                 reinterpret_cast<uint16_t*>(out.data_ptr()) + r * cols, cols);
       else
-        k.f32(in.data_ptr<float>() + r * cols, bp, out.data_ptr<float>() + r * cols, cols);
+        gelu_row(isa, in.data_ptr<float>() + r * cols, bp, out.data_ptr<float>() + r * cols, cols);
     }
   });
   return out;
@@ -141,27 +111,21 @@ torch::Tensor run(const Kernel& k, const torch::Tensor& x, const torch::Tensor& 
 
 }  // namespace
 
-torch::Tensor gelu_tanh(const torch::Tensor& x, const torch::Tensor& bias) { return run(best_kernel(), x, bias); }
+torch::Tensor gelu_tanh(const torch::Tensor& x, const torch::Tensor& bias) { return run(simd::best(), x, bias); }
 
 void gelu_tanh_(torch::Tensor& x, const torch::Tensor& bias) {
-  auto y = run(best_kernel(), x, bias, /*in_place=*/true);
+  auto y = run(simd::best(), x, bias, /*in_place=*/true);
   if (!y.is_same(x)) x = y;
 }
 
 std::vector<std::string> gelu_kernels() {
   std::vector<std::string> names;
-  for (auto& k : kKernels)
-    if (k.supported) names.push_back(k.name);
+  for (auto isa : simd::supported_isas()) names.push_back(simd::name(isa));
   return names;
 }
 
 torch::Tensor gelu_tanh_with(const std::string& kernel, const torch::Tensor& x, const torch::Tensor& bias) {
-  for (auto& k : kKernels)
-    if (kernel == k.name) {
-      if (!k.supported) throw Error("GELU kernel " + kernel + ": this CPU lacks it");
-      return run(k, x, bias);
-    }
-  throw Error("no GELU kernel named " + kernel);
+  return run(simd::parse_isa(kernel), x, bias);
 }
 
 }  // namespace clippo::model

@@ -10,6 +10,7 @@
 #include "clippo/cli/error.h"
 #include "clippo/io/json.h"
 #include "clippo/model/gelu.h"
+#include "clippo/model/residual_norm.h"
 
 namespace clippo::model {
 
@@ -339,27 +340,30 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
 
 // encoder_block for inference, on prepare_inference's weights (q's kernel
 // and bias already scaled by 1/sqrt(hd), the qkv bias in the kernel dtype):
-// the same arithmetic in fewer passes over memory. Matmuls without a bias
-// (addmm first broadcasts the bias into its output: a quarter of the time of
-// the matmul with oneDNN's bf16 kernels), each bias added where its result is
-// read anyway (in the copy of q, k, v to head-major order, inside the GELU,
-// into the residual stream); the attention matmuls on contiguous heads;
-// softmax on bf16 scores (computed in float32 inside, as accurate as casting
-// them); GELU and the residual updates in place. x is updated in place.
-torch::Tensor inference_block(torch::Tensor x, torch::TensorList w, int64_t heads) {
+// the same arithmetic in fewer passes over memory. y is the block's first
+// LayerNorm of x, in the kernel dtype; x is updated in place; returns the
+// LayerNorm that follows the block (next_scale, next_shift) in next_dtype.
+// Matmuls without a bias (addmm first broadcasts the bias into its output: a
+// quarter of the time of the matmul with oneDNN's bf16 kernels), each bias
+// added where its result is read anyway (in the copy of q, k, v to
+// head-major order, inside the GELU, in the residual update); the attention
+// matmuls on contiguous heads; softmax on bf16 scores (computed in float32
+// inside, as accurate as casting them); each residual update fused with the
+// LayerNorm after it.
+torch::Tensor inference_block(torch::Tensor& x, const torch::Tensor& y, torch::TensorList w, int64_t heads,
+                              const torch::Tensor& next_scale, const torch::Tensor& next_shift,
+                              torch::ScalarType next_dtype) {
   const int64_t N = x.size(0), L = x.size(1), D = x.size(2), hd = D / heads;
   const auto dt = w[2].scalar_type();
-  auto y = layer_norm(x, w[0], w[1]).to(dt).view({N * L, D});
   auto qkv = torch::empty({3, N * heads, L, hd}, y.options());
   auto heads_major = qkv.view({3, N, heads, L, hd}).permute({1, 3, 0, 2, 4});
-  torch::add_out(heads_major, torch::mm(y, w[2]).view({N, L, 3, heads, hd}), w[3].view({3, heads, hd}));
+  torch::add_out(heads_major, torch::mm(y.view({N * L, D}), w[2]).view({N, L, 3, heads, hd}), w[3].view({3, heads, hd}));
   auto probs = torch::softmax(torch::bmm(qkv[0], qkv[1].transpose(1, 2)), -1);
   auto a = torch::bmm(probs, qkv[2]).view({N, heads, L, hd}).transpose(1, 2).reshape({N * L, D});
-  x.add_(torch::mm(a, w[4]).view({N, L, D})).add_(w[5]);
-  auto h = torch::mm(layer_norm(x, w[6], w[7]).to(dt).view({N * L, D}), w[8]);
+  auto y2 = add_layer_norm(x, torch::mm(a, w[4]).view({N, L, D}), w[5], w[6], w[7], dt);
+  auto h = torch::mm(y2.view({N * L, D}), w[8]);
   gelu_tanh_(h, w[9]);
-  x.add_(torch::mm(h, w[10]).view({N, L, D})).add_(w[11]);
-  return x;
+  return add_layer_norm(x, torch::mm(h, w[10]).view({N, L, D}), w[11], next_scale, next_shift, next_dtype);
 }
 
 }  // namespace
@@ -376,12 +380,26 @@ OneTowerOutput OneTowerImpl::run(const Weights& w, torch::Tensor images) const {
   if (config_.pool == "tok") x = torch::cat({w.cls.expand({N, 1, D}), x}, 1);
   const int64_t H = config_.heads;
   const bool checkpoint = grad_checkpointing_ && torch::GradMode::is_enabled();
-  for (auto& b : w.blocks) {
-    std::vector<torch::Tensor> bw{b.ln1_s, b.ln1_b, b.wqkv, b.bqkv, b.wo, b.bo, b.ln2_s, b.ln2_b, b.w1, b.b1, b.w2, b.b2};
-    if (w.inference) x = inference_block(x, bw, H);
-    else x = checkpoint ? CheckpointedBlock::apply(x, H, torch::TensorList(bw)) : encoder_block(x, bw, H);
+  auto block_weights = [](const Weights::Block& b) {
+    return std::vector<torch::Tensor>{b.ln1_s, b.ln1_b, b.wqkv, b.bqkv, b.wo, b.bo, b.ln2_s, b.ln2_b, b.w1, b.b1, b.w2, b.b2};
+  };
+  if (w.inference) {
+    // Each block returns the next one's first LayerNorm (the last, encoder_norm in float32).
+    const auto dt = w.blocks.front().wqkv.scalar_type();
+    auto y = add_layer_norm(x, {}, {}, w.blocks.front().ln1_s, w.blocks.front().ln1_b, dt);
+    for (size_t i = 0; i < w.blocks.size(); ++i) {
+      const bool last = i + 1 == w.blocks.size();
+      y = inference_block(x, y, block_weights(w.blocks[i]), H, last ? w.enc_s : w.blocks[i + 1].ln1_s,
+                          last ? w.enc_b : w.blocks[i + 1].ln1_b, last ? torch::kFloat : dt);
+    }
+    x = y;
+  } else {
+    for (auto& b : w.blocks) {
+      auto bw = block_weights(b);
+      x = checkpoint ? CheckpointedBlock::apply(x, H, torch::TensorList(bw)) : encoder_block(x, bw, H);
+    }
+    x = layer_norm(x, w.enc_s, w.enc_b);
   }
-  x = layer_norm(x, w.enc_s, w.enc_b);
   torch::Tensor pooled;
   if (config_.pool == "map") {
     auto q = dense(w.probe.expand({N, 1, D}), w.map_wq, w.map_bq);

@@ -1,0 +1,71 @@
+// The hand-written CPU kernels of the inference path (GELU, residual update
+// with LayerNorm), every variant this CPU runs, against torch in float64.
+#include "test_model_fixture.h"
+
+#include "clippo/model/gelu.h"
+#include "clippo/model/residual_norm.h"
+
+using namespace clippo::model;
+
+TEST_CASE("model: the inference GELU kernel matches torch::gelu(tanh)", "[model]") {
+  {
+  torch::NoGradGuard ng;
+  auto x = torch::cat({torch::linspace(-12, 12, 100001), torch::tensor({0.0f, -0.0f, 1e-8f, -1e-30f, 80.f, -80.f, 1e4f, -1e4f})});
+  auto want = torch::gelu(x.to(torch::kDouble), "tanh");
+  auto wb = torch::gelu(x.to(torch::kBFloat16).to(torch::kDouble), "tanh");
+  // With a bias along the last dimension: rows of 37 (not a multiple of any vector width).
+  auto xr = torch::randn({211, 37}) * 4, bias = torch::randn({37});
+  auto want_r = torch::gelu((xr + bias).to(torch::kDouble), "tanh");
+  auto xrb = xr.to(torch::kBFloat16);
+  auto want_rb = torch::gelu(xrb.to(torch::kDouble) + bias.to(torch::kDouble), "tanh");
+  auto kernels = gelu_kernels();
+  CHECK(kernels.back() == "generic");
+  for (const auto& k : kernels) {
+    INFO("kernel " << k);
+    auto got = gelu_tanh_with(k, x);
+    CHECK((got.to(torch::kDouble) - want).abs().max().item<double>() < 2e-6);
+    // bfloat16 in and out: within bf16 rounding of the exact value
+    auto gb = gelu_tanh_with(k, x.to(torch::kBFloat16)).to(torch::kDouble);
+    CHECK(((gb - wb).abs() <= wb.abs() * (1.0 / 128) + 1e-6).all().item<bool>());
+    auto gr = gelu_tanh_with(k, xr, bias);
+    CHECK((gr.to(torch::kDouble) - want_r).abs().max().item<double>() < 1e-5);
+    auto grb = gelu_tanh_with(k, xrb, bias).to(torch::kDouble);
+    CHECK(((grb - want_rb).abs() <= want_rb.abs() * (1.0 / 128) + 1e-6).all().item<bool>());
+  }
+  CHECK(gelu_tanh(x).equal(gelu_tanh_with(kernels.front(), x)));
+  }
+  // under autograd it defers to torch (gradients flow)
+  auto y = torch::randn({7}, torch::requires_grad());
+  auto b = torch::randn({7}, torch::requires_grad());
+  auto g = clippo::model::gelu_tanh(y, b);
+  g.sum().backward();
+  CHECK(y.grad().defined());
+  CHECK(b.grad().defined());
+}
+
+TEST_CASE("model: the residual + LayerNorm kernel matches torch", "[model]") {
+  torch::NoGradGuard ng;
+  auto dbl = [](const torch::Tensor& t) { return t.to(torch::kDouble); };
+  for (int64_t d : {768, 37}) {  // vector-width multiple and not
+    auto x0 = torch::randn({3, 5, d}) * 3 + 1, yf = torch::randn({3, 5, d}), bias = torch::randn({d});
+    auto scale = torch::rand({d}) + 0.5, shift = torch::randn({d});
+    for (const auto& k : gelu_kernels())
+      for (auto ydt : {torch::kFloat, torch::kBFloat16})
+        for (auto odt : {torch::kFloat, torch::kBFloat16})
+          for (int variant = 0; variant < 3; ++variant) {  // y and bias, y alone, neither
+            INFO("d " << d << " kernel " << k << " y " << ydt << " out " << odt << " variant " << variant);
+            auto y = variant < 2 ? yf.to(ydt) : torch::Tensor();
+            auto b = variant == 0 ? bias : torch::Tensor();
+            auto want_x = dbl(x0);
+            if (y.defined()) want_x = want_x + dbl(y);
+            if (b.defined()) want_x = want_x + dbl(b);
+            auto want = torch::layer_norm(want_x, {d}, dbl(scale), dbl(shift), 1e-6);
+            auto x = x0.clone();
+            auto got = add_layer_norm_with(k, x, y, b, scale, shift, odt);
+            CHECK(got.scalar_type() == odt);
+            CHECK((dbl(x) - want_x).abs().max().item<double>() < 1e-5);
+            double tol = odt == torch::kBFloat16 ? 1.0 / 128 : 1e-5;
+            CHECK(((dbl(got) - want).abs() <= want.abs() * tol + 1e-5).all().item<bool>());
+          }
+  }
+}
