@@ -19,6 +19,9 @@ THREADS=${QUICKSTART_THREADS:-$(nproc)}
 # rendered captions alike), big_vision's Adafactor, batch 64.
 VARIANT=w64-d2-h2-m256/8 RES=48 BATCH=64 STEPS=${QUICKSTART_STEPS:-1000} LR=0.003
 WARMUP=$((STEPS < 120 ? STEPS / 4 : 30))
+# OpenMP threads that spin between parallel regions starve the data workers
+# and OpenBLAS's threads on a small machine: let them sleep.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 say() { printf '\n== %s\n' "$*" >&2; }
 t_all=$(date +%s)
 

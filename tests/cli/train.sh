@@ -25,6 +25,12 @@ clippo-pack -q --images img --captions caps.tsv -o 'd-{0..1}.shard' || fail "cli
 
 TINY=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --log-every 1 --seed 3)
 
+# --- OpenMP threads sleep between parallel regions unless the user says otherwise
+env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose clippo-train --help >/dev/null 2>.stderr
+expect_contains "$(cat .stderr)" "GOMP_SPINCOUNT = '0'" "passive OpenMP wait policy by default"
+OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose clippo-train --help >/dev/null 2>.stderr
+expect_contains "$(cat .stderr)" "OMP_WAIT_POLICY = 'ACTIVE'" "the user's OpenMP wait policy kept"
+
 # --- a run and its workdir ----------------------------------------------------
 expect_status 0 clippo-train --data 'd-{0..1}.shard' --workdir w1 "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 6 --checkpoint-every 2 --warmup 2
 for f in checkpoint.npz metrics.jsonl config.json; do [ -s "w1/$f" ] || fail "w1/$f missing"; done
