@@ -4,7 +4,7 @@ complete -c clippo-embed -l npy -r -F -d 'write one .npy matrix and a .jsonl of 
 complete -c clippo-embed -l fields -x -a 'image text image,text' -d 'what to embed from shards'
 complete -c clippo-embed -l pre-logits -d 'pooled features before the head'
 complete -c clippo-embed -l precision -x -a 'fp32 bf16' -d 'matmul precision'
-complete -c clippo-embed -l batch-size -x -d 'images per forward pass'
+complete -c clippo-embed -l batch-size -x -d 'images per batch'
 complete -c clippo-embed -l res -x -d 'input resolution'
 complete -c clippo-embed -l dtype -x -a 'float32 float16' -d 'stored embedding type'
 complete -c clippo-embed -l font -r -F -d 'Unifont .hex files'

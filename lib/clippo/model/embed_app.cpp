@@ -315,7 +315,7 @@ int embed_main(int argc, char** argv) {
       ("fields", cli::po::value(&fields)->value_name("LIST")->default_value("image,text"), "what to embed from shards: image, text or image,text")
       ("pre-logits", cli::po::bool_switch(&eo.pre_logits), "the pooled features before the head (what few-shot probes use) instead of the normalised embedding")
       ("precision", cli::po::value(&eo.precision)->value_name("P")->default_value("fp32"), "fp32 or bf16 (matmuls in bfloat16)")
-      ("batch-size", cli::po::value(&eo.batch)->value_name("N")->default_value(32), "images per forward pass")
+      ("batch-size", cli::po::value(&eo.batch)->value_name("N")->default_value(32), "images per batch")
       ("res", cli::po::value(&eo.res)->value_name("PX")->default_value(0), "input resolution (0 = the checkpoint's; others resample the position embedding)")
       ("dtype", cli::po::value(&dtype_name)->value_name("T")->default_value("float32"), "stored embeddings: float32 or float16")
       ("font", cli::po::value(&fonts)->value_name("HEX...")->multitoken(), "Unifont .hex files for text (default: Debian's unifont)")

@@ -14,7 +14,7 @@ struct EmbedderOptions {
   int res = 0;                    // 0 = the checkpoint's resolution
   std::string device = "cpu";     // cpu | cuda
   std::string precision = "fp32"; // fp32 | bf16
-  int batch = 32;                 // images per forward pass
+  int batch = 32;                 // images per batch (bf16 splits it: see embed_inputs)
   int threads = 0;                // torch and OpenBLAS threads (0 = leave as is)
   bool pre_logits = false;        // the pooled features before `head` instead of z
   // Text rendering (lib/clippo/text): fonts (empty = the default Unifont).
