@@ -1,4 +1,6 @@
-// Linked into the tools whose threads compete with OpenMP's (clippo-train).
+// Linked into the tools whose threads compete with OpenMP's (clippo-train,
+// clippo-embed: its decode workers; B/16 bf16 embedding on 2 loaded cores
+// went from 6.0 to 8.1 images per CPU-second, and faster by the clock too).
 //
 // OpenMP threads (libtorch's, oneDNN's) busy-wait after each parallel region
 // by default, taking the cores that the decode/render workers, OpenBLAS's own

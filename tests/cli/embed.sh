@@ -40,6 +40,12 @@ assert a.shape == b.shape, (a.shape, b.shape)
 d = np.abs(a - b).max() if a.size else 0
 assert d <= float(sys.argv[3]), d' "$1" "$2" "$3" || fail "$1 vs $2 differ (tol $3)"; }
 
+# --- OpenMP threads sleep between parallel regions unless the user says otherwise
+env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose clippo-embed --help >/dev/null 2>.stderr
+expect_contains "$(cat .stderr)" "GOMP_SPINCOUNT = '0'" "passive OpenMP wait policy by default"
+OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose clippo-embed --help >/dev/null 2>.stderr
+expect_contains "$(cat .stderr)" "OMP_WAIT_POLICY = 'ACTIVE'" "the user's OpenMP wait policy kept"
+
 # --- a folder: good images (odd sizes, a subfolder), a text file named .jpg, an empty file
 mkdir -p photos/sub
 $REF write-ppm photos/a.ppm 40 30 1
