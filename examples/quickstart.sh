@@ -17,7 +17,7 @@ BUILD=${CLIPPO_BUILD_DIR:-$SRC/build}
 THREADS=${QUICKSTART_THREADS:-$(nproc)}
 # The recipe: a 2-layer ViT of width 64 on 8x8 patches at 48 px (digits and
 # rendered captions alike), big_vision's Adafactor, batch 64.
-VARIANT=w64-d2-h2-m256/8 RES=48 BATCH=64 STEPS=${QUICKSTART_STEPS:-1000} LR=0.003
+VARIANT=w64-d2-h2-m256/8 RES=48 BATCH=64 STEPS=${QUICKSTART_STEPS:-1500} LR=0.003
 WARMUP=$((STEPS < 120 ? STEPS / 4 : 30))
 # OpenMP threads that spin between parallel regions starve the data workers
 # and OpenBLAS's threads on a small machine: let them sleep.
