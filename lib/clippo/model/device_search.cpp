@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "clippo/cli/error.h"
+#include "clippo/model/device.h"
 
 namespace clippo::model {
 
@@ -17,16 +18,6 @@ namespace {
 
 constexpr int64_t kBlockBytes = int64_t{256} << 20;  // database vectors on the device at a time
 constexpr int64_t kTileEntries = int64_t{32} << 20;   // scores per product (their keys take 3x that)
-
-at::Device torch_device(const std::string& d) {
-  if (d == "cpu") return at::kCPU;
-  if (d == "cuda") {
-    if (!torch::cuda::is_available())
-      throw Error("--device cuda: this libtorch has no CUDA support or no GPU is visible (use --device cpu)");
-    return at::kCUDA;
-  }
-  throw UsageError("--device must be cpu or cuda, not '" + d + "'");
-}
 
 // One int64 per score whose descending order is (score desc, tiebreak asc):
 // the float's bits made monotonic as a signed int32 in the high half, the

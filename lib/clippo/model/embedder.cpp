@@ -9,6 +9,7 @@
 
 #include "clippo/cli/error.h"
 #include "clippo/io/json.h"
+#include "clippo/model/device.h"
 #include "clippo/model/vit.h"
 #include "clippo/text/render.h"
 
@@ -38,13 +39,7 @@ Embedder::Embedder(const std::string& checkpoint, EmbedderOptions opt) : impl_(s
   if (m.opt.precision != "fp32" && m.opt.precision != "bf16")
     throw UsageError("--precision must be fp32 or bf16, not '" + m.opt.precision + "'");
   if (m.opt.batch <= 0) throw UsageError("--batch-size must be positive");
-  if (m.opt.device == "cuda") {
-    if (!torch::cuda::is_available())
-      throw Error("--device cuda: this libtorch has no CUDA support or no GPU is visible (use --device cpu)");
-    m.device = torch::Device(torch::kCUDA);
-  } else if (m.opt.device != "cpu") {
-    throw UsageError("--device must be cpu or cuda, not '" + m.opt.device + "'");
-  }
+  m.device = torch_device(m.opt.device);
   // Forward passes allocate and free tens of MB per layer; glibc's defaults
   // hand such blocks back to the kernel (mmap/munmap, heap trimming) every
   // time, and re-faulting the pages halved throughput. Keep them.

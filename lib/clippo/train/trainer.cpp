@@ -19,6 +19,7 @@
 #include "clippo/cli/progress.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
+#include "clippo/model/device.h"
 #include "clippo/model/vit.h"
 #include "clippo/train/checkpoint.h"
 #include "clippo/train/dist.h"
@@ -251,7 +252,7 @@ int train(const TrainConfig& cfg0) {
   cfg.validate();
   DistEnv env = dist_env_from_environment();
   const bool cuda = cfg.device == "cuda";
-  if (cuda && !torch::cuda::is_available()) throw Error("--device cuda: this libtorch has no CUDA device");
+  if (cuda) model::torch_device(cfg.device);  // no CUDA: a clear error before any work
   Dist dist(env, cuda);
   const int world = dist.world(), rank = dist.rank();
   if (cfg.batch_size % world != 0)

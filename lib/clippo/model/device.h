@@ -1,0 +1,14 @@
+// The torch device a --device option names.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <string>
+
+namespace clippo::model {
+
+// "cpu" or "cuda". Throws Error when cuda is asked for and this libtorch has
+// no CUDA or sees no GPU (never a silent CPU fall-back), UsageError for
+// another name.
+c10::Device torch_device(const std::string& name);
+
+}  // namespace clippo::model
