@@ -8,6 +8,7 @@
 #include <random>
 
 #include "clippo/search/matrix.h"
+#include "../exact_ref.h"
 
 using clippo::search::Matrix;
 using clippo::search::TopK;
@@ -23,18 +24,6 @@ Matrix random_matrix(int64_t rows, int dim, uint32_t seed, bool ints) {
   return m;
 }
 
-// The reference: all scores in double, sorted by (score desc, row asc).
-std::vector<std::pair<double, int64_t>> brute(const Matrix& q, int64_t i, const Matrix& db) {
-  std::vector<std::pair<double, int64_t>> s(db.rows);
-  for (int64_t j = 0; j < db.rows; ++j) {
-    double d = 0;
-    for (int c = 0; c < db.dim; ++c) d += double(q.row(i)[c]) * db.row(j)[c];
-    s[j] = {d, j};
-  }
-  std::sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("exact search matches brute force across block boundaries", "[search]") {
@@ -44,7 +33,7 @@ TEST_CASE("exact search matches brute force across block boundaries", "[search]"
     TopK t = clippo::search::exact_search(q, db, k);
     REQUIRE(t.nq == q.rows);
     for (int64_t i = 0; i < q.rows; i += 37) {
-      auto ref = brute(q, i, db);
+      auto ref = ranked_scores(q, i, db);
       for (int r = 0; r < k; ++r) {
         CHECK(t.score(i, r) == Approx(ref[r].first).margin(1e-4));
         // a different row is only acceptable for a float near-tie
@@ -62,7 +51,7 @@ TEST_CASE("exact ties keep the lower row first", "[search]") {
   TopK t = clippo::search::exact_search(q, db, 30);
   int ties = 0;
   for (int64_t i = 0; i < q.rows; ++i) {
-    auto ref = brute(q, i, db);
+    auto ref = ranked_scores(q, i, db);
     for (int r = 0; r < 30; ++r) {
       REQUIRE(t.id(i, r) == ref[r].second);
       REQUIRE(t.score(i, r) == static_cast<float>(ref[r].first));

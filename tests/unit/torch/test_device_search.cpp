@@ -15,6 +15,7 @@
 #include "clippo/cli/error.h"
 #include "clippo/model/device_search.h"
 #include "clippo/search/matrix.h"
+#include "../exact_ref.h"
 
 using clippo::model::DeviceSearch;
 using clippo::model::DeviceSearchOptions;
@@ -50,13 +51,7 @@ TopK brute(const Matrix& q, const Matrix& db, int k) {
   TopK t;
   t.nq = q.rows, t.k = k;
   for (int64_t i = 0; i < q.rows; ++i) {
-    std::vector<std::pair<double, int64_t>> s(db.rows);
-    for (int64_t j = 0; j < db.rows; ++j) {
-      double d = 0;
-      for (int c = 0; c < db.dim; ++c) d += double(q.row(i)[c]) * db.row(j)[c];
-      s[j] = {d, j};
-    }
-    std::sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    auto s = ranked_scores(q, i, db);
     for (int r = 0; r < k; ++r) {
       bool in = r < db.rows;
       t.scores.push_back(in ? static_cast<float>(s[r].first) : -std::numeric_limits<float>::infinity());
