@@ -1,5 +1,6 @@
 // big_vision checkpoint arrays <-> OneTower parameters.
 #include <fmt/core.h>
+#include <fmt/ranges.h>  // fmt::join (fmt >= 11 keeps it here)
 #include <fmt/format.h>
 
 #include <cmath>

@@ -1,5 +1,7 @@
 #include "clippo/model/embedder.h"
 
+#include <ATen/Context.h>
+
 #include <dlfcn.h>
 #include <malloc.h>
 #include <fmt/core.h>
@@ -40,6 +42,8 @@ Embedder::Embedder(const std::string& checkpoint, EmbedderOptions opt) : impl_(s
     throw UsageError("--precision must be fp32 or bf16, not '" + m.opt.precision + "'");
   if (m.opt.batch <= 0) throw UsageError("--batch-size must be positive");
   m.device = torch_device(m.opt.device);
+  // fp32 means float32 products on a GPU too, not TF32 ones.
+  if (m.device.is_cuda() && m.opt.precision == "fp32") at::globalContext().setAllowTF32CuBLAS(false);
   // Forward passes allocate and free tens of MB per layer; glibc's defaults
   // hand such blocks back to the kernel (mmap/munmap, heap trimming) every
   // time, and re-faulting the pages halved throughput. Keep them.
@@ -114,8 +118,9 @@ std::vector<float> Embedder::embed_inputs(const float* chw, size_t n) {
   // faulted in on every allocation), split evenly: a batch of 32 B/16 images
   // runs as two of 16, measured 20-25% faster. oneDNN's bf16 matmuls are at
   // full speed with far fewer rows; fp32 (OpenBLAS) was not faster split.
+  // A GPU takes the whole batch.
   size_t step = static_cast<size_t>(m.opt.batch);
-  if (m.opt.precision == "bf16") {
+  if (m.opt.precision == "bf16" && m.device.is_cpu()) {
     const size_t per_image = static_cast<size_t>(m.config.tokens()) * m.config.mlp_dim * 2;
     const size_t fit = std::max<size_t>(1, (size_t{32} << 20) / per_image);
     const size_t parts = (step + fit - 1) / fit;

@@ -2,14 +2,15 @@
 
 #include <fmt/core.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (fmt >= 11 keeps it here)
 
-#include <ATen/autocast_mode.h>
 
 #include <cmath>
 
 #include "clippo/cli/error.h"
 #include "clippo/io/json.h"
 #include "clippo/model/gelu.h"
+#include "clippo/model/autocast.h"
 #include "clippo/model/residual_norm.h"
 
 namespace clippo::model {
@@ -305,7 +306,9 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
     saved.insert(saved.end(), w.begin(), w.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["heads"] = heads;
-    ctx->saved_data["autocast"] = at::autocast::is_enabled();
+    const CudaAutocast ac = cuda_autocast();
+    ctx->saved_data["autocast"] = ac.enabled;
+    ctx->saved_data["autocast_dtype"] = static_cast<int64_t>(ac.dtype);
     torch::NoGradGuard no_grad;
     return encoder_block(x, w, heads);
   }
@@ -320,10 +323,13 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
-      const bool autocast = ctx->saved_data["autocast"].toBool(), was = at::autocast::is_enabled();
-      at::autocast::set_enabled(autocast);
+      // The backward pass runs on autograd's thread, outside the caller's
+      // autocast scope: restore the forward pass's setting for the recompute.
+      const CudaAutocast was = cuda_autocast();
+      set_cuda_autocast({ctx->saved_data["autocast"].toBool(),
+                         static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt())});
       y = encoder_block(inputs[0], torch::TensorList(inputs).slice(1), ctx->saved_data["heads"].toInt());
-      at::autocast::set_enabled(was);
+      set_cuda_autocast(was);
     }
     auto grads = torch::autograd::grad({y}, wanted, {grad_out[0]}, /*retain_graph=*/false, /*create_graph=*/false,
                                        /*allow_unused=*/true);

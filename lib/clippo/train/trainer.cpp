@@ -12,13 +12,15 @@
 #include <fstream>
 #include <regex>
 
-#include <ATen/autocast_mode.h>
+
+#include <torch/cuda.h>
 
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
+#include "clippo/model/autocast.h"
 #include "clippo/model/device.h"
 #include "clippo/model/vit.h"
 #include "clippo/train/checkpoint.h"
@@ -247,12 +249,21 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
 
 // ---- the run -----------------------------------------------------------------
 
+std::string build_info() {
+  return model::torch_build_info() + "multi-process: " + Dist::backends() + "\n";
+}
+
 int train(const TrainConfig& cfg0) {
   TrainConfig cfg = cfg0;
   cfg.validate();
   DistEnv env = dist_env_from_environment();
   const bool cuda = cfg.device == "cuda";
-  if (cuda) model::torch_device(cfg.device);  // no CUDA: a clear error before any work
+  if (cuda) {
+    model::torch_device(cfg.device);  // no CUDA: a clear error before any work
+    if (const int64_t gpus = torch::cuda::device_count(); env.local_rank >= gpus)
+      throw Error(fmt::format("--device cuda: local rank {} ({}) but {} GPU{} visible", env.local_rank, env.source,
+                              gpus, gpus == 1 ? " is" : "s are"));
+  }
   Dist dist(env, cuda);
   const int world = dist.world(), rank = dist.rank();
   if (cfg.batch_size % world != 0)
@@ -388,15 +399,8 @@ int train(const TrainConfig& cfg0) {
     torch::Tensor x = torch::cat({batch.a, batch.b}).to(dev);
     torch::Tensor z;
     {
-      if (cuda) {
-        at::autocast::set_enabled(true);
-        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      }
+      model::CudaAutocastScope bf16(cuda);
       z = net->forward(x).z;
-      if (cuda) {
-        at::autocast::set_enabled(false);
-        at::autocast::clear_cache();
-      }
     }
     z = z.to(torch::kFloat32);
     LossOut lo = contrastive_loss(z.slice(0, 0, B), z.slice(0, B, 2 * B), net->t, &dist);
