@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
                      "metrics.jsonl, config.json); running again with the same --workdir resumes it.\n"
                      "Multi-process: torchrun --nproc-per-node N --no-python clippo-train ... (or srun).",
                      cli::kThreads | cli::kOnError | cli::kDevice);
+    cmd.version_details = train::build_info;
     train::TrainConfig c;
     auto& o = c.optim;
     auto& s = c.schedule;

@@ -57,6 +57,7 @@ po::variables_map Command::parse(int argc, char** argv) {
     }
     if (vm.count("version")) {
       std::cout << name_ << " " << CLIPPO_VERSION << "\n";
+      if (version_details) std::cout << version_details();
       std::exit(0);
     }
     po::notify(vm);

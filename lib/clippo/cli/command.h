@@ -40,6 +40,10 @@ class Command {
 
   std::string help() const;
 
+  // Lines --version prints after the version (e.g. the libtorch and its
+  // devices); called only for --version.
+  std::function<std::string()> version_details;
+
   // Values of the common options after parse().
   std::string output = "-";
   int threads = 0;  // 0 = all cores

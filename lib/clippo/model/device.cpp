@@ -1,6 +1,8 @@
 #include "clippo/model/device.h"
 
+#include <fmt/core.h>
 #include <torch/cuda.h>
+#include <torch/version.h>
 
 #include "clippo/cli/error.h"
 
@@ -14,6 +16,15 @@ c10::Device torch_device(const std::string& name) {
     return c10::kCUDA;
   }
   throw UsageError("--device must be cpu or cuda, not '" + name + "'");
+}
+
+std::string torch_build_info() {
+  std::string cuda = "no CUDA";
+  if (torch::cuda::is_available()) {
+    const auto n = torch::cuda::device_count();
+    cuda = fmt::format("CUDA with {} GPU{}", n, n == 1 ? "" : "s");
+  }
+  return fmt::format("libtorch {}, {}\n", TORCH_VERSION, cuda);
 }
 
 }  // namespace clippo::model

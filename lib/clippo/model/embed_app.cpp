@@ -1,5 +1,7 @@
 #include "clippo/model/embed_app.h"
 
+#include "clippo/model/device.h"
+
 #include <fmt/core.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -304,6 +306,7 @@ int embed_main(int argc, char** argv) {
                      "Writes an embedding shard (img.npy / txt.npy per record, other fields carried,\n"
                      "a __clippo__ header naming the model), or one .npy matrix plus a .jsonl of rows.",
                      cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson | cli::kShards);
+    cmd.version_details = torch_build_info;
     std::string ckpt, text_file, npy, info, fields, precision, dtype_name;
     std::vector<std::string> inputs, fonts;
     EmbedderOptions eo;

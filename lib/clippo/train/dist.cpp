@@ -1,10 +1,24 @@
 #include "clippo/train/dist.h"
 
-// Debian's libtorch is built with Gloo but its CMake config does not say so.
+#include "clippo/model/torch_version.h"
+
+// USE_C10D_* declare the process-group classes; libtorch's CMake config sets
+// neither. cmake/Dependencies.cmake defines CLIPPO_WITH_GLOO where Gloo's
+// headers exist (Debian's libtorch, not the pip wheels) and CLIPPO_WITH_NCCL
+// for a CUDA libtorch with NCCL's header.
+#ifdef CLIPPO_WITH_GLOO
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef CLIPPO_WITH_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -70,15 +84,44 @@ DistEnv dist_env_from_environment() {
   return e;
 }
 
+// Since 2.0 the Gloo and NCCL groups are c10d::Backends (same collectives).
+#if CLIPPO_TORCH_AT_LEAST(2, 0)
+using Backend = c10d::Backend;
+#else
+using Backend = c10d::ProcessGroup;
+#endif
+
 struct Dist::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<Backend> pg;
+  bool nccl = false;
 };
 
+std::string Dist::backends() {
+  std::string out;
+#ifdef CLIPPO_WITH_GLOO
+  out += "gloo";
+#endif
+#ifdef CLIPPO_WITH_NCCL
+  out += out.empty() ? "nccl" : ", nccl";
+#endif
+  return out.empty() ? "none" : out;
+}
+
 Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>()) {
-  if (env_.world == 1) return;
-  if (cuda)
-    throw Error("multi-process training on CUDA needs a libtorch built with NCCL; this build has Gloo (CPU) only");
+  // A launcher's world of one takes the same path as a larger one.
+  if (env_.source == "single") return;
+#ifdef CLIPPO_WITH_NCCL
+  impl_->nccl = cuda;
+#endif
+#ifndef CLIPPO_WITH_GLOO
+  if (!impl_->nccl)
+    throw Error(fmt::format("multi-process training on {} needs {}, which this build of clippo lacks (it has: {})",
+                            cuda ? "CUDA" : "CPU", cuda ? "NCCL or Gloo" : "Gloo", backends()));
+#endif
+  // Collectives run on the rank's GPU with NCCL; Gloo works in host memory
+  // (CUDA training without NCCL copies through it).
+  if (impl_->nccl) dev_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env_.local_rank));
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<uint16_t>(env_.master_port);
   opts.isServer = env_.rank == 0;
@@ -87,28 +130,57 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
   // Newer torchrun keeps its agent's store at MASTER_PORT and tells workers
   // to join it as clients; otherwise rank 0 hosts the store, as env:// does.
   if (auto v = envvar("TORCH_ELASTIC_USE_AGENT_STORE"); v && std::string(v) == "True") opts.isServer = false;
+  // Rank 0 evaluates while the others wait in a collective: a generous
+  // timeout keeps a long evaluation from aborting the job.
+  const auto collective_timeout = std::chrono::minutes(30);
   try {
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, opts);
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("clippo-train", tcp);
-    auto pg_opts = c10d::ProcessGroupGloo::Options::create(std::chrono::minutes(30));
-    pg_opts->devices.push_back(env_.master_addr == "127.0.0.1" || env_.master_addr == "localhost"
-                                   ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                   : c10d::ProcessGroupGloo::createDefaultDevice());
-    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, env_.rank, env_.world, pg_opts);
+#ifdef CLIPPO_WITH_NCCL
+    if (impl_->nccl) {
+      c10::cuda::set_device(dev_.index());
+      auto pg_opts = c10d::ProcessGroupNCCL::Options::create();
+      pg_opts->timeout = collective_timeout;
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, env_.rank, env_.world, pg_opts);
+    }
+#endif
+#ifdef CLIPPO_WITH_GLOO
+    if (!impl_->nccl) {
+      if (cuda) log::info("multi-process CUDA training through Gloo in host memory (this libtorch has no NCCL)");
+      auto pg_opts = c10d::ProcessGroupGloo::Options::create(collective_timeout);
+      pg_opts->devices.push_back(env_.master_addr == "127.0.0.1" || env_.master_addr == "localhost"
+                                     ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                     : c10d::ProcessGroupGloo::createDefaultDevice());
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, env_.rank, env_.world, pg_opts);
+    }
+#endif
   } catch (const std::exception& ex) {
     throw Error(fmt::format("rendezvous at {}:{} (rank {} of {}): {}", env_.master_addr, opts.port, env_.rank,
                             env_.world, ex.what()));
   }
-  log::debug("rank {} of {} joined at {}:{} ({})", env_.rank, env_.world, env_.master_addr, opts.port, env_.source);
+  log::debug("rank {} of {} joined at {}:{} ({}, {})", env_.rank, env_.world, env_.master_addr, opts.port,
+             env_.source, impl_->nccl ? "nccl" : "gloo");
 }
 
-Dist::~Dist() = default;
+Dist::~Dist() {
+#if defined(CLIPPO_WITH_NCCL) && CLIPPO_TORCH_AT_LEAST(2, 2)
+  // NCCL groups are shut down explicitly before destruction (newer releases
+  // warn otherwise).
+  if (impl_->pg && impl_->nccl) {
+    try {
+      static_cast<c10d::ProcessGroupNCCL*>(impl_->pg.get())->shutdown();
+    } catch (const std::exception& ex) {
+      log::warn("NCCL shutdown: {}", ex.what());
+    }
+  }
+#endif
+}
 
 void Dist::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   if (!impl_->pg || tensors.empty()) return;
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> flat;
-  for (auto& t : tensors) flat.push_back(t.detach().reshape(-1).to(torch::kFloat32));
+  for (auto& t : tensors) flat.push_back(t.detach().reshape(-1).to(dev_, torch::kFloat32));
   std::vector<torch::Tensor> buf{torch::cat(flat)};
   impl_->pg->allreduce(buf)->wait();
   int64_t off = 0;
@@ -127,17 +199,18 @@ void Dist::all_reduce_sum(torch::Tensor& t) {
 torch::Tensor Dist::all_gather(const torch::Tensor& x) {
   if (!impl_->pg) return x;
   torch::NoGradGuard ng;
-  std::vector<torch::Tensor> in{x.detach().contiguous()};
+  std::vector<torch::Tensor> in{x.detach().to(dev_).contiguous()};
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int r = 0; r < env_.world; ++r) out[0].push_back(torch::empty_like(in[0]));
   impl_->pg->allgather(out, in)->wait();
-  return torch::cat(out[0], 0);
+  return torch::cat(out[0], 0).to(x.device());
 }
 
 void Dist::broadcast(torch::Tensor& t) {
   if (!impl_->pg) return;
-  std::vector<torch::Tensor> v{t};
+  std::vector<torch::Tensor> v{t.to(dev_)};
   impl_->pg->broadcast(v)->wait();
+  if (!v[0].is_same(t)) t.copy_(v[0]);
 }
 
 void Dist::barrier() {
@@ -146,7 +219,7 @@ void Dist::barrier() {
 
 bool Dist::any(bool flag) {
   if (!impl_->pg) return flag;
-  auto t = torch::full({1}, flag ? 1.0f : 0.0f);
+  auto t = torch::full({1}, flag ? 1.0f : 0.0f, torch::TensorOptions().device(dev_));
   all_reduce_sum(t);
   return t.item<float>() > 0;
 }

@@ -26,7 +26,9 @@ DistEnv dist_env_from_environment();
 
 class Dist {
  public:
-  // world == 1 makes no process group. `cuda` picks NCCL (needs a CUDA build).
+  // A process group whenever a launcher set the environment (a world of one
+  // too), none for a plain single process. `cuda` picks NCCL where this build
+  // has it (collectives on the GPU of LOCAL_RANK), else Gloo in host memory.
   explicit Dist(const DistEnv& env, bool cuda = false);
   ~Dist();
   Dist(const Dist&) = delete;
@@ -49,8 +51,12 @@ class Dist {
   // Logical OR over ranks (e.g. "stop now").
   bool any(bool flag);
 
+  // The process-group backends this build has ("gloo, nccl", "none", ...).
+  static std::string backends();
+
  private:
   DistEnv env_;
+  torch::Device dev_{torch::kCPU};  // where collectives run
   struct Impl;  // c10d headers stay out of this header
   std::unique_ptr<Impl> impl_;
 };

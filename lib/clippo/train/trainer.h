@@ -47,6 +47,9 @@ struct TrainConfig {
 // checkpointing. Throws Error for a NaN loss (the last checkpoint is kept).
 int train(const TrainConfig& cfg);
 
+// For --version: the libtorch, its CUDA devices, the multi-process backends.
+std::string build_info();
+
 // The resolved config: cfg itself for a fresh workdir, else the saved one
 // with the options the user gave again (`given`) applied where a resumed run
 // may change them (steps, checkpoint/log cadence, threads, eval,
