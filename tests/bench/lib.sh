@@ -1,6 +1,6 @@
 # Helpers for the benchmarks: side-by-side timing in one run, min of N.
 set -euo pipefail
-PY=/usr/bin/python3
+PY=${CLIPPO_PYTHON:-/usr/bin/python3}
 B=$(mktemp -d /tmp/clippo-bench.XXXXXX)
 trap 'rm -rf "$B"' EXIT
 cd "$B"

@@ -2,7 +2,7 @@
 # `expect_*`; the script exits non-zero on the first failure. Debian's python3
 # (with numpy) is $PY.
 set -uo pipefail
-PY=/usr/bin/python3
+PY=${CLIPPO_PYTHON:-/usr/bin/python3}
 T=$(mktemp -d /tmp/clippo-cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"

@@ -141,6 +141,12 @@ last = json.loads(open('term/metrics.jsonl').readlines()[-1])['step']
 assert 3 <= s < 100000 and s == last, (s, last)" || fail "SIGTERM checkpoint step"
 
 # --- two processes (Gloo, loopback) with batch B == one process with 2B ---------
+# (A build without Gloo, as against PyTorch's pip wheels, must say so instead.)
+if ! clippo-train --version | grep -q "^multi-process: .*gloo"; then
+  expect_status 1 env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 clippo-train --data d-0.shard "${TINY[@]}" --workdir nogloo
+  expect_contains "$(cat .stderr)" "multi-process training on CPU needs Gloo, which this build of clippo lacks" "no Gloo"
+  echo "note: this build has no Gloo; the CPU multi-process cases are replaced by the check of its error"
+else
 port=$($PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0)
 expect_status 0 clippo-train "${DP[@]}" --batch-size 8 --workdir one
@@ -181,6 +187,41 @@ $PY -c "
 import numpy as np
 a, b = np.load('two/checkpoint.npz'), np.load('slurm/checkpoint.npz')
 assert all(a[k].tobytes() == b[k].tobytes() for k in a.files)" || fail "Slurm run differs from the torchrun-variable run"
+fi
+
+# --- --device cuda: bf16 autocast; checkpointing and a launcher's world of one alike
+if clippo-train --version | grep -q "CUDA with"; then
+  CU=(--data 'd-{0..1}.shard' --variant mu/4 --res 16 --threads 2 --data-threads 1 --log-every 1 --seed 3 --lr 0.01
+      --batch-size 16 --steps 30 --shuffle-buffer 0 --checkpoint-every 0 --device cuda)
+  expect_status 0 clippo-train "${CU[@]}" --workdir cu
+  expect_status 0 clippo-train "${CU[@]}" --workdir cu_gc --grad-checkpointing
+  port=$($PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  expect_status 0 env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    clippo-train "${CU[@]}" --workdir cu_rank -v
+  backend=gloo; clippo-train --version | grep -q "^multi-process: .*nccl" && backend=nccl
+  expect_contains "$(cat .stderr)" "rank 0 of 1 joined at 127.0.0.1:$port (torchrun, $backend)" "process group on the GPU"
+  $PY - <<'PYEOF' || fail "CUDA training runs disagree or did not learn"
+import json, numpy as np
+loss = {w: [json.loads(l)["loss"] for l in open(f"{w}/metrics.jsonl")] for w in ("cu", "cu_gc", "cu_rank")}
+a = loss["cu"]
+assert len(a) == 30 and np.mean(a[-5:]) < 0.8 * np.mean(a[:5]), a
+# bf16 autocast: the same steps, rounding apart.
+assert np.allclose(loss["cu_gc"], a, rtol=2e-2, atol=2e-2), (loss["cu_gc"], a)
+assert np.allclose(loss["cu_rank"], a, rtol=2e-2, atol=2e-2), (loss["cu_rank"], a)
+z = np.load("cu/checkpoint.npz")
+assert all(np.isfinite(z[k]).all() for k in z.files if k.startswith("params/"))
+PYEOF
+  # The checkpoint embeds alike on the GPU and the CPU.
+  expect_status 0 clippo-embed cu/checkpoint.npz img/ --npy emb_cpu.npy
+  expect_status 0 clippo-embed cu/checkpoint.npz img/ --npy emb_gpu.npy --device cuda
+  $PY -c "
+import numpy as np
+a, b = np.load('emb_cpu.npy'), np.load('emb_gpu.npy')
+assert a.shape == b.shape == (48, a.shape[1]) and np.abs(a - b).max() < 1e-4, np.abs(a - b).max()" || fail "GPU and CPU embeddings differ"
+else
+  expect_status 1 clippo-train --data d-0.shard "${TINY[@]}" --workdir nocuda --device cuda
+  expect_contains "$(cat .stderr)" "--device cuda: this libtorch has no CUDA support or no GPU is visible" "no CUDA"
+fi
 
 # --- a diverging run stops with the last good checkpoint ------------------------
 expect_status 1 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --batch-size 8 --steps 50 --lr 1e30 --checkpoint-every 1 --workdir nan

@@ -2,8 +2,10 @@
 // CUDA when there is one: against an independent brute force and against the
 // CPU exact search, with tiny blocks and query batches so that the per-block
 // top-k and the merge run many times, and with data full of exact ties.
-#include <catch2/catch.hpp>
+// torch first: its logging defines a CHECK that Catch's must replace.
 #include <torch/cuda.h>
+#undef CHECK
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -17,8 +17,14 @@ namespace clippo::test {
 
 inline std::string model_ref_script() { return std::string(CLIPPO_TEST_REF) + "/model_ref.py"; }
 
+// Debian's python3 (with numpy), or $CLIPPO_PYTHON (a GPU machine's).
+inline std::string python() {
+  const char* p = std::getenv("CLIPPO_PYTHON");
+  return p && *p ? p : "/usr/bin/python3";
+}
+
 inline int run_python(const std::string& args) {
-  std::string cmd = "/usr/bin/python3 " + model_ref_script() + " " + args;
+  std::string cmd = python() + " " + model_ref_script() + " " + args;
   return std::system(cmd.c_str());
 }
 
@@ -26,7 +32,7 @@ inline const std::string& model_ref_dir() {
   static const std::string dir = [] {
     auto d = std::filesystem::temp_directory_path() / ("clippo-model-ref-" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
-    if (run_python("gen " + d.string()) != 0) FAIL("tests/ref/model_ref.py gen failed (needs /usr/bin/python3 with numpy)");
+    if (run_python("gen " + d.string()) != 0) FAIL("tests/ref/model_ref.py gen failed (needs python3 with numpy)");
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(std::filesystem::temp_directory_path() /
