@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The GPU checks, in one run on a CUDA machine that has PyTorch (pip) but
+# none of clippo's Debian packages: builds clippo against that libtorch with
+# the dependency kit (tests/device/make-kit.sh, made beforehand on Debian and
+# carried as .devkit/), runs the whole test suite (its CUDA cases switch on by
+# themselves where a GPU is visible) and the GPU figures. Logs go to $OUT.
+#   tests/device/run.sh [build] [test] [bench]     (default: all three)
+# CLIPPO_TORCH_PREFIX: the libtorch to build against (default: python3's torch).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/clippo-device}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/device.log") 2>&1
+stages=${*:-build test bench}
+arch=x86_64-linux-gnu
+build=${CLIPPO_BUILD_DIR:-build-device}
+jobs=$(nproc)
+stage() { echo "== $(date +%T) $*"; }
+has() { [[ " $stages " == *" $1 "* ]]; }
+
+stage machine
+nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())'
+g++ --version | head -1; cmake --version | head -1; echo "cores $jobs"
+
+kit=/tmp/clippo-kit/kit
+if has build; then
+  stage "kit: unpack"
+  rm -rf /tmp/clippo-kit
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .devkit/kit.tar.xz /tmp/clippo-kit || exit 1
+  # The kit's programs run with the kit's libraries; pkgconf reads the kit's
+  # .pc files as if the kit were /.
+  mkdir -p "$kit/usr/bin"
+  for prog in pkgconf zstd; do
+    printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$kit/usr/lib/$arch" "$kit/usr/libexec/$prog" >"$kit/usr/bin/$prog"
+  done
+  printf '#!/bin/sh\nexport PKG_CONFIG_SYSROOT_DIR=%s PKG_CONFIG_LIBDIR=%s PKG_CONFIG_SYSTEM_INCLUDE_PATH=/none PKG_CONFIG_SYSTEM_LIBRARY_PATH=/none\nexec %s "$@"\n' \
+    "$kit" "$kit/usr/lib/$arch/pkgconfig:$kit/usr/share/pkgconfig" "$kit/usr/bin/pkgconf" >"$kit/usr/bin/pkg-config"
+  chmod +x "$kit"/usr/bin/*
+  # clippo's default font path (a bare, disposable machine: root may write it).
+  [ -e /usr/share/unifont/unifont.hex ] || { mkdir -p /usr/share/unifont && cp "$kit/usr/share/unifont/unifont.hex" /usr/share/unifont/; }
+  torch_prefix=${CLIPPO_TORCH_PREFIX:-$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')}
+  stage "configure against $torch_prefix"
+  gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+  # RPATH (not RUNPATH) so the kit's libraries also serve its libraries' needs.
+  cmake -S . -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$kit/usr;$torch_prefix" -DPKG_CONFIG_EXECUTABLE="$kit/usr/bin/pkg-config" \
+    -DCMAKE_CXX_FLAGS="-isystem $kit/usr/include/$arch" \
+    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags -Wl,-rpath,$kit/usr/lib/$arch -Wl,-rpath-link,$kit/usr/lib/$arch" \
+    2>&1 | tee "$OUT/configure.log" | grep -E "^-- (fmt|NCCL|Gloo)|Error|error|Warning" 
+  [ "${PIPESTATUS[0]}" = 0 ] || { echo "configure failed (configure.log)"; exit 1; }
+  stage build
+  cmake --build "$build" -j "$jobs" >"$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
+  "$build/tools/clippo-train" --version
+fi
+
+if has test; then
+  stage "tests (ctest -LE bench)"
+  export CLIPPO_PYTHON=${CLIPPO_PYTHON:-python3}
+  command -v zstd >/dev/null || export PATH="$kit/usr/bin:$PATH"
+  (cd "$build" && ctest -LE bench -j 4 --timeout 900 --output-on-failure >"$OUT/ctest.log" 2>&1)
+  echo "ctest exit $?"
+  grep -E "tests passed|Test +#|\*\*\*" "$OUT/ctest.log"
+fi
+
+if has bench; then
+  stage "bench: GPU embedding throughput"
+  tests/device/gpu_bench.sh "$build" 2>&1 | tee "$OUT/gpu_bench.log"
+fi
+stage done
