@@ -13,13 +13,13 @@
 #   JPEG:        a whole run over BATCH+N JPEGs minus a whole run over the first
 #                BATCH of them (both pay the load and the first batch, which cancel).
 # Each timing is the least of REPS runs, interleaved (the machine may be shared).
-# Env: THREADS (default nproc), N (timed images, default 32), BATCH (default 16), REPS (default 3).
+# Env: THREADS (default nproc), N (timed images, default 64: the start-up costs that the subtraction cancels are as large as 32 images), BATCH (default 16), REPS (default 3).
 set -euo pipefail
 . "$CLIPPO_SOURCE/tests/deps.sh"
 clippo_install_deps "${CLIPPO_BENCH_DEPS[@]}"
 PY=/usr/bin/python3
 THREADS=${THREADS:-$(nproc)}
-N=${N:-32}
+N=${N:-64}
 BATCH=${BATCH:-16}
 REPS=${REPS:-3}
 [ "$N" -ge "$BATCH" ] || { echo "N ($N) must be at least BATCH ($BATCH)" >&2; exit 1; }

@@ -58,7 +58,7 @@ if has test; then
   stage "tests (ctest -LE bench)"
   export CLIPPO_PYTHON=${CLIPPO_PYTHON:-python3}
   command -v zstd >/dev/null || export PATH="$kit/usr/bin:$PATH"
-  (cd "$build" && ctest -LE bench -j 4 --timeout 900 --output-on-failure >"$OUT/ctest.log" 2>&1)
+  (cd "$build" && ctest -LE bench -j 8 --timeout 240 --output-on-failure >"$OUT/ctest.log" 2>&1)
   echo "ctest exit $?"
   grep -E "tests passed|Test +#|\*\*\*" "$OUT/ctest.log"
 fi
