@@ -49,7 +49,7 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
   } else {
     fs::path p(path_);
     if (p.has_parent_path()) fs::create_directories(p.parent_path());
-    temp_ = (p.parent_path() / ("." + p.filename().string() + fmt::format(".tmp{}", getpid()))).string();
+    temp_ = (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), getpid())).string();
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) throw Error(fmt::format("{}: cannot create: {}", path_, std::strerror(errno)));
   }
