@@ -26,8 +26,9 @@ g++ --version | head -1; cmake --version | head -1; echo "cores $jobs"
 kit=/tmp/clippo-kit/kit
 if has build; then
   stage "kit: unpack"
+  [ -f .devkit/kit.tar.xz ] || { echo "no .devkit/kit.tar.xz: run tests/device/make-kit.sh first and carry .devkit"; exit 1; }
   rm -rf /tmp/clippo-kit
-  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .devkit/kit.tar.xz /tmp/clippo-kit || exit 1
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="tar")' .devkit/kit.tar.xz /tmp/clippo-kit || exit 1
   # The kit's programs run with the kit's libraries; pkgconf reads the kit's
   # .pc files as if the kit were /.
   mkdir -p "$kit/usr/bin"
