@@ -11,7 +11,7 @@ namespace clippo::model {
 // another name.
 c10::Device torch_device(const std::string& name);
 
-// "libtorch 2.11.0, CUDA 13.0 with 1 GPU\n" or "libtorch 1.13.0, no CUDA\n"
+// "libtorch 2.11.0, CUDA with 1 GPU\n" or "libtorch 1.13.0, no CUDA\n"
 // (for --version).
 std::string torch_build_info();
 

@@ -1,7 +1,5 @@
 #include "clippo/model/embed_app.h"
 
-#include "clippo/model/device.h"
-
 #include <fmt/core.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -26,6 +24,7 @@
 #include "clippo/io/paths.h"
 #include "clippo/io/record_reader.h"
 #include "clippo/io/record_writer.h"
+#include "clippo/model/device.h"
 #include "clippo/model/embed_io.h"
 #include "clippo/model/embedder.h"
 

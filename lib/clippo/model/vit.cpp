@@ -4,13 +4,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (fmt >= 11 keeps it here)
 
-
 #include <cmath>
 
 #include "clippo/cli/error.h"
 #include "clippo/io/json.h"
-#include "clippo/model/gelu.h"
 #include "clippo/model/autocast.h"
+#include "clippo/model/gelu.h"
 #include "clippo/model/residual_norm.h"
 
 namespace clippo::model {
