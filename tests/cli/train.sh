@@ -23,6 +23,9 @@ with open("caps.tsv", "w") as f:
 PYEOF
 clippo-pack -q --images img --captions caps.tsv -o 'd-{0..1}.shard' || fail "clippo-pack"
 
+# A loopback port nothing listens on now.
+free_port() { $PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+
 TINY=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --log-every 1 --seed 3)
 
 # --- OpenMP threads sleep between parallel regions unless the user says otherwise
@@ -147,7 +150,7 @@ if ! clippo-train --version | grep -q "^multi-process: .*gloo"; then
   expect_contains "$(cat .stderr)" "multi-process training on CPU needs Gloo, which this build of clippo lacks" "no Gloo"
   echo "note: this build has no Gloo; the CPU multi-process cases are replaced by the check of its error"
 else
-port=$($PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+port=$(free_port)
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0)
 expect_status 0 clippo-train "${DP[@]}" --batch-size 8 --workdir one
 for r in 0 1; do
@@ -174,7 +177,7 @@ assert b["state/data_drawn"].tolist() == [16, 16], b["state/data_drawn"]
 PYEOF
 
 # The same through Slurm's variables (srun), the fallback when RANK is unset.
-port=$($PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+port=$(free_port)
 for r in 0 1; do
   SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
     timeout 120 clippo-train "${DP[@]}" --batch-size 8 --workdir slurm >slurm$r.log 2>&1 &
@@ -195,7 +198,7 @@ if clippo-train --version | grep -q "CUDA with"; then
       --batch-size 16 --steps 30 --shuffle-buffer 0 --checkpoint-every 0 --device cuda)
   expect_status 0 clippo-train "${CU[@]}" --workdir cu
   expect_status 0 clippo-train "${CU[@]}" --workdir cu_gc --grad-checkpointing
-  port=$($PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  port=$(free_port)
   expect_status 0 env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
     clippo-train "${CU[@]}" --workdir cu_rank -v
   backend=gloo; clippo-train --version | grep -q "^multi-process: .*nccl" && backend=nccl

@@ -48,8 +48,8 @@ for p in fp32 bf16; do
 done
 # Whole runs over 1,024 JPEGs and over the first batch alone: the difference
 # is the steady state without start-up (model load, CUDA context).
+mkdir first && cp $(ls jpegs/*.jpg | head -n "$BATCH") first/
 for p in fp32 bf16; do
-  mkdir -p first && cp $(ls jpegs/*.jpg | head -n "$BATCH") first/
   t0=$(date +%s.%N); "$E" b16.npz first/ --npy f.npy --device cuda --precision $p --batch-size "$BATCH" -q
   t1=$(date +%s.%N); "$E" b16.npz jpegs/ --npy j.npy --device cuda --precision $p --batch-size "$BATCH" -q
   t2=$(date +%s.%N)

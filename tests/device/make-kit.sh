@@ -36,21 +36,28 @@ for h in cblas.h cblas-openblas.h openblas_config.h f77blas.h; do
   [ -e /usr/include/$arch/$h ] && cp -L /usr/include/$arch/$h "$root/usr/include/$arch/" || true
 done
 
-# The shared libraries clippo links and everything they need, minus the C,
-# C++ and OpenMP runtimes that come with the machine's compiler; the linker
-# names (libX.so) as symlinks.
+# The shared libraries clippo links and the programs the build and tests run
+# (pkgconf for the .pc files, zstd for the tests' shard readers; run.sh wraps
+# them), with everything they need minus the C, C++ and OpenMP runtimes that
+# come with the machine's compiler; the linker names (libX.so) as symlinks.
 libdir=$root/usr/lib/$arch
-mkdir -p "$libdir"
+mkdir -p "$libdir" "$root/usr/libexec" "$root/usr/share/unifont"
 direct="libarchive.so.13 libzstd.so.1 libzip.so.4 libsimdjson.so.14 libfmt.so.9 libcrypto.so.3 libjpeg.so.62
         libpng16.so.16 libwebp.so.7 libboost_program_options.so.1.74.0 libopencv_core.so.406
         libopencv_imgproc.so.406 libblas.so.3 liblapack.so.3"
 runtime='^(linux-vdso|ld-linux|libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libgomp)\.so'
-for l in $direct; do
-  p=$(ldconfig -p | awk -v l="$l" '$1 == l && !n++ {print $NF}')
-  [ -n "$p" ] || { echo "make-kit: $l not found (run tests/run.sh first)" >&2; exit 1; }
-  echo "$p"
-  ldd "$p" | awk '$3 ~ /^\// {print $3}'
-done | sort -u | while read -r p; do
+needs() { echo "$1"; ldd "$1" | awk '$3 ~ /^\// {print $3}'; }
+{
+  for l in $direct; do
+    p=$(ldconfig -p | awk -v l="$l" '$1 == l && !n++ {print $NF}')
+    [ -n "$p" ] || { echo "make-kit: $l not found (run tests/run.sh first)" >&2; exit 1; }
+    needs "$p"
+  done
+  for prog in pkgconf zstd; do
+    cp -L "$(command -v $prog)" "$root/usr/libexec/$prog"
+    needs "$(command -v $prog)" | tail -n +2
+  done
+} | sort -u | while read -r p; do
   name=$(basename "$p")
   [[ $name =~ $runtime ]] && continue
   cp -L "$p" "$libdir/$name"
@@ -63,16 +70,7 @@ cp /usr/lib/$arch/libfaiss.a "$libdir/"
 grep -rl "/usr/lib/$arch/" "$root/usr/lib/$arch/cmake" 2>/dev/null | while read -r f; do
   sed -i "s|/usr/lib/$arch/|\${_IMPORT_PREFIX}/lib/$arch/|g" "$f"
 done
-# Programs the build and the tests run (pkgconf for the .pc files, zstd for
-# the tests' shard readers), wrapped by run.sh; Unifont for rendering.
-mkdir -p "$root/usr/libexec" "$root/usr/share/unifont"
-for prog in pkgconf zstd; do
-  cp -L "$(command -v $prog)" "$root/usr/libexec/$prog"
-  ldd "$(command -v $prog)" | awk '$3 ~ /^\// {print $3}' | while read -r p; do
-    name=$(basename "$p")
-    [[ $name =~ $runtime ]] || [ -e "$libdir/$name" ] || cp -L "$p" "$libdir/$name"
-  done
-done
+# Unifont for rendering.
 cp /usr/share/unifont/unifont.hex "$root/usr/share/unifont/"
 
 mkdir -p "$(dirname "$out")"

@@ -12,7 +12,6 @@
 #include <fstream>
 #include <regex>
 
-
 #include <torch/cuda.h>
 
 #include "clippo/cli/command.h"
