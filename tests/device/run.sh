@@ -51,7 +51,11 @@ if has build; then
     2>&1 | tee "$OUT/configure.log" | grep -E "^-- (fmt|NCCL|Gloo)|Error|error|Warning" 
   [ "${PIPESTATUS[0]}" = 0 ] || { echo "configure failed (configure.log)"; exit 1; }
   stage build
-  cmake --build "$build" -j "$jobs" >"$OUT/build.log" 2>&1 || { grep -E "error|Error" "$OUT/build.log" | head -40; exit 1; }
+  # Keep going past a failed target: one device run should report every
+  # failure, and the tests of whatever did build still run.
+  keep_going=(-k 0); [ ${#gen[@]} = 0 ] && keep_going=(-k)
+  cmake --build "$build" -j "$jobs" -- "${keep_going[@]}" >"$OUT/build.log" 2>&1 ||
+    { echo "build FAILED (build.log):"; grep -E "error|Error" "$OUT/build.log" | head -40; }
   "$build/tools/clippo-train" --version
 fi
 
