@@ -91,7 +91,9 @@ torch::Tensor run(Isa isa, const torch::Tensor& x, const torch::Tensor& bias, bo
               (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) && x.dim() >= 1 &&
               (!has_bias || (bias.device().is_cpu() && bias.scalar_type() == torch::kFloat && bias.dim() == 1 &&
                              bias.size(0) == x.size(-1)));
-  if (!fast) return torch::gelu(has_bias ? x + bias : x, "tanh");
+  // Elsewhere (a GPU, autograd) torch's GELU, in float32 when the bias is,
+  // and the result in x's dtype as the kernels give it: a bf16 matmul reads it.
+  if (!fast) return torch::gelu(has_bias ? x + bias : x, "tanh").to(x.scalar_type());
   torch::Tensor in = x.contiguous(), b = has_bias ? bias.contiguous() : bias;
   torch::Tensor out = in_place && in.is_same(x) ? in : torch::empty_like(in);
   const int64_t n = in.numel(), cols = std::max<int64_t>(1, in.size(-1)), rows = n / cols;

@@ -11,6 +11,7 @@
 #include "clippo/model/autocast.h"
 #include "clippo/model/gelu.h"
 #include "clippo/model/residual_norm.h"
+#include "clippo/model/torch_version.h"
 
 namespace clippo::model {
 
@@ -271,15 +272,30 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& s, const t
   return torch::layer_norm(x.to(torch::kFloat), {x.size(-1)}, s, b, 1e-6);
 }
 
+// On a GPU, softmax(q k^T) v for heads laid out (N, H, L, hd) with q already
+// scaled: torch's fused attention (flash or memory-efficient kernels, softmax
+// in float32 inside), which never stores the L x L scores. Undefined elsewhere.
+torch::Tensor fused_attention([[maybe_unused]] const torch::Tensor& q, [[maybe_unused]] const torch::Tensor& k,
+                              [[maybe_unused]] const torch::Tensor& v) {
+#if CLIPPO_TORCH_AT_LEAST(2, 1)
+  if (q.is_cuda()) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, false, /*scale=*/1.0);
+#endif
+  return {};
+}
+
 // Multi-head attention of q (N, Lq, H*hd) over k, v (N, Lk, H*hd): softmax in
 // float32, q scaled by 1/sqrt(hd) as flax does. Result (N, Lq, H*hd).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t heads) {
   const int64_t N = q.size(0), Lq = q.size(1), Lk = k.size(1), hd = q.size(2) / heads;
   auto split = [&](const torch::Tensor& t, int64_t L) { return t.reshape({N, L, heads, hd}).transpose(1, 2); };
   auto qh = split(q, Lq) * (1.0 / std::sqrt(static_cast<double>(hd)));
-  auto scores = torch::matmul(qh, split(k, Lk).transpose(-2, -1));
-  auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(v.scalar_type());
-  return torch::matmul(probs, split(v, Lk)).transpose(1, 2).reshape({N, Lq, heads * hd});
+  auto a = fused_attention(qh, split(k, Lk), split(v, Lk));
+  if (!a.defined()) {
+    auto scores = torch::matmul(qh, split(k, Lk).transpose(-2, -1));
+    auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(v.scalar_type());
+    a = torch::matmul(probs, split(v, Lk));
+  }
+  return a.transpose(1, 2).reshape({N, Lq, heads * hd});
 }
 
 torch::Tensor mlp(const torch::Tensor& y, const torch::Tensor& w1, const torch::Tensor& b1, const torch::Tensor& w2,
@@ -352,7 +368,7 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
 // quarter of the time of the matmul with oneDNN's bf16 kernels), each bias
 // added where its result is read anyway (in the copy of q, k, v to
 // head-major order, inside the GELU, in the residual update); the attention
-// matmuls on contiguous heads; softmax on bf16 scores (computed in float32
+// matmuls on contiguous heads (fused on a GPU); softmax on bf16 scores (in float32
 // inside, as accurate as casting them); each residual update fused with the
 // LayerNorm after it.
 torch::Tensor inference_block(torch::Tensor& x, const torch::Tensor& y, torch::TensorList w, int64_t heads,
@@ -363,8 +379,10 @@ torch::Tensor inference_block(torch::Tensor& x, const torch::Tensor& y, torch::T
   auto qkv = torch::empty({3, N * heads, L, hd}, y.options());
   auto heads_major = qkv.view({3, N, heads, L, hd}).permute({1, 3, 0, 2, 4});
   torch::add_out(heads_major, torch::mm(y.view({N * L, D}), w[2]).view({N, L, 3, heads, hd}), w[3].view({3, heads, hd}));
-  auto probs = torch::softmax(torch::bmm(qkv[0], qkv[1].transpose(1, 2)), -1);
-  auto a = torch::bmm(probs, qkv[2]).view({N, heads, L, hd}).transpose(1, 2).reshape({N * L, D});
+  auto per_head = [&](int i) { return qkv[i].view({N, heads, L, hd}); };
+  auto a = fused_attention(per_head(0), per_head(1), per_head(2));
+  if (!a.defined()) a = torch::bmm(torch::softmax(torch::bmm(qkv[0], qkv[1].transpose(1, 2)), -1), qkv[2]);
+  a = a.reshape({N, heads, L, hd}).transpose(1, 2).reshape({N * L, D});
   auto y2 = add_layer_norm(x, torch::mm(a, w[4]).view({N, L, D}), w[5], w[6], w[7], dt);
   auto h = torch::mm(y2.view({N * L, D}), w[8]);
   gelu_tanh_(h, w[9]);

@@ -41,6 +41,13 @@ TEST_CASE("model: the inference GELU kernel matches torch::gelu(tanh)", "[model]
   g.sum().backward();
   CHECK(y.grad().defined());
   CHECK(b.grad().defined());
+  // so does a bfloat16 input with a float32 bias (the path a GPU takes): the
+  // result stays bfloat16, as the next matmul's kernel needs.
+  auto yb = torch::randn({5, 7}).to(torch::kBFloat16).requires_grad_();
+  auto gbf = clippo::model::gelu_tanh(yb, b);
+  CHECK(gbf.scalar_type() == torch::kBFloat16);
+  auto want = torch::gelu(yb.detach().to(torch::kDouble) + b.detach().to(torch::kDouble), "tanh");
+  CHECK(((gbf.detach().to(torch::kDouble) - want).abs() <= want.abs() * (1.0 / 128) + 1e-6).all().item<bool>());
 }
 
 TEST_CASE("model: the residual + LayerNorm kernel matches torch", "[model]") {
