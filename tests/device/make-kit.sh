@@ -19,7 +19,7 @@ pkgs="libarchive-dev libzstd-dev libzip-dev libsimdjson-dev libfmt-dev libssl-de
       libpng-dev libwebp-dev libopencv-core-dev libopencv-imgproc-dev libfaiss-dev libblas-dev
       libopenblas0-pthread libopenblas-pthread-dev zlib1g-dev catch2 libboost-program-options1.74-dev"
 for p in $pkgs; do
-  dpkg -L "$p" 2>/dev/null | grep -E '^/usr/(include|lib/'$arch'/(cmake|pkgconfig)|share/(pkgconfig|cmake|Catch2))/' || true
+  dpkg -L "$p" 2>/dev/null | grep -E '^/usr/((include|lib/('$arch'/)?(cmake|pkgconfig)|share/(pkgconfig|cmake|Catch2))/|lib/libCatch2)' || true
 done | while read -r f; do
   [ -f "$f" ] || continue
   mkdir -p "$root$(dirname "$f")" && cp -L "$f" "$root$f"

@@ -6,6 +6,8 @@
 # themselves where a GPU is visible) and the GPU figures. Logs go to $OUT.
 #   tests/device/run.sh [build] [test] [bench]     (default: all three)
 # CLIPPO_TORCH_PREFIX: the libtorch to build against (default: python3's torch).
+# CLIPPO_EXTRA_FLAGS: added to compiling and linking (e.g. -fsanitize=address -g1).
+# CLIPPO_BUILD_TARGETS: what to build (default: everything).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/clippo-device}
@@ -46,17 +48,18 @@ if has build; then
   # RPATH (not RUNPATH) so the kit's libraries also serve its libraries' needs.
   cmake -S . -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$kit/usr;$torch_prefix" -DPKG_CONFIG_EXECUTABLE="$kit/usr/bin/pkg-config" \
-    -DCMAKE_CXX_FLAGS="-isystem $kit/usr/include/$arch" \
-    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags -Wl,-rpath,$kit/usr/lib/$arch -Wl,-rpath-link,$kit/usr/lib/$arch" \
+    -DCMAKE_CXX_FLAGS="-isystem $kit/usr/include/$arch ${CLIPPO_EXTRA_FLAGS:-}" \
+    -DCMAKE_EXE_LINKER_FLAGS="${CLIPPO_EXTRA_FLAGS:-} -Wl,--disable-new-dtags -Wl,-rpath,$kit/usr/lib/$arch -Wl,-rpath-link,$kit/usr/lib/$arch" \
     2>&1 | tee "$OUT/configure.log" | grep -E "^-- (fmt|NCCL|Gloo)|Error|error|Warning" 
   [ "${PIPESTATUS[0]}" = 0 ] || { echo "configure failed (configure.log)"; exit 1; }
   stage build
   # Keep going past a failed target: one device run should report every
   # failure, and the tests of whatever did build still run.
   keep_going=(-k 0); [ ${#gen[@]} = 0 ] && keep_going=(-k)
-  cmake --build "$build" -j "$jobs" -- "${keep_going[@]}" >"$OUT/build.log" 2>&1 ||
+  targets=(); for t in ${CLIPPO_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+  cmake --build "$build" -j "$jobs" "${targets[@]}" -- "${keep_going[@]}" >"$OUT/build.log" 2>&1 ||
     { echo "build FAILED (build.log):"; grep -E "error|Error" "$OUT/build.log" | head -40; }
-  "$build/tools/clippo-train" --version
+  [ -x "$build/tools/clippo-train" ] && "$build/tools/clippo-train" --version
 fi
 
 if has test; then

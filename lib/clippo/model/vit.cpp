@@ -179,7 +179,8 @@ OneTowerImpl::OneTowerImpl(ModelConfig c, bool init) : config_(std::move(c)) {
 }
 
 torch::Tensor OneTowerImpl::param(const std::string& name) const {
-  auto* p = named_parameters(false).find(name);
+  const auto params = named_parameters(false);  // find() points into it: keep it alive
+  const auto* p = params.find(name);
   return p ? *p : torch::Tensor();
 }
 
