@@ -233,6 +233,18 @@ TEST_CASE("JSON: nested paths, string arrays with escapes, fields with dots") {
   CHECK(*o.get("next.txt") == "x");
   CHECK_FALSE(o.get_path("model.nothing"));
   CHECK_THROWS_WITH(JsonObject::parse("[1]", "f.json"), Catch::Contains("f.json"));
+  // Typed fields: the type must match; integers of any size read as numbers.
+  auto t = JsonObject::parse(R"({"s":"7","i":-3,"u":18446744073709551615,"d":0.5,"b":true,"z":null})", "t");
+  CHECK(*t.get_string("s") == "7");
+  CHECK_FALSE(t.get_string("i"));
+  CHECK(*t.get_number("i") == -3);
+  CHECK(*t.get_number("u") == 18446744073709551615.0);
+  CHECK(*t.get_number("d") == 0.5);
+  CHECK_FALSE(t.get_number("s"));
+  CHECK(*t.get_bool("b"));
+  CHECK_FALSE(t.get_bool("i"));
+  CHECK_FALSE(t.get_string("z"));
+  CHECK_FALSE(t.get_number("missing"));
   JsonWriter w;
   w.begin_object().key("a\"b").value("line\nbreak").key("n").value(3).key("l").begin_array().value(1.5).null().end_array().end_object();
   CHECK(w.str() == R"({"a\"b":"line\nbreak","n":3,"l":[1.5,null]})");

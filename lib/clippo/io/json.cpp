@@ -137,6 +137,24 @@ std::optional<std::string> JsonObject::get(std::string_view field) const {
   return as_text(e);
 }
 
+std::optional<std::string> JsonObject::get_string(std::string_view field) const {
+  std::string_view v;
+  if (!impl_ || impl_->root.get_object()[field].get_string().get(v)) return std::nullopt;
+  return std::string(v);
+}
+
+std::optional<double> JsonObject::get_number(std::string_view field) const {
+  double v;
+  if (!impl_ || impl_->root.get_object()[field].get_double().get(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> JsonObject::get_bool(std::string_view field) const {
+  bool v;
+  if (!impl_ || impl_->root.get_object()[field].get_bool().get(v)) return std::nullopt;
+  return v;
+}
+
 namespace {
 bool find_path(simdjson::dom::element root, std::string_view path, simdjson::dom::element& e) {
   e = root;

@@ -52,6 +52,11 @@ class JsonObject {
   static JsonObject parse(std::string_view text, const std::string& where);
   // The field's value: strings unquoted, other values as JSON text.
   std::optional<std::string> get(std::string_view field) const;
+  // Typed top-level fields: nullopt when missing or of another type
+  // (integers read as numbers).
+  std::optional<std::string> get_string(std::string_view field) const;
+  std::optional<double> get_number(std::string_view field) const;
+  std::optional<bool> get_bool(std::string_view field) const;
   // A dotted path into nested objects ("model.variant").
   std::optional<std::string> get_path(std::string_view path) const;
   // A dotted path to an array of strings (escapes decoded); nullopt when

@@ -1,7 +1,6 @@
 #include "clippo/train/trainer.h"
 
 #include <fmt/core.h>
-#include <simdjson.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -121,32 +120,23 @@ std::string TrainConfig::to_json() const {
 }
 
 TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(text).get(doc)) throw Error(fmt::format("{}: not JSON", where));
+  const JsonObject doc = JsonObject::parse(text, where);
   TrainConfig c;
   auto bad = [&](const char* k) { return Error(fmt::format("{}: field '{}' is missing or has the wrong type", where, k)); };
   auto str = [&](const char* k, std::string& out) {
-    std::string_view v;
-    if (doc[k].get_string().get(v)) throw bad(k);
-    out = std::string(v);
+    auto v = doc.get_string(k);
+    if (!v) throw bad(k);
+    out = std::move(*v);
   };
   auto num = [&](const char* k, auto& out) {
-    double v;
-    auto e = doc[k];
-    if (e.is_int64()) v = static_cast<double>(e.get_int64().value());
-    else if (e.is_uint64()) v = static_cast<double>(e.get_uint64().value());
-    else if (e.get_double().get(v)) throw bad(k);
-    out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+    auto v = doc.get_number(k);
+    if (!v) throw bad(k);
+    out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
   };
   auto list = [&](const char* k, std::vector<std::string>& out) {
-    simdjson::dom::array a;
-    if (doc[k].get_array().get(a)) throw bad(k);
-    for (auto x : a) {
-      std::string_view v;
-      if (x.get_string().get(v)) throw bad(k);
-      out.emplace_back(v);
-    }
+    auto v = doc.get_strings(k);
+    if (!v) throw bad(k);
+    out = std::move(*v);
   };
   list("data", c.data);
   list("text_pairs", c.text_pairs);
@@ -177,10 +167,13 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   num("eval_every", c.eval_every);
   num("eval_size", c.eval_size);
   // Absent from configs written before these were saved.
-  if (doc["threads"].error() == simdjson::SUCCESS) num("threads", c.threads);
-  if (doc["data_threads"].error() == simdjson::SUCCESS) num("data_threads", c.data_threads);
-  if (doc["grad_checkpointing"].error() == simdjson::SUCCESS && doc["grad_checkpointing"].get_bool().get(c.grad_checkpointing))
-    throw bad("grad_checkpointing");
+  if (doc.get("threads")) num("threads", c.threads);
+  if (doc.get("data_threads")) num("data_threads", c.data_threads);
+  if (doc.get("grad_checkpointing")) {
+    auto on = doc.get_bool("grad_checkpointing");
+    if (!on) throw bad("grad_checkpointing");
+    c.grad_checkpointing = *on;
+  }
   str("device", c.device);
   std::string oe;
   str("on_error", oe);
