@@ -204,9 +204,7 @@ fi
 
 # --- --device cuda: bf16 autocast; checkpointing and a launcher's world of one alike
 if clippo-train --version | grep -q "CUDA with"; then
-  # The noise pairs above collapse to the chance loss ln(16) on any device, so
-  # learning is checked on pairs a tiny model can tell apart: four stripe
-  # frequencies captioned with four words.
+  # Learning is checked on the stripes pairs (the noise pairs collapse to chance).
   clippo-pack -q --images stripes --captions stripes.tsv -o stripes.shard || fail "clippo-pack stripes"
   CU=(--data stripes.shard --variant mu/4 --res 16 --threads 2 --data-threads 1 --log-every 1 --seed 3 --lr 0.003
       --batch-size 16 --steps 40 --shuffle-buffer 0 --checkpoint-every 0)
