@@ -26,7 +26,7 @@ for DEV in $devices; do
 
   # --- float16 vectors, normalised: numpy's answer (scores may round differently)
   $REF gen floats --f16 --n 5000 --dim 48 --nq 25 --seed 2
-  expect_status 0 bash -c "DEV=$DEV; $(declare -f torch); cat floats/db.shard | torch clippo-knn --query-emb floats/q.shard -k 50"
+  expect_status 0 torch clippo-knn --query-emb floats/q.shard -k 50 < <(cat floats/db.shard)  # a pipe on stdin
   $REF check-exact floats "$T/.stdout" --k 50 >ref.out || fail "torch stream search differs from numpy: $(tail -5 ref.out)"
 
   # --- a Flat index is searched from its vectors; an IVF index stays with FAISS
