@@ -73,7 +73,7 @@ if has test; then
   # crashed binary alone, so one run still gives each case's verdict, and
   # record which library each BLAS symbol a crashing case uses binds to
   # (a second BLAS in the process can interpose libtorch's).
-  for pair in unit:unit_tests unit_search:unit_tests_search unit_torch:unit_tests_torch; do
+  for pair in unit:unit_tests unit_search:unit_tests_search unit_torch:unit_tests_torch unit_torch_search:unit_tests_torch_search; do
     bin=${pair#*:}
     grep -qE ": ${pair%%:*} \.+\*\*\*Exception" "$OUT/ctest.log" || continue
     "$build/tests/$bin" --list-test-names-only 2>/dev/null | grep -v '^$' | while IFS= read -r name; do
