@@ -21,6 +21,7 @@
 #include "clippo/search/index.h"
 #include "clippo/search/retrieval.h"
 #include "clippo/search/zeroshot.h"
+#include "clippo/text/prompts.h"
 
 namespace clippo::search {
 
@@ -83,7 +84,7 @@ struct App {
     add("index-type", po::value(&index_type)->value_name("SPEC"), "build: FAISS index_factory string, e.g. IVF4096,Flat HNSW32 IVF1024,PQ64 [Flat]");
     add("train-size", po::value(&train_size)->value_name("N"), "build: vectors sampled to train the index [100000]");
     add("seed", po::value(&seed)->value_name("N"), "build: seed of the training sample [1]");
-    add("classes", po::value(&classes_file)->value_name("FILE"), "zeroshot: class names, one per line (share/clippo/classes/)");
+    add("classes", po::value(&classes_file)->value_name("NAME|FILE"), "zeroshot: class names, one per line, or mnist / cifar10 / imagenet");
     add("prompts", po::value(&prompts)->value_name("NAME|FILE"), "zeroshot: templates file or clip80 / clip7 [clip80]");
     add("class-emb", po::value(&class_emb)->value_name("SHARDS"), "zeroshot: prompt/class embeddings (txt.npy; grouped by cls) instead of a model");
     add("label-field", po::value(&label_field)->value_name("NAME"), "zeroshot: json field holding the label (default: the cls field)");
@@ -159,7 +160,7 @@ struct App {
     if (queries_file == "-" && std::find(db.begin(), db.end(), "-") != db.end())
       throw UsageError("--queries - and the database both read stdin; put one of them in a file");
     if (!queries_file.empty()) {
-      auto more = load_lines(queries_file, "queries");
+      auto more = text::load_lines(queries_file, "queries");
       texts.insert(texts.end(), more.begin(), more.end());
     }
     std::unique_ptr<QueryModel> m;
@@ -318,7 +319,7 @@ int App::zeroshot() {
   Collection& c = database();
   const Vectors& x = c.field(field);
   std::vector<std::string> names;
-  if (!classes_file.empty()) names = load_lines(classes_file, "class names");
+  if (!classes_file.empty()) names = text::load_classes(classes_file);
   Matrix classes;
   if (!class_emb.empty()) {
     LoadOptions lo;
@@ -346,8 +347,8 @@ int App::zeroshot() {
     classes = mean_embeddings(pv.m, group, n);
   } else {
     if (names.empty()) throw UsageError("zeroshot needs --classes FILE (and a model) or --class-emb SHARD");
-    auto templates = load_templates(prompts);
-    auto texts = fill_templates(names, templates);
+    auto templates = text::load_templates(prompts);
+    auto texts = text::fill_templates(names, templates);
     auto m = open_model(c.header);
     log::info("embedding {} prompts ({} classes x {} templates)", texts.size(), names.size(), templates.size());
     Matrix pe = m->embed_texts(texts);

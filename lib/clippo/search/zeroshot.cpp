@@ -1,80 +1,15 @@
 #include "clippo/search/zeroshot.h"
 
 #include <fmt/core.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <limits>
 #include <map>
 
 #include "clippo/cli/error.h"
 
-namespace fs = std::filesystem;
-
 namespace clippo::search {
-
-std::string find_data_file(const std::string& rel) {
-  std::vector<std::string> roots;
-  if (const char* e = std::getenv("CLIPPO_DATA")) roots.push_back(e);
-#ifdef CLIPPO_DATADIR
-  roots.push_back(CLIPPO_DATADIR);
-#endif
-#ifdef CLIPPO_SOURCE_DATADIR
-  roots.push_back(CLIPPO_SOURCE_DATADIR);
-#endif
-  for (auto& r : roots)
-    if (fs::exists(fs::path(r) / rel)) return (fs::path(r) / rel).string();
-  throw Error(fmt::format("bundled file {} not found (looked in {}; set CLIPPO_DATA to the share/clippo folder)", rel,
-                          fmt::join(roots, ", ")));
-}
-
-std::vector<std::string> load_lines(const std::string& path, const std::string& what) {
-  std::ifstream file;
-  if (path != "-") {
-    file.open(path);
-    if (!file) throw Error(fmt::format("{}: cannot read the {} file", path, what));
-  }
-  std::istream& in = path == "-" ? std::cin : file;
-  std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) out.push_back(line);
-  }
-  if (out.empty()) throw Error(fmt::format("{}: no {} in the file", path, what));
-  return out;
-}
-
-std::vector<std::string> load_templates(const std::string& name) {
-  std::string path = name;
-  if (name.find('/') == std::string::npos && !fs::exists(name)) path = find_data_file("prompts/" + name + ".txt");
-  auto t = load_lines(path, "prompt templates");
-  for (size_t i = 0; i < t.size(); ++i)
-    if (t[i].find("{}") == std::string::npos)
-      throw Error(fmt::format("{}:{}: template '{}' has no {{}} for the class name", path, i + 1, t[i]));
-  return t;
-}
-
-std::vector<std::string> fill_templates(const std::vector<std::string>& classes,
-                                        const std::vector<std::string>& templates) {
-  std::vector<std::string> out;
-  out.reserve(classes.size() * templates.size());
-  for (auto& c : classes)
-    for (auto& t : templates) {
-      std::string s;
-      for (size_t i = 0; i < t.size(); ++i) {
-        if (t.compare(i, 2, "{}") == 0) s += c, ++i;
-        else s += t[i];
-      }
-      out.push_back(std::move(s));
-    }
-  return out;
-}
 
 Matrix mean_embeddings(const Matrix& rows, const std::vector<int64_t>& group, int64_t groups) {
   Matrix out(groups, rows.dim);

@@ -9,19 +9,6 @@
 
 namespace clippo::search {
 
-// Prompt templates ("a photo of a {}.") from a file, or a bundled set by name
-// ("clip80", "clip7" in share/clippo/prompts/). Throws Error for a missing
-// file, an empty set or a line without "{}".
-std::vector<std::string> load_templates(const std::string& name_or_path);
-// One name per line (empty lines and a trailing newline ignored).
-std::vector<std::string> load_lines(const std::string& path, const std::string& what);
-// A bundled file under share/clippo (installed copy, else the source tree).
-std::string find_data_file(const std::string& relative);
-
-// Prompts in class-major order: class c, template t at c * T + t.
-std::vector<std::string> fill_templates(const std::vector<std::string>& classes,
-                                        const std::vector<std::string>& templates);
-
 // Groups rows by group id (0..groups-1): each group's normalised mean of its
 // normalised rows. Throws Error when a group has no rows.
 Matrix mean_embeddings(const Matrix& rows, const std::vector<int64_t>& group, int64_t groups);
