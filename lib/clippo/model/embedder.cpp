@@ -98,13 +98,7 @@ std::string Embedder::header_json() const {
 void Embedder::image_input(const Image& image, float* chw) const { to_model_input(image, impl_->config.res, chw); }
 
 void Embedder::text_input(const std::string& text, float* chw) const {
-  const int res = impl_->config.res;
-  const size_t plane = static_cast<size_t>(res) * res;
-  std::vector<uint8_t> gray(plane);
-  text::render(text, impl_->get_font(), impl_->render, gray.data());
-  for (size_t i = 0; i < plane; ++i) chw[i] = gray[i] / 255.0f * 2.0f - 1.0f;
-  std::copy(chw, chw + plane, chw + plane);
-  std::copy(chw, chw + plane, chw + 2 * plane);
+  text::render_model_input(text, impl_->get_font(), impl_->render, chw);
 }
 
 std::vector<float> Embedder::embed_inputs(const float* chw, size_t n) {

@@ -320,6 +320,15 @@ Image render_image(std::string_view utf8, const Font& font, const RenderOptions&
   return img;
 }
 
+void render_model_input(std::string_view utf8, const Font& font, const RenderOptions& opt, float* chw) {
+  const size_t plane = static_cast<size_t>(opt.size) * opt.size;
+  std::vector<uint8_t> gray(plane);
+  render(utf8, font, opt, gray.data());
+  for (size_t i = 0; i < plane; ++i) chw[i] = gray[i] / 255.0f * 2.0f - 1.0f;
+  std::copy(chw, chw + plane, chw + plane);
+  std::copy(chw, chw + plane, chw + 2 * plane);
+}
+
 std::string settings_json(const RenderOptions& o, const std::vector<std::string>& fonts) {
   JsonWriter j;
   j.begin_object();

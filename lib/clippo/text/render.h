@@ -82,6 +82,9 @@ size_t utf8_prefix_bytes(std::string_view utf8, int max_chars);
 void render(std::string_view utf8, const Font& font, const RenderOptions& opt, uint8_t* out);
 // The same as a 1-channel Image.
 clippo::Image render_image(std::string_view utf8, const Font& font, const RenderOptions& opt);
+// As the model takes it: 3 equal planes of v / 255 * 2 - 1 (opt.size squared
+// floats each) into `chw`.
+void render_model_input(std::string_view utf8, const Font& font, const RenderOptions& opt, float* chw);
 
 // The renderer settings as a JSON object, for the __clippo__ header.
 std::string settings_json(const RenderOptions& opt, const std::vector<std::string>& fonts);

@@ -189,13 +189,7 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
       const Record& r = recs[i];
       float* ia = img.data() + i * 3 * plane;
       float* ib = txt.data() + i * 3 * plane;
-      std::vector<uint8_t> gray(plane);
-      auto put_text = [&](const std::string& t, float* dst) {
-        text::render(t, *font_, cfg_.render, gray.data());
-        for (int64_t k = 0; k < plane; ++k) dst[k] = gray[k] / 255.0f * 2.0f - 1.0f;
-        std::copy(dst, dst + plane, dst + plane);
-        std::copy(dst, dst + plane, dst + 2 * plane);
-      };
+      auto put_text = [&](const std::string& t, float* dst) { text::render_model_input(t, *font_, cfg_.render, dst); };
       try {
         const std::string* caption = r.find("txt");
         if (!caption) throw Error("no txt field");
