@@ -20,18 +20,19 @@ with open("caps.tsv", "w") as f:
     for i in range(48):
         open(f"img/{i:03d}.png", "wb").write(png(rng.integers(0, 256, (20, 20), dtype=np.uint8)))
         f.write(f"{i:03d}.png\tthe {words[i % 10]} {i}\n")
-# These pairs collapse to the chance loss ln(batch) on any device; the GPU run
-# checks learning on pairs a tiny model tells apart: four stripe frequencies
-# captioned with four words.
+# These pairs collapse to the chance loss ln(batch) on any device; learning
+# is checked on pairs a tiny model tells apart: four stripe frequencies
+# captioned with four words (and labelled 0-3, for zero-shot).
 os.makedirs("stripes", exist_ok=True)
 y = np.arange(16)[:, None] * np.ones((1, 16))
 with open("stripes.tsv", "w") as f:
     for i in range(96):
         a = 127 + 100 * np.sin(y * (i % 4 + 1) * np.pi / 8) + rng.normal(0, 10, (16, 16))
         open(f"stripes/{i:03d}.png", "wb").write(png(a.clip(0, 255).astype(np.uint8)))
-        f.write(f"{i:03d}.png\t{words[i % 4]}\n")
+        f.write(f"{i:03d}.png\t{words[i % 4]}\t{i % 4}\n")
 PYEOF
 clippo-pack -q --images img --captions caps.tsv -o 'd-{0..1}.shard' || fail "clippo-pack"
+clippo-pack -q --images stripes --captions stripes.tsv -o stripes.shard || fail "clippo-pack stripes"
 
 # A loopback port nothing listens on now.
 free_port() { $PY -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
@@ -119,6 +120,44 @@ e = [json.loads(l) for l in open('ev/metrics.jsonl') if 'eval/i2t_recall@1' in l
 assert [r['step'] for r in e] == [2, 4], e
 assert all(0 <= r[k] <= 1 for r in e for k in r if k.startswith('eval/'))
 assert all(r['eval/i2t_recall@5'] >= r['eval/i2t_recall@1'] for r in e)" || fail "eval metrics"
+# Without --eval-every: once, at the end.
+expect_status 0 clippo-train --data d-0.shard --eval-data d-1.shard --eval-size 10 --workdir ev_end "${TINY[@]}" --batch-size 8 --steps 3
+expect_eq "$(grep -c 'eval/' ev_end/metrics.jsonl)" 1 "eval lines without --eval-every"
+expect_eq "$(grep -c '"step":3,"eval/' ev_end/metrics.jsonl)" 1 "eval at the last step"
+
+# Zero-shot during training: the stripes' labels, their four words as class
+# names, the bare word as the prompt. It learns (chance is 1/4), and the last
+# figure is what clippo-embed + clippo-knn zeroshot make of the checkpoint.
+printf 'zero\none\ntwo\nthree\n' >stripe-classes.txt
+echo '{}' >names-only.txt
+ZS=(--data stripes.shard --variant mu/4 --res 16 --threads 1 --data-threads 1 --seed 3 --lr 0.003
+    --batch-size 16 --shuffle-buffer 0 --checkpoint-every 0 --log-every 10)
+expect_status 0 clippo-train "${ZS[@]}" --steps 40 --workdir zs --eval-data stripes.shard --eval-every 20 \
+  --eval-classes stripe-classes.txt --eval-prompts names-only.txt
+expect_contains "$(cat .stderr)" "96 labelled (4 classes, 4 prompts)" "zero-shot eval set"
+expect_status 0 clippo-embed -q zs/checkpoint.npz stripes.shard --fields image -o zs.emb.shard
+expect_status 0 clippo-knn zeroshot --db zs.emb.shard --classes stripe-classes.txt --prompts names-only.txt \
+  --model zs/checkpoint.npz --json
+cp .stdout zs-knn.json
+$PY - <<'PYEOF' || fail "zero-shot during training"
+import json
+e = [json.loads(l) for l in open("zs/metrics.jsonl") if "eval/" in l]
+assert [r["step"] for r in e] == [20, 40], e
+assert all("eval/zeroshot_top5" not in r and "eval/i2t_recall@1" in r for r in e), e  # 4 classes: no top-5
+last = e[-1]["eval/zeroshot_top1"]
+assert last >= 0.5, e
+knn = json.load(open("zs-knn.json"))
+assert knn["records"] == 96, knn
+# Two float paths (training forward, inference kernels): a near tie may flip one record.
+assert abs(knn["top1"] - last) <= 1 / 96 + 1e-9, (knn["top1"], last)
+PYEOF
+expect_status 2 clippo-train --data d-0.shard --eval-classes stripe-classes.txt --workdir zs_bad1 "${TINY[@]}"
+expect_contains "$(cat .stderr)" "--eval-classes needs --eval-data" "eval classes without eval data"
+expect_status 1 clippo-train --data d-0.shard --eval-data d-1.shard --eval-classes stripe-classes.txt --workdir zs_bad2 "${TINY[@]}"
+expect_contains "$(cat .stderr)" "no record has a cls label" "zero-shot on records without labels"
+printf 'zero\none\n' >two-classes.txt
+expect_status 1 clippo-train --data d-0.shard --eval-data stripes.shard --eval-classes two-classes.txt --workdir zs_bad3 "${TINY[@]}"
+expect_contains "$(cat .stderr)" "stripes.shard: 000000002: cls '2' is not a class index of --eval-classes two-classes.txt (2 classes)" "label out of range"
 
 # --- SIGKILL mid-way, resume: bitwise the uninterrupted run --------------------
 RUN=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 10 --checkpoint-every 4 --shuffle-buffer 16)
@@ -205,7 +244,6 @@ fi
 # --- --device cuda: bf16 autocast; checkpointing and a launcher's world of one alike
 if clippo-train --version | grep -q "CUDA with"; then
   # Learning is checked on the stripes pairs (the noise pairs collapse to chance).
-  clippo-pack -q --images stripes --captions stripes.tsv -o stripes.shard || fail "clippo-pack stripes"
   CU=(--data stripes.shard --variant mu/4 --res 16 --threads 2 --data-threads 1 --log-every 1 --seed 3 --lr 0.003
       --batch-size 16 --steps 40 --shuffle-buffer 0 --checkpoint-every 0)
   expect_status 0 clippo-train "${CU[@]}" --workdir cpu

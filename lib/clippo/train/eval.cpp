@@ -1,49 +1,108 @@
 #include "clippo/train/eval.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/core.h>
+
+#include <cctype>
 
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
 #include "clippo/io/image.h"
 #include "clippo/io/record_reader.h"
-#include "clippo/text/render.h"
+#include "clippo/text/prompts.h"
 
 namespace clippo::train {
 
-Evaluator::Evaluator(const std::vector<std::string>& files, int res, const std::vector<std::string>& fonts,
-                     int64_t size, int /*threads*/) {
-  auto font = text::Font::load(fonts);
-  text::RenderOptions ro;
-  ro.size = res;
-  RecordReader reader(files, OnError::skip);
-  std::vector<torch::Tensor> imgs, txts;
-  std::vector<uint8_t> gray(static_cast<size_t>(res) * res);
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor unit_rows(const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().dim(1)); }
+
+// A class index in [0, classes) from a `cls` field's decimal text, else -1.
+int64_t class_index(const std::string& text, int64_t classes) {
+  size_t a = 0, b = text.size();
+  while (a < b && std::isspace(static_cast<unsigned char>(text[a]))) ++a;
+  while (b > a && std::isspace(static_cast<unsigned char>(text[b - 1]))) --b;
+  if (a == b || b - a > 18) return -1;
+  int64_t v = 0;
+  for (size_t i = a; i < b; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return -1;
+    v = v * 10 + (text[i] - '0');
+  }
+  return v < classes ? v : -1;
+}
+
+}  // namespace
+
+Evaluator::Evaluator(const EvalConfig& cfg) : cfg_(cfg), font_(text::Font::load(cfg.fonts)) {
+  render_.size = cfg.res;
+  if (!cfg.classes.empty()) {
+    auto names = text::load_classes(cfg.classes);
+    auto templates = text::load_templates(cfg.prompts);
+    prompts_ = text::fill_templates(names, templates);
+    classes_ = static_cast<int64_t>(names.size());
+  }
+  const std::string where = "--eval-data " + cfg.files.front();
+  RecordReader reader(cfg.files, OnError::skip);
+  std::vector<torch::Tensor> imgs;
+  std::vector<int64_t> caption_rows, labels, labelled_rows;
+  uint64_t undecodable = 0;
   Record r;
-  while (static_cast<int64_t>(imgs.size()) < size && reader.next(r)) {
+  while (static_cast<int64_t>(imgs.size()) < cfg.size && reader.next(r)) {
     auto* im = find_image(r);
     auto* cap = r.find("txt");
-    if (!im || !cap) continue;
-    auto a = torch::empty({3, res, res});
+    auto* cls = classes_ ? r.find("cls") : nullptr;
+    if (!im || (!cap && !cls)) continue;
+    int64_t label = -1;
+    if (cls && (label = class_index(*cls, classes_)) < 0)
+      throw Error(fmt::format("{}: {}: cls '{}' is not a class index of --eval-classes {} ({} classes)",
+                              reader.current_input(), r.key, *cls, cfg.classes, classes_));
+    auto a = torch::empty({3, cfg.res, cfg.res});
     try {
-      to_model_input(decode_image(im->second), res, a.data_ptr<float>());
+      to_model_input(decode_image(im->second), cfg.res, a.data_ptr<float>());
     } catch (const Error&) {
+      ++undecodable;
       continue;
     }
-    text::render(*cap, *font, ro, gray.data());
-    auto g = torch::from_blob(gray.data(), {1, res, res}, torch::kUInt8).to(torch::kFloat32) / 255.0f * 2.0f - 1.0f;
+    const int64_t row = static_cast<int64_t>(imgs.size());
     imgs.push_back(a);
-    txts.push_back(g.expand({3, res, res}).clone());
+    if (cap) captions_.push_back(*cap), caption_rows.push_back(row);
+    if (label >= 0) labels.push_back(label), labelled_rows.push_back(row);
   }
-  if (imgs.empty()) throw Error(fmt::format("--eval-data {}: no image/text records", files.front()));
+  if (imgs.empty())
+    throw Error(fmt::format("{}: no records with an image and {}", where,
+                            classes_ ? "a caption (txt) or a label (cls)" : "a caption (txt)"));
+  if (classes_ && labels.empty())
+    throw Error(fmt::format("{}: no record has a cls label for --eval-classes {}", where, cfg.classes));
   images_ = torch::stack(imgs);
-  texts_ = torch::stack(txts);
-  log::info("evaluating on {} held-out pairs", imgs.size());
+  auto index = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };
+  caption_rows_ = index(caption_rows);
+  labels_ = index(labels);
+  labelled_rows_ = index(labelled_rows);
+  log::info("evaluating on {} held-out records: {} with captions{}{}", imgs.size(), captions_.size(),
+            classes_ ? fmt::format(", {} labelled ({} classes, {} prompts)", labels.size(), classes_, prompts_.size())
+                     : std::string(),
+            undecodable ? fmt::format("; {} undecodable images skipped", undecodable) : std::string());
+}
+
+torch::Tensor Evaluator::embed_texts(model::OneTower& net, const std::vector<std::string>& texts, int64_t batch) {
+  const int64_t n = static_cast<int64_t>(texts.size()), per = 3LL * cfg_.res * cfg_.res;
+  std::vector<torch::Tensor> z;
+  for (int64_t i = 0; i < n; i += batch) {
+    const int64_t m = std::min(n - i, batch);
+    auto x = torch::empty({m, 3, cfg_.res, cfg_.res});
+    float* p = x.data_ptr<float>();
+    at::parallel_for(0, m, 1, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j) text::render_model_input(texts[i + j], *font_, render_, p + j * per);
+    });
+    z.push_back(net->forward(x.to(net->t.device())).z.to(torch::kCPU, torch::kFloat32));
+  }
+  return torch::cat(z);
 }
 
 std::vector<std::pair<std::string, double>> retrieval_recall(const torch::Tensor& za, const torch::Tensor& zb) {
   auto sim = torch::matmul(za, zb.t());
-  const int64_t n = sim.size(0);
-  auto target = torch::arange(n);
   std::vector<std::pair<std::string, double>> out;
   for (auto [name, s] : {std::pair<const char*, torch::Tensor>{"i2t", sim}, {"t2i", sim.t()}}) {
     // Rank of the matching column: how many columns score strictly higher.
@@ -55,19 +114,35 @@ std::vector<std::pair<std::string, double>> retrieval_recall(const torch::Tensor
   return out;
 }
 
+std::vector<std::pair<std::string, double>> zeroshot_accuracy(const torch::Tensor& z, const torch::Tensor& classes,
+                                                              const torch::Tensor& labels) {
+  const int64_t c = classes.size(0);
+  auto top = std::get<1>(torch::matmul(z, classes.t()).topk(std::min<int64_t>(5, c), 1));
+  auto hit = top.eq(labels.unsqueeze(1));
+  std::vector<std::pair<std::string, double>> out{
+      {"zeroshot_top1", hit.select(1, 0).to(torch::kFloat64).mean().item<double>()}};
+  if (c > 5) out.emplace_back("zeroshot_top5", hit.any(1).to(torch::kFloat64).mean().item<double>());
+  return out;
+}
+
 std::vector<std::pair<std::string, double>> Evaluator::run(model::OneTower& net, int64_t batch) {
   torch::NoGradGuard ng;
-  bool was_training = net->is_training();
+  const bool was_training = net->is_training();
   net->eval();
-  auto dev = net->t.device();
-  std::vector<torch::Tensor> za, zb;
-  for (int64_t i = 0; i < images_.size(0); i += batch) {
-    int64_t j = std::min(images_.size(0), i + batch);
-    za.push_back(net->forward(images_.slice(0, i, j).to(dev)).z.to(torch::kCPU, torch::kFloat32));
-    zb.push_back(net->forward(texts_.slice(0, i, j).to(dev)).z.to(torch::kCPU, torch::kFloat32));
+  std::vector<torch::Tensor> zi;
+  for (int64_t i = 0; i < images_.size(0); i += batch)
+    zi.push_back(net->forward(images_.slice(0, i, i + batch).to(net->t.device())).z.to(torch::kCPU, torch::kFloat32));
+  auto z = torch::cat(zi);
+  std::vector<std::pair<std::string, double>> out;
+  if (!captions_.empty()) out = retrieval_recall(z.index_select(0, caption_rows_), embed_texts(net, captions_, batch));
+  if (classes_) {
+    // Class embedding: the normalised mean of its normalised prompt embeddings.
+    auto zp = unit_rows(embed_texts(net, prompts_, batch));
+    auto cls = unit_rows(zp.view({classes_, -1, zp.size(1)}).mean(1));
+    for (auto& m : zeroshot_accuracy(z.index_select(0, labelled_rows_), cls, labels_)) out.push_back(m);
   }
   if (was_training) net->train();
-  return retrieval_recall(torch::cat(za), torch::cat(zb));
+  return out;
 }
 
 }  // namespace clippo::train

@@ -1,30 +1,58 @@
-// Evaluation during training: image->text and text->image Recall@1/5 over
-// a fixed set of held-out image/text records, embedded with the current model.
+// Evaluation during training, on a fixed set of held-out records embedded
+// with the current model: image<->text Recall@1/5 over the records that have
+// a caption, and zero-shot accuracy over those with a `cls` label, from the
+// rendered prompts of the class names (as clippo-knn zeroshot computes it).
 #pragma once
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "clippo/model/vit.h"
+#include "clippo/text/render.h"
 
 namespace clippo::train {
 
+struct EvalConfig {
+  std::vector<std::string> files;  // expanded --eval-data
+  int res = 224;
+  std::vector<std::string> fonts;
+  int64_t size = 1000;  // records kept
+  std::string classes;  // class names (file or bundled list); empty = no zero-shot
+  std::string prompts = "clip80";
+};
+
 class Evaluator {
  public:
-  // Decodes the first `size` usable records of `files` once (images and
-  // rendered captions), with `threads` torch threads for the embedding.
-  Evaluator(const std::vector<std::string>& files, int res, const std::vector<std::string>& fonts, int64_t size,
-            int threads);
+  // Reads and decodes the first `size` usable records once: an image and a
+  // caption, or (with classes) an image and a label. Throws Error when there
+  // are none, or for a label that is no class index.
+  explicit Evaluator(const EvalConfig& cfg);
+  // Metric name -> value ("i2t_recall@1", "zeroshot_top1", ...).
   std::vector<std::pair<std::string, double>> run(model::OneTower& net, int64_t batch = 256);
-  int64_t size() const { return images_.size(0); }
 
  private:
-  torch::Tensor images_, texts_;
+  torch::Tensor embed_texts(model::OneTower& net, const std::vector<std::string>& texts, int64_t batch);
+
+  EvalConfig cfg_;
+  std::shared_ptr<const text::Font> font_;
+  text::RenderOptions render_;
+  torch::Tensor images_;                  // (N, 3, res, res)
+  std::vector<std::string> captions_;     // rendered at each run: text costs no memory
+  torch::Tensor caption_rows_;            // image row of each caption
+  torch::Tensor labels_, labelled_rows_;  // class of each labelled image, and its row
+  std::vector<std::string> prompts_;      // class-major: class c, template t at c * T + t
+  int64_t classes_ = 0;
 };
 
 // Recall@k both ways for matching rows of two L2-normalised (N, d) sets.
 std::vector<std::pair<std::string, double>> retrieval_recall(const torch::Tensor& za, const torch::Tensor& zb);
+
+// Top-1 (and top-5 when there are more than 5 classes) accuracy of the
+// nearest class embedding (rows of `classes`) for each of `z`.
+std::vector<std::pair<std::string, double>> zeroshot_accuracy(const torch::Tensor& z, const torch::Tensor& classes,
+                                                              const torch::Tensor& labels);
 
 }  // namespace clippo::train

@@ -111,6 +111,7 @@ std::string TrainConfig::to_json() const {
   w.key("checkpoint_every").value(checkpoint_every).key("keep_every").value(keep_every);
   w.key("log_every").value(log_every);
   w.key("eval_data").value(eval_data).key("eval_every").value(eval_every).key("eval_size").value(eval_size);
+  w.key("eval_classes").value(eval_classes).key("eval_prompts").value(eval_prompts);
   w.key("threads").value(threads).key("data_threads").value(data_threads);
   w.key("grad_checkpointing").value(grad_checkpointing);
   w.key("device").value(device);
@@ -167,6 +168,8 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   num("eval_every", c.eval_every);
   num("eval_size", c.eval_size);
   // Absent from configs written before these were saved.
+  if (doc.get("eval_classes")) str("eval_classes", c.eval_classes);
+  if (doc.get("eval_prompts")) str("eval_prompts", c.eval_prompts);
   if (doc.get("threads")) num("threads", c.threads);
   if (doc.get("data_threads")) num("data_threads", c.data_threads);
   if (doc.get("grad_checkpointing")) {
@@ -187,7 +190,9 @@ void TrainConfig::validate() const {
   if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
   if (checkpoint_every < 0 || keep_every < 0 || log_every < 1)
     throw UsageError("--checkpoint-every/--keep-every must be >= 0 and --log-every >= 1");
-  if (eval_every > 0 && eval_data.empty()) throw UsageError("--eval-every needs --eval-data");
+  if (eval_data.empty() && (eval_every > 0 || !eval_classes.empty()))
+    throw UsageError(fmt::format("--{} needs --eval-data", eval_every > 0 ? "eval-every" : "eval-classes"));
+  if (eval_every < 0 || eval_size < 1) throw UsageError("--eval-every must be >= 0 and --eval-size >= 1");
   if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
   optim.validate();
   schedule.validate();
@@ -210,6 +215,8 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
     else if (name == "eval-data") c.eval_data = cli.eval_data;
     else if (name == "eval-every") c.eval_every = cli.eval_every;
     else if (name == "eval-size") c.eval_size = cli.eval_size;
+    else if (name == "eval-classes") c.eval_classes = cli.eval_classes;
+    else if (name == "eval-prompts") c.eval_prompts = cli.eval_prompts;
     else if (name == "on-error") c.on_error = cli.on_error;
     else if (name == "device") c.device = cli.device;
     else if (name == "grad-checkpointing") c.grad_checkpointing = cli.grad_checkpointing;
@@ -338,8 +345,13 @@ int train(const TrainConfig& cfg0) {
   Loader loader(dc, state.positions[rank]);
 
   std::unique_ptr<Evaluator> evaluator;
-  if (!cfg.eval_data.empty() && cfg.eval_every > 0 && dist.is_main())
-    evaluator = std::make_unique<Evaluator>(expand({cfg.eval_data}), mc.res, cfg.fonts, cfg.eval_size, data_threads);
+  if (!cfg.eval_data.empty() && dist.is_main()) {
+    EvalConfig ec;
+    ec.files = expand({cfg.eval_data});
+    ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
+    ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts;
+    evaluator = std::make_unique<Evaluator>(ec);
+  }
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -453,7 +465,7 @@ int train(const TrainConfig& cfg0) {
                  (step - first) * cfg.batch_size / std::max(el, 1e-9), fmt_duration(eta));
       if (last) fmt::print(stderr, "\n");
     }
-    if (evaluator && cfg.eval_every > 0 && (step % cfg.eval_every == 0 || last)) {
+    if (evaluator && ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || last)) {
       auto r = evaluator->run(net);
       JsonWriter w;
       w.begin_object().key("step").value(step);

@@ -1,0 +1,67 @@
+// Evaluation during training: retrieval recall and zero-shot accuracy on
+// hand-made embeddings whose ranks are worked out in the comments.
+#include "test_model_fixture.h"  // torch, then Catch
+
+#include <cmath>
+#include <map>
+
+#include "clippo/train/eval.h"
+
+using clippo::train::retrieval_recall;
+using clippo::train::zeroshot_accuracy;
+
+namespace {
+
+std::map<std::string, double> as_map(const std::vector<std::pair<std::string, double>>& v) {
+  return {v.begin(), v.end()};
+}
+
+torch::Tensor unit(std::vector<float> xy) {
+  std::vector<float> out;
+  for (size_t i = 0; i < xy.size(); i += 2) {
+    float n = std::hypot(xy[i], xy[i + 1]);
+    out.push_back(xy[i] / n), out.push_back(xy[i + 1] / n);
+  }
+  return torch::tensor(out).view({-1, 2});
+}
+
+}  // namespace
+
+TEST_CASE("retrieval recall ranks each matching pair among all", "[train]") {
+  // Images at 0, 90, 180 degrees, their captions at 10, 200, 170 degrees.
+  // i2t: image 90 is 80 degrees from captions 10 and 170, 110 from its own
+  // (rank 2); the others are nearest their own. t2i: caption 200 is 20
+  // degrees from image 180, 110 from its own (rank 1); the others likewise.
+  auto deg = [](std::vector<float> d) {
+    std::vector<float> xy;
+    for (float a : d) xy.push_back(std::cos(a * M_PI / 180)), xy.push_back(std::sin(a * M_PI / 180));
+    return unit(xy);
+  };
+  auto r = as_map(retrieval_recall(deg({0, 90, 180}), deg({10, 200, 170})));
+  REQUIRE(r.size() == 4);
+  CHECK(r["i2t_recall@1"] == Approx(2.0 / 3));
+  CHECK(r["i2t_recall@5"] == Approx(1.0));
+  CHECK(r["t2i_recall@1"] == Approx(2.0 / 3));
+  CHECK(r["t2i_recall@5"] == Approx(1.0));
+}
+
+TEST_CASE("zero-shot accuracy takes the nearest class embedding", "[train]") {
+  // Classes along x, y, -x; records labelled 0, 1, 2, 1 lying nearest to
+  // classes 0, 1, 0, 2: two of four right.
+  auto classes = unit({1, 0, 0, 1, -1, 0});
+  auto z = unit({1, 0.2f, 0.1f, 1, 1, -0.5f, -1, 0.1f});
+  auto labels = torch::tensor(std::vector<int64_t>{0, 1, 2, 1});
+  auto r = as_map(zeroshot_accuracy(z, classes, labels));
+  CHECK(r.size() == 1);  // no top-5 with 5 classes or fewer
+  CHECK(r["zeroshot_top1"] == Approx(0.5));
+  // Seven classes at 0, 30, ..., 180 degrees: a record at 100 degrees ranks
+  // them 90, 120, 60, 150, 30, 180, 0, so label 0 is out of the top 5 and
+  // label 5 (150) is fourth.
+  std::vector<float> c7;
+  for (int k = 0; k < 7; ++k) c7.push_back(std::cos(k * M_PI / 6)), c7.push_back(std::sin(k * M_PI / 6));
+  auto z2 = unit({std::cos(100 * M_PI / 180), std::sin(100 * M_PI / 180), std::cos(100 * M_PI / 180),
+                  std::sin(100 * M_PI / 180), std::cos(100 * M_PI / 180), std::sin(100 * M_PI / 180)});
+  auto r7 = as_map(zeroshot_accuracy(z2, unit(c7), torch::tensor(std::vector<int64_t>{3, 5, 0})));
+  CHECK(r7["zeroshot_top1"] == Approx(1.0 / 3));
+  CHECK(r7["zeroshot_top5"] == Approx(2.0 / 3));
+}
