@@ -83,7 +83,9 @@ int main(int argc, char** argv) {
         packer.add_records(expand_inputs(inputs));
       }
     } catch (...) {
-      finish();  // what was written stays complete and valid
+      // What was written stays complete and valid; a run that wrote nothing
+      // leaves nothing (and any earlier shard of that name untouched).
+      if (packer.records() > 0) finish();
       throw;
     }
     finish();

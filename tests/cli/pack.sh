@@ -30,8 +30,15 @@ expect_eq "$(zstd -dc out/train-001.shard | tar -t | head -2 | tr '\n' ' ')" "__
 # --- --on-error fail: exit 1, nothing half-written under a final name
 expect_status 1 clippo-pack --images photos --captions captions.tsv -o fail/x-%03d.shard --shard-size 1 --on-error fail
 expect_contains "$(cat "$T/.stderr")" "error:" "fail names the problem"
-for f in fail/x-*.shard; do zstd -dc "$f" | tar -t >/dev/null || fail "$f not a complete shard"; done
-expect_eq "$(ls -A fail | grep -c tmp)" "0" "no temporary files left"
+for f in $(ls fail/x-*.shard 2>/dev/null); do zstd -dc "$f" | tar -t >/dev/null || fail "$f not a complete shard"; done
+expect_eq "$(ls -A fail 2>/dev/null | grep -c tmp)" "0" "no temporary files left"
+
+# --- an unreadable captions table: exit 1, no empty shard, an earlier one kept
+mkdir -p keep && echo "earlier" >keep/x.shard
+expect_status 1 clippo-pack --images photos --captions nothere.tsv -o keep/x.shard
+expect_contains "$(cat "$T/.stderr")" "nothere.tsv: cannot read" "unreadable table named"
+expect_eq "$(cat keep/x.shard)" "earlier" "earlier shard kept"
+expect_eq "$(ls -A keep | tr '\n' ' ')" "x.shard " "nothing else written"
 
 # --- sidecar captions, resize, min image size, brace output spread round-robin
 $PY "$REF/make_images.py" side a.png:120x80:5 b.png:50x50:6 c.png:90x200:7
@@ -107,12 +114,25 @@ clippo-pack --images side -o - 2>/dev/null | zstd -dc | tar -t > list.txt
 expect_eq "$(grep -c '\.txt$' list.txt)" "2" "shard stream on stdout"
 
 # --- an interrupted run leaves only complete shards and no temporary files
-mkdir -p big; for i in $(seq 0 399); do cp photos/c.png big/i$i.png; echo "caption $i" > big/i$i.txt; done
-clippo-pack --images big --resize 64 -j 1 -o 'int/x-%03d.shard' --shard-size 50 -q & pid=$!
-sleep 0.5; kill -INT $pid; wait $pid
-for f in int/x-*.shard; do [ -e "$f" ] || continue; zstd -dc "$f" | tar -t >/dev/null || fail "$f incomplete after SIGINT"; done
+# (interrupted once its first shard is complete, far from the end)
+$PY -c "
+import os
+os.makedirs('big')
+for i in range(4000):
+    os.link('photos/c.png', f'big/i{i}.png')
+    open(f'big/i{i}.txt', 'w').write(f'caption {i}')"
+clippo-pack --images big --resize 64 -j 1 -o 'int/x-%03d.shard' --shard-size 50 -q 2>int.err & pid=$!
+for _ in $(seq 600); do [ -e int/x-000.shard ] && break; sleep 0.05; done
+kill -INT $pid; wait $pid
+expect_eq "$?" 1 "exit status after SIGINT"
+expect_contains "$(cat int.err)" "interrupted" "SIGINT reported"
+for f in int/x-*.shard; do zstd -dc "$f" | tar -t >/dev/null || fail "$f incomplete after SIGINT"; done
 expect_eq "$(ls -A int | grep -c tmp)" "0" "no temporary files after SIGINT"
 [ -f int/sizes.json ] || fail "sizes.json written after SIGINT"
+$PY -c "
+import json
+n = sum(json.load(open('int/sizes.json')).values())
+assert 50 <= n < 4000, n" || fail "records after SIGINT: sizes.json should count the complete shards only"
 
 # --- usage errors exit 2
 expect_status 2 clippo-pack -o x.shard

@@ -50,6 +50,8 @@ class Packer {
   // Finishes the shards and sizes.json. Also after an error or interruption,
   // so that everything written so far stays complete and valid.
   PackSummary finish();
+  // Records written so far.
+  uint64_t records() const { return writer_.records(); }
 
   // Set from a signal handler: stop at the next chunk boundary.
   static std::atomic<bool> interrupted;
