@@ -50,15 +50,20 @@ say "pack"
 clippo-pack -q --images data --captions data/train.tsv -o 'data/shards/train-{0..3}.shard'
 clippo-pack -q --images data --captions data/test.tsv -o data/test/test.shard   # label column -> cls
 
+# Zero-shot prompts: the bare class name, as the captions begin with it.
+echo '{}' >data/names-only.txt
+
 say "train ($VARIANT at $RES px, batch $BATCH, $STEPS steps, $THREADS threads)"
+# --eval-*: zero-shot accuracy on the held-out digits every 500 steps, in metrics.jsonl.
 clippo-train --data 'data/shards/train-{0..3}.shard' --workdir run --variant "$VARIANT" --res "$RES" \
   --batch-size "$BATCH" --steps "$STEPS" --lr "$LR" --warmup "$WARMUP" --cooldown "$((STEPS / 5))" \
-  --shuffle-buffer 8000 --log-every 50 --checkpoint-every 200 --threads "$THREADS"
+  --shuffle-buffer 8000 --log-every 50 --checkpoint-every 200 --threads "$THREADS" \
+  --eval-data data/test/test.shard --eval-size 2000 --eval-classes mnist --eval-prompts data/names-only.txt \
+  --eval-every 500
 
 say "zero-shot on the 2,000 held-out digits (class names only, rendered)"
 clippo-embed -q run/checkpoint.npz data/test/test.shard --fields image -o data/test.emb.shard --threads "$THREADS"
-echo '{}' >data/names-only.txt
-clippo-knn zeroshot --db data/test.emb.shard --classes "$SRC/share/clippo/classes/mnist.txt" \
+clippo-knn zeroshot --db data/test.emb.shard --classes mnist \
   --prompts data/names-only.txt --model run/checkpoint.npz --json >zeroshot.json
 acc=$(/usr/bin/python3 -c "import json; print(json.load(open('zeroshot.json'))['top1'])")
 t1=$(date +%s)
@@ -66,7 +71,10 @@ t1=$(date +%s)
 say "nearest held-out digits for the text 'seven'"
 clippo-knn --db data/test.emb.shard --model run/checkpoint.npz --query "seven" -k 5
 
+curve=$(/usr/bin/python3 -c "import json; print(', '.join('step %d: %.1f%%' % (r['step'], 100 * r['eval/zeroshot_top1'])
+  for r in map(json.loads, open('run/metrics.jsonl')) if 'eval/zeroshot_top1' in r))")
 printf '\nzero-shot accuracy: %.1f%% on 2,000 held-out digits\n' "$(/usr/bin/python3 -c "print(100 * $acc)")"
+echo "zero-shot during training: $curve"
 echo "pack + train + eval: $((t1 - t0)) s; whole script: $(($(date +%s) - t_all)) s"
 echo "model:    $WORK/run/checkpoint.npz  (config.json, metrics.jsonl beside it)"
 echo "shards:   $WORK/data/shards/ (training), $WORK/data/test/test.shard (held out)"
