@@ -135,6 +135,11 @@ ZS=(--data stripes.shard --variant mu/4 --res 16 --threads 1 --data-threads 1 --
 expect_status 0 clippo-train "${ZS[@]}" --steps 40 --workdir zs --eval-data stripes.shard --eval-every 20 \
   --eval-classes stripe-classes.txt --eval-prompts names-only.txt
 expect_contains "$(cat .stderr)" "96 labelled (4 classes, 4 prompts)" "zero-shot eval set"
+[[ "$(cat .stderr)" != *"of the 4 classes"* ]] || fail "coverage warning with every class present"
+# Fewer records than classes: a warning that the accuracy covers some classes only.
+expect_status 0 clippo-train "${ZS[@]}" --steps 1 --workdir zs_few --eval-data stripes.shard --eval-size 3 \
+  --eval-classes stripe-classes.txt --eval-prompts names-only.txt
+expect_contains "$(cat .stderr)" "the 3 labelled records evaluated hold 3 of the 4 classes" "class coverage warning"
 expect_status 0 clippo-embed -q zs/checkpoint.npz stripes.shard --fields image -o zs.emb.shard
 expect_status 0 clippo-knn zeroshot --db zs.emb.shard --classes stripe-classes.txt --prompts names-only.txt \
   --model zs/checkpoint.npz --json

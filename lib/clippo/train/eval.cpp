@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "clippo/cli/error.h"
@@ -75,6 +76,16 @@ Evaluator::Evaluator(const EvalConfig& cfg) : cfg_(cfg), font_(text::Font::load(
                             classes_ ? "a caption (txt) or a label (cls)" : "a caption (txt)"));
   if (classes_ && labels.empty())
     throw Error(fmt::format("{}: no record has a cls label for --eval-classes {}", where, cfg.classes));
+  if (classes_) {
+    // The first records of a class-sorted set (ImageNet's validation shards)
+    // hold a few classes only: say so, as the accuracy is over those.
+    std::vector<bool> seen(classes_);
+    for (int64_t y : labels) seen[y] = true;
+    if (const auto n = std::count(seen.begin(), seen.end(), true); n < classes_)
+      log::warn("{}: the {} labelled records evaluated hold {} of the {} classes (shuffle the shards or raise "
+                "--eval-size for all of them)",
+                where, labels.size(), n, classes_);
+  }
   images_ = torch::stack(imgs);
   auto index = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };
   caption_rows_ = index(caption_rows);
