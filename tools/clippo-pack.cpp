@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
 
     BadInput bad(cmd.on_error);
     pack::Packer packer(o, bad);
-    std::signal(SIGINT, [](int) { pack::Packer::interrupted = true; });
-    std::signal(SIGTERM, [](int) { pack::Packer::interrupted = true; });
+    std::signal(SIGINT, [](int sig) { pack::Packer::interrupted = sig; });
+    std::signal(SIGTERM, [](int sig) { pack::Packer::interrupted = sig; });
     auto finish = [&] {
       auto s = packer.finish();
       log::info("wrote {} records in {} shard(s), {}{}{}", s.records, s.shards, human_bytes(s.bytes),
@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
       // What was written stays complete and valid; a run that wrote nothing
       // leaves nothing (and any earlier shard of that name untouched).
       if (packer.records() > 0) finish();
+      if (const int sig = pack::Packer::interrupted) {
+        log::info("stopped by signal {}; the shards written are complete", sig);
+        return 128 + sig;
+      }
       throw;
     }
     finish();

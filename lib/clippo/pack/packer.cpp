@@ -18,7 +18,7 @@
 
 namespace clippo::pack {
 
-std::atomic<bool> Packer::interrupted{false};
+std::atomic<int> Packer::interrupted{0};
 
 namespace {
 
@@ -168,7 +168,7 @@ void Packer::flush(std::vector<Work>& chunk) {
   run_chunk(chunk);
   for (auto& w : chunk) emit(w);
   chunk.clear();
-  if (interrupted) throw Error("interrupted");
+  if (interrupted) throw Error(fmt::format("interrupted by signal {}", interrupted.load()));
 }
 
 void Packer::add_items(std::vector<Item> items) {

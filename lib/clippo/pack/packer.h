@@ -53,8 +53,8 @@ class Packer {
   // Records written so far.
   uint64_t records() const { return writer_.records(); }
 
-  // Set from a signal handler: stop at the next chunk boundary.
-  static std::atomic<bool> interrupted;
+  // The signal number, set from a handler: stop at the next chunk boundary.
+  static std::atomic<int> interrupted;
 
  private:
   struct Work;
