@@ -4,7 +4,7 @@ CLIPPO_DEPS=(build-essential cmake pkg-config ccache zstd bc
   libtorch-dev libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libzstd-dev libarchive-dev libzip-dev libsimdjson-dev
   libboost-program-options-dev libfmt-dev libssl-dev libfaiss-dev catch2 unifont libopenblas0-pthread
   libgloo-dev
-  python3 python3-numpy)
+  python3 python3-numpy man-db)
 # Only the benchmarks compare against Python peers.
 CLIPPO_BENCH_DEPS=(python3-torch python3-torchvision python3-faiss)
 
