@@ -12,8 +12,8 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 command -v debootstrap >/dev/null || { echo "tests/fresh/run.sh: needs debootstrap (apt-get install debootstrap)" >&2; exit 2; }
 keep=${1:+yes}
 root=${1:-$(mktemp -d /tmp/clippo-fresh.XXXXXX)}
-mirror=$(grep -hoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-  grep -v security | head -1 | grep -oE 'https?://[^ ]+')
+mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+  grep -oE '^(URIs:|deb) *https?://[^ ]+' | grep -v security | head -1 | grep -oE 'https?://[^ ]+' || true)
 [ -n "$mirror" ] || { echo "tests/fresh/run.sh: no Debian mirror in this machine's apt sources" >&2; exit 2; }
 cleanup() {
   for m in dev sys proc; do umount -R "$root/$m" 2>/dev/null || true; done
