@@ -249,3 +249,11 @@ TEST_CASE("JSON: nested paths, string arrays with escapes, fields with dots") {
   w.begin_object().key("a\"b").value("line\nbreak").key("n").value(3).key("l").begin_array().value(1.5).null().end_array().end_object();
   CHECK(w.str() == R"({"a\"b":"line\nbreak","n":3,"l":[1.5,null]})");
 }
+
+TEST_CASE("cls fields as class indexes", "[records]") {
+  CHECK(clippo::class_index("7") == 7);
+  CHECK(clippo::class_index(" 12\n") == 12);
+  CHECK(clippo::class_index("0") == 0);
+  for (const char* bad : {"", " ", "-1", "+3", "3x", "cat", "1 2", "1234567890123456789"})
+    CHECK_FALSE(clippo::class_index(bad).has_value());
+}

@@ -1,5 +1,7 @@
 // A webdataset record: the members of a tar that share a key.
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +52,21 @@ inline const std::pair<std::string, std::string>* find_image(const Record& r) {
     for (auto name : kImageFields)
       if (f.first == name) return &f;
   return nullptr;
+}
+
+// A `cls` field as a class index: decimal digits, blanks around them allowed;
+// nullopt for anything else (a sign, a name, an empty field, > 18 digits).
+inline std::optional<int64_t> class_index(std::string_view cls) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!cls.empty() && blank(cls.front())) cls.remove_prefix(1);
+  while (!cls.empty() && blank(cls.back())) cls.remove_suffix(1);
+  if (cls.empty() || cls.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : cls) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
 }
 
 // Splits a member path into (key, field): the key is the path up to the first

@@ -17,6 +17,7 @@
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
+#include "clippo/io/record.h"
 #include "clippo/search/collection.h"
 #include "clippo/search/index.h"
 #include "clippo/search/retrieval.h"
@@ -299,12 +300,7 @@ std::vector<int64_t> record_labels(const Collection& c, const std::vector<int64_
     if (v) {
       if (auto it = by_name.find(*v); it != by_name.end()) y = it->second;
       else {
-        try {
-          size_t used = 0;
-          y = std::stoll(*v, &used);
-          if (used != v->size()) y = -1;
-        } catch (const std::exception&) {
-        }
+        y = class_index(*v).value_or(-1);
         if (y < 0 || y >= static_cast<int64_t>(names.size()))
           throw Error(fmt::format("{}: label '{}' is neither a class index below {} nor a class name", c.keys[r], *v,
                                   names.size()));
@@ -332,11 +328,9 @@ int App::zeroshot() {
     for (size_t i = 0; i < pv.record.size(); ++i) {
       int64_t r = pv.record[i], g = static_cast<int64_t>(i);
       if (!pc.cls[r].empty()) {
-        try {
-          g = std::stoll(pc.cls[r]);
-        } catch (const std::exception&) {
-          throw Error(fmt::format("{}: {}: cls '{}' is not a class index", class_emb, pc.keys[r], pc.cls[r]));
-        }
+        auto y = class_index(pc.cls[r]);
+        if (!y) throw Error(fmt::format("{}: {}: cls '{}' is not a class index", class_emb, pc.keys[r], pc.cls[r]));
+        g = *y;
       }
       group.push_back(g), n = std::max(n, g + 1);
     }

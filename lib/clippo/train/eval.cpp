@@ -4,7 +4,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
@@ -20,23 +19,9 @@ namespace F = torch::nn::functional;
 
 torch::Tensor unit_rows(const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().dim(1)); }
 
-// A class index in [0, classes) from a `cls` field's decimal text, else -1.
-int64_t class_index(const std::string& text, int64_t classes) {
-  size_t a = 0, b = text.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(text[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(text[b - 1]))) --b;
-  if (a == b || b - a > 18) return -1;
-  int64_t v = 0;
-  for (size_t i = a; i < b; ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return -1;
-    v = v * 10 + (text[i] - '0');
-  }
-  return v < classes ? v : -1;
-}
-
 }  // namespace
 
-Evaluator::Evaluator(const EvalConfig& cfg) : cfg_(cfg), font_(text::Font::load(cfg.fonts)) {
+Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts)) {
   render_.size = cfg.res;
   if (!cfg.classes.empty()) {
     auto names = text::load_classes(cfg.classes);
@@ -55,8 +40,8 @@ Evaluator::Evaluator(const EvalConfig& cfg) : cfg_(cfg), font_(text::Font::load(
     auto* cap = r.find("txt");
     auto* cls = classes_ ? r.find("cls") : nullptr;
     if (!im || (!cap && !cls)) continue;
-    int64_t label = -1;
-    if (cls && (label = class_index(*cls, classes_)) < 0)
+    const int64_t label = cls ? class_index(*cls).value_or(-1) : -1;
+    if (cls && (label < 0 || label >= classes_))
       throw Error(fmt::format("{}: {}: cls '{}' is not a class index of --eval-classes {} ({} classes)",
                               reader.current_input(), r.key, *cls, cfg.classes, classes_));
     auto a = torch::empty({3, cfg.res, cfg.res});
@@ -98,11 +83,12 @@ Evaluator::Evaluator(const EvalConfig& cfg) : cfg_(cfg), font_(text::Font::load(
 }
 
 torch::Tensor Evaluator::embed_texts(model::OneTower& net, const std::vector<std::string>& texts, int64_t batch) {
-  const int64_t n = static_cast<int64_t>(texts.size()), per = 3LL * cfg_.res * cfg_.res;
+  const int res = render_.size;
+  const int64_t n = static_cast<int64_t>(texts.size()), per = 3LL * res * res;
   std::vector<torch::Tensor> z;
   for (int64_t i = 0; i < n; i += batch) {
     const int64_t m = std::min(n - i, batch);
-    auto x = torch::empty({m, 3, cfg_.res, cfg_.res});
+    auto x = torch::empty({m, 3, res, res});
     float* p = x.data_ptr<float>();
     at::parallel_for(0, m, 1, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) text::render_model_input(texts[i + j], *font_, render_, p + j * per);

@@ -1,7 +1,8 @@
 // Evaluation during training, on a fixed set of held-out records embedded
 // with the current model: image<->text Recall@1/5 over the records that have
 // a caption, and zero-shot accuracy over those with a `cls` label, from the
-// rendered prompts of the class names (as clippo-knn zeroshot computes it).
+// rendered prompts of the class names (as clippo-knn zeroshot computes it;
+// restated on tensors here, since training links no FAISS or search code).
 #pragma once
 #include <torch/torch.h>
 
@@ -36,9 +37,8 @@ class Evaluator {
  private:
   torch::Tensor embed_texts(model::OneTower& net, const std::vector<std::string>& texts, int64_t batch);
 
-  EvalConfig cfg_;
   std::shared_ptr<const text::Font> font_;
-  text::RenderOptions render_;
+  text::RenderOptions render_;           // size = the model resolution
   torch::Tensor images_;                  // (N, 3, res, res)
   std::vector<std::string> captions_;     // rendered at each run: text costs no memory
   torch::Tensor caption_rows_;            // image row of each caption
