@@ -93,7 +93,14 @@ torch::Tensor run(Isa isa, const torch::Tensor& x, const torch::Tensor& bias, bo
                              bias.size(0) == x.size(-1)));
   // Elsewhere (a GPU, autograd) torch's GELU, in float32 when the bias is,
   // and the result in x's dtype as the kernels give it: a bf16 matmul reads it.
-  if (!fast) return torch::gelu(has_bias ? x + bias : x, "tanh").to(x.scalar_type());
+  // On CPU bf16 in float32 too: libtorch 1.13's CPU kernel rounds to bf16 after
+  // each step (a third of its results 1 ulp off), and bf16 training would
+  // then recompute other activations than its no-grad forward pass made.
+  if (!fast) {
+    auto in = has_bias ? x + bias : x;
+    if (in.device().is_cpu() && in.scalar_type() == torch::kBFloat16) in = in.to(torch::kFloat);
+    return torch::gelu(in, "tanh").to(x.scalar_type());
+  }
   torch::Tensor in = x.contiguous(), b = has_bias ? bias.contiguous() : bias;
   torch::Tensor out = in_place && in.is_same(x) ? in : torch::empty_like(in);
   const int64_t n = in.numel(), cols = std::max<int64_t>(1, in.size(-1)), rows = n / cols;
