@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
       ("eval-size", cli::po::value(&c.eval_size)->default_value(1000)->value_name("N"), "held-out records evaluated")
       ("eval-classes", cli::po::value(&c.eval_classes)->value_name("NAME|FILE"), "zero-shot accuracy on the eval records' cls labels: class names, or mnist / cifar10 / imagenet")
       ("eval-prompts", cli::po::value(&c.eval_prompts)->default_value("clip80")->value_name("NAME|FILE"), "zero-shot prompt templates: clip80, clip7 or a file")
+      ("precision", cli::po::value(&c.precision)->default_value("auto")->value_name("P"), "fp32, bf16 (autocast: bfloat16 matmuls, float32 weights) or auto (bf16 on cuda, fp32 on cpu)")
       ("grad-checkpointing", cli::po::bool_switch(&c.grad_checkpointing), "recompute each block's activations in the backward pass (less memory, ~1/3 more compute)")
       ("data-threads", cli::po::value(&c.data_threads)->default_value(0)->value_name("N"), "decode/render threads (0 = --threads)");
     auto vm = cmd.parse(argc, argv);

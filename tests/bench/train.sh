@@ -4,19 +4,21 @@
 # Python PyTorch (Debian's python3-torch, synthetic tensors: no data loading),
 # same threads. Prints samples/s (image/text pairs per second) and the split of
 # a step into data, forward, backward and optimizer for both.
+# BENCH_PRECISION=bf16 runs both under bf16 autocast (bfloat16 matmuls).
 #   BENCH_VARIANT (Ti/16) BENCH_RES (64) BENCH_BATCH (256) BENCH_STEPS (8) BENCH_THREADS (nproc)
+#   BENCH_PRECISION (fp32)
 set -euo pipefail
 . "$CLIPPO_SOURCE/tests/deps.sh"
 clippo_install_deps "${CLIPPO_BENCH_DEPS[@]}" >&2
 PY=/usr/bin/python3
 VARIANT=${BENCH_VARIANT:-Ti/16} RES=${BENCH_RES:-64} BATCH=${BENCH_BATCH:-256} STEPS=${BENCH_STEPS:-8}
-THREADS=${BENCH_THREADS:-$(nproc)}
+THREADS=${BENCH_THREADS:-$(nproc)} PRECISION=${BENCH_PRECISION:-fp32}
 T=$(mktemp -d /tmp/clippo-bench-train.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
 
 echo "machine: $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(nproc) cores; threads $THREADS"
-echo "model: $VARIANT at $RES px, batch $BATCH pairs, $STEPS steps (first one excluded)"
+echo "model: $VARIANT at $RES px, batch $BATCH pairs, $STEPS steps (first one excluded), $PRECISION"
 
 # 1024 random 96x96 JPEG-free PNG images with short captions.
 $PY - <<'PYEOF'
@@ -38,7 +40,8 @@ clippo-pack -q --images img --captions caps.tsv -o 'b-{0..3}.shard'
 
 # --- clippo-train ---------------------------------------------------------------
 clippo-train -q --data 'b-{0..3}.shard' --workdir run --variant "$VARIANT" --res "$RES" --batch-size "$BATCH" \
-  --steps "$((STEPS + 1))" --log-every 1 --checkpoint-every 0 --threads "$THREADS" --shuffle-buffer 256
+  --steps "$((STEPS + 1))" --log-every 1 --checkpoint-every 0 --threads "$THREADS" --shuffle-buffer 256 \
+  --precision "$PRECISION"
 $PY - "$STEPS" <<'PYEOF' >cpp.txt
 import json, sys
 m = [json.loads(l) for l in open("run/metrics.jsonl")][1:]  # the first step warms up
@@ -55,6 +58,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 variant, res, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+bf16 = sys.argv[6] == "bf16"
 torch.set_num_threads(threads)
 sizes = {"mu": (32, 1, 128, 2), "Ti": (192, 12, 768, 3), "S": (384, 12, 1536, 6), "B": (768, 12, 3072, 12)}
 name, patch = variant.split("/")
@@ -106,7 +110,8 @@ class OneTower(nn.Module):
         for b in s.blocks:
             x = b(x)
         x = s.norm(x)
-        a = s.map_attn(s.probe.expand(x.shape[0], 1, D), x)
+        # float(): as the residual stream elsewhere (under bf16 autocast LayerNorm would get bf16)
+        a = s.map_attn(s.probe.expand(x.shape[0], 1, D), x).float()
         a = a + s.map_mlp(s.map_norm(a))
         z = s.head(a[:, 0])
         return z / (z.norm(dim=-1, keepdim=True) + 1e-8)
@@ -165,7 +170,9 @@ txt = torch.rand(batch, 3, res, res) * 2 - 1
 tf = tb = to = 0.0
 for k in range(steps + 1):
     t0 = time.perf_counter()
-    z = model(torch.cat([img, txt]))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        z = model(torch.cat([img, txt]))
+    z = z.float()
     loss = loss_fn(z[:batch], z[batch:], model.t)
     t1 = time.perf_counter()
     model.zero_grad()
@@ -178,7 +185,7 @@ for k in range(steps + 1):
 step = (tf + tb + to) / steps
 print(f"{batch / step:.2f} 0.0000 {tf / steps:.4f} {tb / steps:.4f} {to / steps:.4f}")
 PYEOF
-$PY ref.py "$VARIANT" "$RES" "$BATCH" "$STEPS" "$THREADS" >py.txt
+$PY ref.py "$VARIANT" "$RES" "$BATCH" "$STEPS" "$THREADS" "$PRECISION" >py.txt
 
 read -r cs cd cf cb co <cpp.txt
 read -r ps pd pf pb po <py.txt

@@ -246,6 +246,29 @@ a, b = np.load('two/checkpoint.npz'), np.load('slurm/checkpoint.npz')
 assert all(a[k].tobytes() == b[k].tobytes() for k in a.files)" || fail "Slurm run differs from the torchrun-variable run"
 fi
 
+# --- --precision bf16 on the CPU: bfloat16 autocast learns as float32 does ------
+BF=(--data stripes.shard --variant mu/4 --res 16 --threads 1 --data-threads 1 --log-every 1 --seed 3 --lr 0.003
+    --batch-size 16 --steps 40 --shuffle-buffer 0 --checkpoint-every 0)
+expect_status 0 clippo-train "${BF[@]}" --workdir f32
+expect_status 0 clippo-train "${BF[@]}" --workdir b16 --precision bf16
+$PY - <<'PYEOF' || fail "CPU bf16 training"
+import json, math, numpy as np
+a = [json.loads(l)["loss"] for l in open("f32/metrics.jsonl")]
+b = [json.loads(l)["loss"] for l in open("b16/metrics.jsonl")]
+assert len(b) == 40 and np.mean(b[-5:]) < math.log(16) - 0.5, b  # well below chance
+assert np.allclose(b[:5], a[:5], rtol=3e-2), (b[:5], a[:5])    # float32's, to bf16 rounding
+assert b != a, "--precision bf16 computed exactly what fp32 did"
+assert json.load(open("b16/config.json"))["precision"] == "bf16"
+assert json.load(open("f32/config.json"))["precision"] == "auto"
+z = np.load("b16/checkpoint.npz")
+assert all(z[k].dtype == np.float32 for k in z.files if k.startswith("params/"))  # weights stay float32
+PYEOF
+# The precision may change on resume.
+expect_status 0 clippo-train --workdir b16 --steps 42 --precision fp32
+$PY -c "import json; assert json.load(open('b16/config.json'))['precision'] == 'fp32'" || fail "precision changed on resume"
+expect_status 2 clippo-train "${BF[@]}" --workdir b16_bad --precision fp16
+expect_contains "$(cat .stderr)" "--precision fp16: expected fp32, bf16 or auto" "bad precision"
+
 # --- --device cuda: bf16 autocast; checkpointing and a launcher's world of one alike
 if clippo-train --version | grep -q "CUDA with"; then
   # Learning is checked on the stripes pairs (the noise pairs collapse to chance).
@@ -254,6 +277,7 @@ if clippo-train --version | grep -q "CUDA with"; then
   expect_status 0 clippo-train "${CU[@]}" --workdir cpu
   expect_status 0 clippo-train "${CU[@]}" --workdir cu --device cuda
   expect_status 0 clippo-train "${CU[@]}" --workdir cu_gc --device cuda --grad-checkpointing
+  expect_status 0 clippo-train "${CU[@]}" --workdir cu_f32 --device cuda --precision fp32
   port=$(free_port)
   expect_status 0 env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
     clippo-train "${CU[@]}" --workdir cu_rank --device cuda -v
@@ -266,6 +290,9 @@ a = loss["cu"]
 assert len(a) == 40 and np.mean(a[-5:]) < math.log(16) - 0.5, a  # well below chance
 # The first steps as on the CPU in float32, bf16 rounding apart.
 assert np.allclose(a[:5], loss["cpu"][:5], rtol=3e-2), (a[:5], loss["cpu"][:5])
+# --precision fp32 on the GPU: the CPU's float32 losses, to float rounding.
+f = [json.loads(l)["loss"] for l in open("cu_f32/metrics.jsonl")]
+assert np.allclose(f[:5], loss["cpu"][:5], rtol=1e-3), (f[:5], loss["cpu"][:5])
 # Checkpointing and a process group change nothing but rounding.
 assert np.allclose(loss["cu_gc"], a, rtol=2e-2, atol=2e-2), (loss["cu_gc"], a)
 assert np.allclose(loss["cu_rank"], a, rtol=2e-2, atol=2e-2), (loss["cu_rank"], a)

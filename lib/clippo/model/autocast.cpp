@@ -2,37 +2,53 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "clippo/cli/error.h"
 #include "clippo/model/torch_version.h"
 
 namespace clippo::model {
 
-CudaAutocast cuda_autocast() {
+namespace {
+void check(c10::DeviceType device) {
+  if (device != c10::DeviceType::CPU && device != c10::DeviceType::CUDA)
+    throw Error("autocast: only CPU and CUDA devices are supported");
+}
+}  // namespace
+
+Autocast autocast_state(c10::DeviceType device) {
+  check(device);
 #if CLIPPO_TORCH_AT_LEAST(2, 4)
-  return {at::autocast::is_autocast_enabled(at::kCUDA), at::autocast::get_autocast_dtype(at::kCUDA)};
+  return {at::autocast::is_autocast_enabled(device), at::autocast::get_autocast_dtype(device)};
 #else
+  if (device == c10::DeviceType::CPU) return {at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype()};
   return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
 #endif
 }
 
-void set_cuda_autocast(const CudaAutocast& s) {
+void set_autocast_state(c10::DeviceType device, const Autocast& s) {
+  check(device);
 #if CLIPPO_TORCH_AT_LEAST(2, 4)
-  at::autocast::set_autocast_dtype(at::kCUDA, s.dtype);
-  at::autocast::set_autocast_enabled(at::kCUDA, s.enabled);
+  at::autocast::set_autocast_dtype(device, s.dtype);
+  at::autocast::set_autocast_enabled(device, s.enabled);
 #else
-  at::autocast::set_autocast_gpu_dtype(s.dtype);
-  at::autocast::set_enabled(s.enabled);
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_autocast_cpu_dtype(s.dtype);
+    at::autocast::set_cpu_enabled(s.enabled);
+  } else {
+    at::autocast::set_autocast_gpu_dtype(s.dtype);
+    at::autocast::set_enabled(s.enabled);
+  }
 #endif
 }
 
-CudaAutocastScope::CudaAutocastScope(bool on) : on_(on) {
+AutocastScope::AutocastScope(c10::DeviceType device, bool on) : device_(device), on_(on) {
   if (!on_) return;
-  before_ = cuda_autocast();
-  set_cuda_autocast({true, c10::ScalarType::BFloat16});
+  before_ = autocast_state(device_);
+  set_autocast_state(device_, {true, c10::ScalarType::BFloat16});
 }
 
-CudaAutocastScope::~CudaAutocastScope() {
+AutocastScope::~AutocastScope() {
   if (!on_) return;
-  set_cuda_autocast(before_);
+  set_autocast_state(device_, before_);
   if (!before_.enabled) at::autocast::clear_cache();
 }
 

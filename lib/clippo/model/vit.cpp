@@ -261,11 +261,13 @@ OneTowerImpl::Weights OneTowerImpl::gather(torch::ScalarType dtype) const {
 
 namespace {
 
-// x (..., in) @ w (in, out) + b in w's dtype; the result stays in w's dtype.
+// x (..., in) @ w (in, out) + b in w's dtype; the result stays in w's dtype
+// (under autocast, in its dtype: x is not first cast to w's, to be cast back).
 torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   auto shape = x.sizes().vec();
   shape.back() = w.size(1);
-  auto x2 = x.reshape({-1, x.size(-1)}).to(w.scalar_type());
+  auto x2 = x.reshape({-1, x.size(-1)});
+  if (!autocast_state(x.device().type()).enabled) x2 = x2.to(w.scalar_type());
   return torch::addmm(b.to(w.scalar_type()), x2, w).view(shape);
 }
 
@@ -322,7 +324,7 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
     saved.insert(saved.end(), w.begin(), w.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["heads"] = heads;
-    const CudaAutocast ac = cuda_autocast();
+    const Autocast ac = autocast_state(x.device().type());
     ctx->saved_data["autocast"] = ac.enabled;
     ctx->saved_data["autocast_dtype"] = static_cast<int64_t>(ac.dtype);
     torch::NoGradGuard no_grad;
@@ -339,13 +341,14 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
-      // The backward pass runs on autograd's thread, outside the caller's
-      // autocast scope: restore the forward pass's setting for the recompute.
-      const CudaAutocast was = cuda_autocast();
-      set_cuda_autocast({ctx->saved_data["autocast"].toBool(),
-                         static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt())});
+      // The backward pass runs outside the forward pass's autocast scope (on
+      // a GPU, on autograd's own thread): restore its setting for the recompute.
+      const auto device = inputs[0].device().type();
+      const Autocast was = autocast_state(device);
+      set_autocast_state(device, {ctx->saved_data["autocast"].toBool(),
+                                  static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt())});
       y = encoder_block(inputs[0], torch::TensorList(inputs).slice(1), ctx->saved_data["heads"].toInt());
-      set_cuda_autocast(was);
+      set_autocast_state(device, was);
     }
     auto grads = torch::autograd::grad({y}, wanted, {grad_out[0]}, /*retain_graph=*/false, /*create_graph=*/false,
                                        /*allow_unused=*/true);

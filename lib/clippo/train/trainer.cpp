@@ -114,7 +114,7 @@ std::string TrainConfig::to_json() const {
   w.key("eval_classes").value(eval_classes).key("eval_prompts").value(eval_prompts);
   w.key("threads").value(threads).key("data_threads").value(data_threads);
   w.key("grad_checkpointing").value(grad_checkpointing);
-  w.key("device").value(device);
+  w.key("device").value(device).key("precision").value(precision);
   w.key("on_error").value(on_error == OnError::fail ? "fail" : "skip");
   w.end_object();
   return w.str() + "\n";
@@ -178,6 +178,7 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
     c.grad_checkpointing = *on;
   }
   str("device", c.device);
+  if (doc.get("precision")) str("precision", c.precision);
   std::string oe;
   str("on_error", oe);
   c.on_error = oe == "fail" ? OnError::fail : OnError::skip;
@@ -194,6 +195,8 @@ void TrainConfig::validate() const {
     throw UsageError(fmt::format("--{} needs --eval-data", eval_every > 0 ? "eval-every" : "eval-classes"));
   if (eval_every < 0 || eval_size < 1) throw UsageError("--eval-every must be >= 0 and --eval-size >= 1");
   if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
+  if (precision != "auto" && precision != "fp32" && precision != "bf16")
+    throw UsageError(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
   optim.validate();
   schedule.validate();
 }
@@ -219,6 +222,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
     else if (name == "eval-prompts") c.eval_prompts = cli.eval_prompts;
     else if (name == "on-error") c.on_error = cli.on_error;
     else if (name == "device") c.device = cli.device;
+    else if (name == "precision") c.precision = cli.precision;
     else if (name == "grad-checkpointing") c.grad_checkpointing = cli.grad_checkpointing;
     else if (name == "threads") {
       if (saved.threads > 0 && cli.threads != saved.threads)
@@ -403,7 +407,7 @@ int train(const TrainConfig& cfg0) {
     torch::Tensor x = torch::cat({batch.a, batch.b}).to(dev);
     torch::Tensor z;
     {
-      model::CudaAutocastScope bf16(cuda);
+      model::AutocastScope autocast(dev.type(), cfg.bf16());
       z = net->forward(x).z;
     }
     z = z.to(torch::kFloat32);

@@ -36,6 +36,8 @@ struct TrainConfig {
   int threads = 0, data_threads = 0;  // saved so a resumed run computes as the first did
   bool grad_checkpointing = false;
   std::string device = "cpu";
+  std::string precision = "auto";  // fp32 | bf16 (autocast) | auto: bf16 on cuda, fp32 on cpu
+  bool bf16() const { return precision == "bf16" || (precision == "auto" && device == "cuda"); }
   OnError on_error = OnError::skip;
 
   std::string to_json() const;
@@ -54,7 +56,7 @@ std::string build_info();
 // The resolved config: cfg itself for a fresh workdir, else the saved one
 // with the options the user gave again (`given`) applied where a resumed run
 // may change them (steps, checkpoint/log cadence, threads, eval,
-// gradient checkpointing); threads not given again keep their saved values; any other
+// gradient checkpointing, device, precision); threads not given again keep their saved values; any other
 // given option that differs is a UsageError naming it.
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given);
 

@@ -223,48 +223,50 @@ TEST_CASE("a few steps on a tiny model reduce the loss on a fixed batch", "[trai
 }
 
 TEST_CASE("gradient checkpointing gives the gradients of the plain backward pass", "[train]") {
-  // On a GPU also under bf16 autocast, as clippo-train runs it: the recompute
-  // in autograd's thread must use the forward pass's autocast setting (bf16
-  // against float32 activations would differ by ~1e-2 of the gradient).
+  // In float32 and under bf16 autocast, as clippo-train runs them: the
+  // recompute (on a GPU in autograd's thread) must use the forward pass's
+  // autocast setting (bf16 against float32 activations would differ by ~1e-2
+  // of the gradient).
   std::vector<torch::Device> devices{torch::kCPU};
   if (torch::cuda::is_available()) devices.emplace_back(torch::kCUDA);
   for (const auto& dev : devices)
-    for (std::string pool : {"map", "tok"}) {
-      const bool cuda = dev.is_cuda();
-      auto mc = model::ModelConfig::from_variant("mu/8", 32, 24);
-      mc.depth = 3, mc.pool = pool;
-      model::OneTower net(mc);
-      net->reset_parameters(7);
-      net->to(dev);
-      torch::manual_seed(3);
-      auto x = (torch::rand({2 * 6, 3, 32, 32}) * 2 - 1).to(dev);
-      auto grads = [&](bool checkpointing) {
-        net->set_grad_checkpointing(checkpointing);
-        torch::Tensor z;
-        {
-          model::CudaAutocastScope bf16(cuda);
-          z = net->forward(x).z;
+    for (bool bf16 : {false, true})
+      for (std::string pool : {"map", "tok"}) {
+        auto mc = model::ModelConfig::from_variant("mu/8", 32, 24);
+        mc.depth = 3, mc.pool = pool;
+        model::OneTower net(mc);
+        net->reset_parameters(7);
+        net->to(dev);
+        torch::manual_seed(3);
+        auto x = (torch::rand({2 * 6, 3, 32, 32}) * 2 - 1).to(dev);
+        auto grads = [&](bool checkpointing) {
+          net->set_grad_checkpointing(checkpointing);
+          torch::Tensor z;
+          {
+            model::AutocastScope autocast(dev.type(), bf16);
+            z = net->forward(x).z;
+          }
+          auto lo = contrastive_loss(z.slice(0, 0, 6).to(torch::kFloat), z.slice(0, 6, 12).to(torch::kFloat), net->t,
+                                     nullptr);
+          net->zero_grad();
+          lo.loss.backward();
+          std::map<std::string, torch::Tensor> g;
+          for (auto& item : net->named_parameters(false)) g[item.key()] = item.value().grad().to(torch::kCPU).clone();
+          return g;
+        };
+        auto plain = grads(false), recomputed = grads(true);
+        REQUIRE(plain.size() == recomputed.size());
+        double largest = 0;
+        for (auto& [name, g] : plain) largest = std::max(largest, g.abs().max().item<double>());
+        for (auto& [name, g] : plain) {
+          // Same maths in another order (the no-grad forward takes fused kernels):
+          // equal to rounding, relative to the gradient's scale (the key bias's
+          // gradient is zero in exact arithmetic: rounding noise only).
+          double diff = (recomputed[name] - g).abs().max().item<double>(), scale = g.abs().max().item<double>();
+          INFO(dev << (bf16 ? " bf16 " : " fp32 ") << pool << " " << name << ": max difference " << diff
+                   << ", max gradient " << scale);
+          CHECK(scale > 0);  // every parameter takes part
+          CHECK(diff <= (bf16 ? 1e-3 : 1e-4) * scale + 1e-6 * largest);
         }
-        auto lo = contrastive_loss(z.slice(0, 0, 6).to(torch::kFloat), z.slice(0, 6, 12).to(torch::kFloat), net->t,
-                                   nullptr);
-        net->zero_grad();
-        lo.loss.backward();
-        std::map<std::string, torch::Tensor> g;
-        for (auto& item : net->named_parameters(false)) g[item.key()] = item.value().grad().to(torch::kCPU).clone();
-        return g;
-      };
-      auto plain = grads(false), recomputed = grads(true);
-      REQUIRE(plain.size() == recomputed.size());
-      double largest = 0;
-      for (auto& [name, g] : plain) largest = std::max(largest, g.abs().max().item<double>());
-      for (auto& [name, g] : plain) {
-        // Same maths in another order (the no-grad forward takes fused kernels):
-        // equal to float32 rounding, relative to the gradient's scale (the key
-        // bias's gradient is zero in exact arithmetic: rounding noise only).
-        double diff = (recomputed[name] - g).abs().max().item<double>(), scale = g.abs().max().item<double>();
-        INFO(dev << " " << pool << " " << name << ": max difference " << diff << ", max gradient " << scale);
-        CHECK(scale > 0);  // every parameter takes part
-        CHECK(diff <= (cuda ? 1e-3 : 1e-4) * scale + 1e-6 * largest);
       }
-    }
 }
