@@ -19,6 +19,10 @@ THREADS=${QUICKSTART_THREADS:-$(nproc)}
 # rendered captions alike), big_vision's Adafactor, batch 64.
 VARIANT=w64-d2-h2-m256/8 RES=48 BATCH=64 STEPS=${QUICKSTART_STEPS:-1500} LR=0.003
 WARMUP=$((STEPS < 120 ? STEPS / 4 : 30))
+# bfloat16 matmuls where the CPU has bf16 instructions (AMX, AVX-512 bf16):
+# about a fifth less time for the same accuracy; elsewhere float32.
+PRECISION=fp32
+grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo 2>/dev/null && PRECISION=bf16
 # OpenMP threads that spin between parallel regions starve the data workers
 # and OpenBLAS's threads on a small machine: let them sleep.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
@@ -53,11 +57,11 @@ clippo-pack -q --images data --captions data/test.tsv -o data/test/test.shard   
 # Zero-shot prompts: the bare class name, as the captions begin with it.
 echo '{}' >data/names-only.txt
 
-say "train ($VARIANT at $RES px, batch $BATCH, $STEPS steps, $THREADS threads)"
+say "train ($VARIANT at $RES px, batch $BATCH, $STEPS steps, $THREADS threads, $PRECISION)"
 # --eval-*: zero-shot accuracy on the held-out digits every 500 steps, in metrics.jsonl.
 clippo-train --data 'data/shards/train-{0..3}.shard' --workdir run --variant "$VARIANT" --res "$RES" \
   --batch-size "$BATCH" --steps "$STEPS" --lr "$LR" --warmup "$WARMUP" --cooldown "$((STEPS / 5))" \
-  --shuffle-buffer 8000 --log-every 50 --checkpoint-every 200 --threads "$THREADS" \
+  --shuffle-buffer 8000 --log-every 50 --checkpoint-every 200 --threads "$THREADS" --precision "$PRECISION" \
   --eval-data data/test/test.shard --eval-size 2000 --eval-classes mnist --eval-prompts data/names-only.txt \
   --eval-every 500
 
