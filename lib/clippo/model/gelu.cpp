@@ -1,7 +1,8 @@
-// GELU with the tanh approximation for inference on CPU, optionally with the
-// bias of the Dense before it added in the same pass. libtorch 1.13's own
-// kernel took a third of a bf16 B/16 forward pass; this one evaluates tanh
-// through a Cephes-style expf written so that the compiler vectorises it
+// GELU with the tanh approximation on CPU, and its gradient, optionally with
+// the bias of the Dense before it added in the same pass. libtorch 1.13's own
+// kernels took a third of a bf16 B/16 forward pass and a third of a bf16
+// training step (its bf16 kernel also rounds after each step); these evaluate
+// tanh through a Cephes-style expf written so that the compiler vectorises it
 // (AVX-512 or AVX2 when the CPU has them), with ~1e-7 relative error.
 #include "clippo/model/gelu.h"
 
@@ -54,76 +55,124 @@ __attribute__((always_inline)) inline float gelu_one(float x) {
   return 0.5f * x * (1.0f + t);
 }
 
-// out[i] = gelu(in[i] + bias[i]) over one row (bias may be null), T float
-// or bfloat16 (uint16_t); in place when out == in. Through a float buffer so
-// the arithmetic loop vectorises the same for both types.
-#define CLIPPO_GELU_KERNEL(suffix, attr)                                                    \
-  template <class T>                                                                        \
-  attr void gelu_##suffix(const T* in, const float* bias, T* out, int64_t n) {             \
-    constexpr int64_t kBlock = 256;                                                         \
-    float buf[kBlock];                                                                      \
-    for (int64_t s = 0; s < n; s += kBlock) {                                               \
-      int64_t m = std::min(kBlock, n - s);                                                  \
-      for (int64_t i = 0; i < m; ++i) buf[i] = simd::load(in[s + i]);                       \
-      if (bias)                                                                             \
-        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_one(buf[i] + bias[s + i]);            \
-      else                                                                                  \
-        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_one(buf[i]);                          \
-      for (int64_t i = 0; i < m; ++i) simd::store(out[s + i], buf[i]);                      \
-    }                                                                                       \
-  }
-
-CLIPPO_GELU_KERNEL(generic, )
-CLIPPO_GELU_KERNEL(avx2, CLIPPO_TARGET_AVX2)
-CLIPPO_GELU_KERNEL(avx512, CLIPPO_TARGET_AVX512)
-
-template <class T>
-void gelu_row(Isa isa, const T* in, const float* bias, T* out, int64_t n) {
-  if (isa == Isa::avx512) gelu_avx512(in, bias, out, n);
-  else if (isa == Isa::avx2) gelu_avx2(in, bias, out, n);
-  else gelu_generic(in, bias, out, n);
+// d gelu(x) / dx = 0.5 (1 + t) + 0.5 x (1 - t^2) u'(x), u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+__attribute__((always_inline)) inline float gelu_grad_one(float x) {
+  const float k = 0.7978845608028654f;
+  const float x2 = x * x;
+  float t = 1.0f - 2.0f / (exp_approx(2.0f * k * x * (1.0f + 0.044715f * x2)) + 1.0f);
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x2);
 }
 
-// Into x itself when in_place (no new buffer: fresh tens of MB cost page faults).
-torch::Tensor run(Isa isa, const torch::Tensor& x, const torch::Tensor& bias, bool in_place = false) {
-  const bool has_bias = bias.defined();
-  bool fast = x.device().is_cpu() && !(torch::GradMode::is_enabled() && (x.requires_grad() || (has_bias && bias.requires_grad()))) &&
-              (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) && x.dim() >= 1 &&
-              (!has_bias || (bias.device().is_cpu() && bias.scalar_type() == torch::kFloat && bias.dim() == 1 &&
-                             bias.size(0) == x.size(-1)));
-  // Elsewhere (a GPU, autograd) torch's GELU, in float32 when the bias is,
-  // and the result in x's dtype as the kernels give it: a bf16 matmul reads it.
-  // On CPU bf16 in float32 too: libtorch 1.13's CPU kernel rounds to bf16 after
-  // each step (a third of its results 1 ulp off), and bf16 training would
-  // then recompute other activations than its no-grad forward pass made.
-  if (!fast) {
-    auto in = has_bias ? x + bias : x;
-    if (in.device().is_cpu() && in.scalar_type() == torch::kBFloat16) in = in.to(torch::kFloat);
-    return torch::gelu(in, "tanh").to(x.scalar_type());
+// Over one row (bias may be null), T float or bfloat16 (uint16_t):
+//   forward:  out[i] = gelu(in[i] + bias[i])            (in place when out == in)
+//   backward: out[i] = gelu'(in[i] + bias[i]) * dy[i]
+// Through a float buffer so the arithmetic loops vectorise the same for both types.
+#define CLIPPO_GELU_KERNELS(suffix, attr)                                                          \
+  template <class T>                                                                               \
+  attr void gelu_##suffix(const T* in, const float* bias, const T* dy, T* out, int64_t n) {        \
+    constexpr int64_t kBlock = 256;                                                                \
+    float buf[kBlock];                                                                             \
+    for (int64_t s = 0; s < n; s += kBlock) {                                                      \
+      int64_t m = std::min(kBlock, n - s);                                                         \
+      for (int64_t i = 0; i < m; ++i) buf[i] = simd::load(in[s + i]);                              \
+      if (bias)                                                                                    \
+        for (int64_t i = 0; i < m; ++i) buf[i] += bias[s + i];                                     \
+      if (dy)                                                                                      \
+        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_grad_one(buf[i]) * simd::load(dy[s + i]);    \
+      else                                                                                         \
+        for (int64_t i = 0; i < m; ++i) buf[i] = gelu_one(buf[i]);                                 \
+      for (int64_t i = 0; i < m; ++i) simd::store(out[s + i], buf[i]);                             \
+    }                                                                                              \
   }
-  torch::Tensor in = x.contiguous(), b = has_bias ? bias.contiguous() : bias;
-  torch::Tensor out = in_place && in.is_same(x) ? in : torch::empty_like(in);
+
+CLIPPO_GELU_KERNELS(generic, )
+CLIPPO_GELU_KERNELS(avx2, CLIPPO_TARGET_AVX2)
+CLIPPO_GELU_KERNELS(avx512, CLIPPO_TARGET_AVX512)
+
+template <class T>
+void gelu_row(Isa isa, const T* in, const float* bias, const T* dy, T* out, int64_t n) {
+  if (isa == Isa::avx512) gelu_avx512(in, bias, dy, out, n);
+  else if (isa == Isa::avx2) gelu_avx2(in, bias, dy, out, n);
+  else gelu_generic(in, bias, dy, out, n);
+}
+
+// What the kernels take: a CPU float32 or bfloat16 x, a float32 bias along its last dimension.
+bool kernel_applies(const torch::Tensor& x, const torch::Tensor& bias) {
+  return x.device().is_cpu() && (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kBFloat16) &&
+         x.dim() >= 1 &&
+         (!bias.defined() || (bias.device().is_cpu() && bias.scalar_type() == torch::kFloat && bias.dim() == 1 &&
+                              bias.size(0) == x.size(-1)));
+}
+
+// The forward pass (dy undefined) or the gradient for dy, in x's dtype; the
+// forward pass into x's own memory when in_place (no new buffer: fresh tens
+// of MB cost page faults).
+torch::Tensor run_kernel(Isa isa, const torch::Tensor& x, const torch::Tensor& bias, const torch::Tensor& dy0,
+                         bool in_place = false) {
+  torch::Tensor in = x.contiguous(), b = bias.defined() ? bias.contiguous() : bias;
+  torch::Tensor dy = dy0.defined() ? dy0.to(x.scalar_type()).contiguous() : dy0;
+  torch::Tensor out = in_place && !dy.defined() && in.is_same(x) ? in : torch::empty_like(in);
   const int64_t n = in.numel(), cols = std::max<int64_t>(1, in.size(-1)), rows = n / cols;
-  const float* bp = has_bias ? b.data_ptr<float>() : nullptr;
+  const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   // Rows of the last dimension (the bias runs along it), ~16k elements a task.
   at::parallel_for(0, rows, std::max<int64_t>(1, (1 << 14) / cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      if (in.scalar_type() == torch::kBFloat16)
-        gelu_row(isa, reinterpret_cast<const uint16_t*>(in.data_ptr()) + r * cols, bp,
-                 reinterpret_cast<uint16_t*>(out.data_ptr()) + r * cols, cols);
-      else
-        gelu_row(isa, in.data_ptr<float>() + r * cols, bp, out.data_ptr<float>() + r * cols, cols);
+      const int64_t o = r * cols;
+      if (in.scalar_type() == torch::kBFloat16) {
+        auto p = [](const torch::Tensor& t) { return t.defined() ? reinterpret_cast<uint16_t*>(t.data_ptr()) : nullptr; };
+        const uint16_t* d = p(dy);
+        gelu_row<uint16_t>(isa, p(in) + o, bp, d ? d + o : nullptr, p(out) + o, cols);
+      } else {
+        const float* d = dy.defined() ? dy.data_ptr<float>() : nullptr;
+        gelu_row<float>(isa, in.data_ptr<float>() + o, bp, d ? d + o : nullptr, out.data_ptr<float>() + o, cols);
+      }
     }
   });
   return out;
 }
 
+// The kernels under autograd; `bias` holds the bias or nothing (autograd
+// takes no undefined tensor). Its gradient sums x's gradient rounded to x's
+// dtype (training passes no bias: its Dense adds it).
+struct GeluTanhFunction : torch::autograd::Function<GeluTanhFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::TensorList bias) {
+    std::vector<torch::Tensor> saved{x};
+    saved.insert(saved.end(), bias.begin(), bias.end());
+    ctx->save_for_backward(saved);
+    return run_kernel(simd::best(), x, bias.empty() ? torch::Tensor() : bias[0], {});
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor bias = saved.size() > 1 ? saved[1] : torch::Tensor();
+    torch::Tensor dx = run_kernel(simd::best(), x, bias, grad_out[0]);
+    if (!bias.defined()) return {dx};
+    return {dx, bias.requires_grad() ? dx.to(torch::kFloat).reshape({-1, x.size(-1)}).sum(0) : torch::Tensor()};
+  }
+};
+
 }  // namespace
 
-torch::Tensor gelu_tanh(const torch::Tensor& x, const torch::Tensor& bias) { return run(simd::best(), x, bias); }
+torch::Tensor gelu_tanh(const torch::Tensor& x, const torch::Tensor& bias) {
+  if (!kernel_applies(x, bias)) {
+    // A GPU, other dtypes: torch's GELU, in float32 when the bias is, and the
+    // result in x's dtype as the kernels give it: a bf16 matmul reads it.
+    return torch::gelu(bias.defined() ? x + bias : x, "tanh").to(x.scalar_type());
+  }
+  const bool tracked = torch::GradMode::is_enabled() && (x.requires_grad() || (bias.defined() && bias.requires_grad()));
+  if (!tracked) return run_kernel(simd::best(), x, bias, {});
+  std::vector<torch::Tensor> b;
+  if (bias.defined()) b.push_back(bias);
+  return GeluTanhFunction::apply(x, torch::TensorList(b));
+}
 
 void gelu_tanh_(torch::Tensor& x, const torch::Tensor& bias) {
-  auto y = run(simd::best(), x, bias, /*in_place=*/true);
+  if (!kernel_applies(x, bias) || (torch::GradMode::is_enabled() && (x.requires_grad() || (bias.defined() && bias.requires_grad())))) {
+    x = gelu_tanh(x, bias);
+    return;
+  }
+  auto y = run_kernel(simd::best(), x, bias, {}, /*in_place=*/true);
   if (!y.is_same(x)) x = y;
 }
 
@@ -133,8 +182,11 @@ std::vector<std::string> gelu_kernels() {
   return names;
 }
 
-torch::Tensor gelu_tanh_with(const std::string& kernel, const torch::Tensor& x, const torch::Tensor& bias) {
-  return run(simd::parse_isa(kernel), x, bias);
+torch::Tensor gelu_tanh_with(const std::string& kernel, const torch::Tensor& x, const torch::Tensor& bias,
+                             const torch::Tensor& dy) {
+  if (!kernel_applies(x, bias) || (dy.defined() && dy.sizes() != x.sizes()))
+    throw Error("gelu_tanh_with: a CPU float32 or bfloat16 x, a float32 bias along its last dimension, dy as x");
+  return run_kernel(simd::parse_isa(kernel), x, bias, dy);
 }
 
 }  // namespace clippo::model

@@ -1,5 +1,5 @@
-// GELU, tanh approximation (flax nn.gelu's default), fast on CPU for
-// inference; falls back to torch::gelu where autograd or another device needs it.
+// GELU, tanh approximation (flax nn.gelu's default): fast CPU kernels, with
+// their own gradient under autograd; torch::gelu on other devices.
 #pragma once
 #include <torch/torch.h>
 
@@ -16,8 +16,10 @@ torch::Tensor gelu_tanh(const torch::Tensor& x, const torch::Tensor& bias = {});
 void gelu_tanh_(torch::Tensor& x, const torch::Tensor& bias = {});
 
 // For the tests: the CPU kernels this machine runs, best first ("avx512",
-// "avx2", "generic"), and gelu_tanh through one of them.
+// "avx2", "generic"), and gelu_tanh through one of them, or with dy its
+// gradient: d gelu(x + bias) / dx * dy.
 std::vector<std::string> gelu_kernels();
-torch::Tensor gelu_tanh_with(const std::string& kernel, const torch::Tensor& x, const torch::Tensor& bias = {});
+torch::Tensor gelu_tanh_with(const std::string& kernel, const torch::Tensor& x, const torch::Tensor& bias = {},
+                             const torch::Tensor& dy = {});
 
 }  // namespace clippo::model

@@ -2,12 +2,13 @@
 // with LayerNorm), every variant this CPU runs, against torch in float64.
 #include "test_model_fixture.h"
 
+#include "clippo/cli/error.h"
 #include "clippo/model/gelu.h"
 #include "clippo/model/residual_norm.h"
 
 using namespace clippo::model;
 
-TEST_CASE("model: the inference GELU kernel matches torch::gelu(tanh)", "[model]") {
+TEST_CASE("model: the GELU kernels and their gradient match torch::gelu(tanh)", "[model]") {
   {
   torch::NoGradGuard ng;
   auto x = torch::cat({torch::linspace(-12, 12, 100001), torch::tensor({0.0f, -0.0f, 1e-8f, -1e-30f, 80.f, -80.f, 1e4f, -1e4f})});
@@ -34,23 +35,47 @@ TEST_CASE("model: the inference GELU kernel matches torch::gelu(tanh)", "[model]
   }
   CHECK(gelu_tanh(x).equal(gelu_tanh_with(kernels.front(), x)));
   }
-  // under autograd it defers to torch (gradients flow)
-  auto y = torch::randn({7}, torch::requires_grad());
+  // The gradient kernels, every variant, against torch's autograd in float64.
+  {
+    torch::manual_seed(5);
+    auto xr = torch::randn({211, 37}) * 4, bias = torch::randn({37}), dy = torch::randn({211, 37});
+    auto u = (xr.to(torch::kDouble) + bias.to(torch::kDouble)).requires_grad_();
+    torch::gelu(u, "tanh").backward(dy.to(torch::kDouble));
+    auto want_dx = u.grad();
+    auto xb = xr.to(torch::kBFloat16), dyb = dy.to(torch::kBFloat16);
+    auto ub = xb.to(torch::kDouble).requires_grad_();
+    torch::gelu(ub, "tanh").backward(dyb.to(torch::kDouble));
+    auto want_dxb = ub.grad();
+    for (const auto& k : gelu_kernels()) {
+      INFO("kernel " << k);
+      auto dx = gelu_tanh_with(k, xr, bias, dy).to(torch::kDouble);
+      CHECK((dx - want_dx).abs().max().item<double>() < 1e-5);
+      auto dxb = gelu_tanh_with(k, xb, {}, dyb).to(torch::kDouble);  // bf16 in and out
+      CHECK(((dxb - want_dxb).abs() <= want_dxb.abs() * (1.0 / 128) + 1e-5).all().item<bool>());
+    }
+    CHECK_THROWS_AS(gelu_tanh_with("generic", xr.to(torch::kDouble)), clippo::Error);
+  }
+  // Under autograd the kernels and their gradient: gradients reach x and the bias.
+  auto y = torch::randn({6, 7}, torch::requires_grad());
   auto b = torch::randn({7}, torch::requires_grad());
-  auto g = clippo::model::gelu_tanh(y, b);
-  g.sum().backward();
-  CHECK(y.grad().defined());
-  CHECK(b.grad().defined());
-  // so does a bfloat16 input with a float32 bias (the path a GPU takes): the
-  // result stays bfloat16, as the next matmul's kernel needs.
+  auto dyy = torch::randn({6, 7});
+  clippo::model::gelu_tanh(y, b).backward(dyy);
+  auto yd = (y.detach().to(torch::kDouble) + b.detach().to(torch::kDouble)).requires_grad_();
+  torch::gelu(yd, "tanh").backward(dyy.to(torch::kDouble));
+  REQUIRE(y.grad().defined());
+  REQUIRE(b.grad().defined());
+  CHECK((y.grad().to(torch::kDouble) - yd.grad()).abs().max().item<double>() < 1e-5);
+  CHECK((b.grad().to(torch::kDouble) - yd.grad().sum(0)).abs().max().item<double>() < 1e-5);
+  // A bfloat16 input with a float32 bias: the result stays bfloat16, as the
+  // next matmul's kernel needs.
   auto yb = torch::randn({5, 7}).to(torch::kBFloat16).requires_grad_();
   auto gbf = clippo::model::gelu_tanh(yb, b);
   CHECK(gbf.scalar_type() == torch::kBFloat16);
   auto want = torch::gelu(yb.detach().to(torch::kDouble) + b.detach().to(torch::kDouble), "tanh");
   CHECK(((gbf.detach().to(torch::kDouble) - want).abs() <= want.abs() * (1.0 / 128) + 1e-6).all().item<bool>());
-  // bfloat16 on CPU under autograd gives the no-grad kernel's values (bf16
-  // training recomputes checkpointed blocks with autograd on), the exact
-  // value rounded once (libtorch 1.13's own bf16 kernel misses a third).
+  // bfloat16 under autograd gives the no-grad values (bf16 training
+  // recomputes checkpointed blocks with autograd on): the exact value rounded
+  // once (libtorch 1.13's own bf16 kernel misses a third).
   torch::manual_seed(11);
   auto h = (torch::randn({64, 96}) * 3).to(torch::kBFloat16);
   torch::Tensor fast;
@@ -59,12 +84,11 @@ TEST_CASE("model: the inference GELU kernel matches torch::gelu(tanh)", "[model]
     fast = clippo::model::gelu_tanh(h);
   }
   auto tracked = clippo::model::gelu_tanh(h.clone().requires_grad_()).detach();
+  CHECK(tracked.equal(fast));
   auto rounded = torch::gelu(h.to(torch::kDouble), "tanh").to(torch::kBFloat16);
   // Of 6,144, a rare near-tie in float32 at most; the negative tail aside
   // (|gelu| < 0.01, x < -2.4: float32 loses digits to cancellation in 1 + tanh).
-  auto differ = [&](const torch::Tensor& a) { return (a.ne(rounded) & rounded.abs().gt(1e-2)).sum().item<int64_t>(); };
-  CHECK(differ(tracked) <= 6);
-  CHECK(differ(fast) <= 6);
+  CHECK((tracked.ne(rounded) & rounded.abs().gt(1e-2)).sum().item<int64_t>() <= 6);
 }
 
 TEST_CASE("model: the residual + LayerNorm kernel matches torch", "[model]") {
