@@ -20,7 +20,7 @@ THREADS=${QUICKSTART_THREADS:-$(nproc)}
 VARIANT=w64-d2-h2-m256/8 RES=48 BATCH=64 STEPS=${QUICKSTART_STEPS:-1500} LR=0.003
 WARMUP=$((STEPS < 120 ? STEPS / 4 : 30))
 # bfloat16 matmuls where the CPU has bf16 instructions (AMX, AVX-512 bf16):
-# training takes 60% of float32's time for the same accuracy; elsewhere float32.
+# about two thirds of float32's time for the same accuracy; elsewhere float32.
 PRECISION=fp32
 grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo 2>/dev/null && PRECISION=bf16
 # OpenMP threads that spin between parallel regions starve the data workers
