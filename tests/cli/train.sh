@@ -251,6 +251,7 @@ BF=(--data stripes.shard --variant mu/4 --res 16 --threads 1 --data-threads 1 --
     --batch-size 16 --steps 40 --shuffle-buffer 0 --checkpoint-every 0)
 expect_status 0 clippo-train "${BF[@]}" --workdir f32
 expect_status 0 clippo-train "${BF[@]}" --workdir b16 --precision bf16
+cp .stderr b16.log
 $PY - <<'PYEOF' || fail "CPU bf16 training"
 import json, math, numpy as np
 a = [json.loads(l)["loss"] for l in open("f32/metrics.jsonl")]
@@ -262,6 +263,10 @@ assert json.load(open("b16/config.json"))["precision"] == "bf16"
 assert json.load(open("f32/config.json"))["precision"] == "auto"
 z = np.load("b16/checkpoint.npz")
 assert all(z[k].dtype == np.float32 for k in z.files if k.startswith("params/"))  # weights stay float32
+# The start line says what trains, with the checkpoint's parameter count.
+n = sum(z[k].size for k in z.files if k.startswith("params/"))
+line = f"training mu/4 at 16 px ({n} parameters) on cpu in bf16, batch 16, 40 steps"
+assert line in open("b16.log").read(), (line, open("b16.log").read()[:300])
 PYEOF
 # The precision may change on resume.
 expect_status 0 clippo-train --workdir b16 --steps 42 --precision fp32

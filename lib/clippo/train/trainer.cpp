@@ -332,6 +332,13 @@ int train(const TrainConfig& cfg0) {
   }
   ckpt.clear();
   if (dist.is_main()) write_text_atomic(workdir / "config.json", cfg.to_json());
+  if (state.step < cfg.schedule.total_steps) {
+    const int64_t n = mc.num_params();
+    log::info("training {} at {} px ({} parameters) on {} in {}, batch {}{}, {} steps", mc.variant(), mc.res,
+              n >= 1000000 ? fmt::format("{:.1f}M", static_cast<double>(n) / 1e6) : std::to_string(n), cfg.device,
+              cfg.bf16() ? "bf16" : "fp32", cfg.batch_size,
+              world > 1 ? fmt::format(" ({} processes x {})", world, B) : "", cfg.schedule.total_steps);
+  }
 
   DataConfig dc;
   dc.data = expand(cfg.data);
