@@ -18,6 +18,14 @@ c10::Device torch_device(const std::string& name) {
   throw UsageError("--device must be cpu or cuda, not '" + name + "'");
 }
 
+bool cpu_has_bf16_matmul() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("amx-bf16") || __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 std::string torch_build_info() {
   std::string cuda = "no CUDA";
   if (torch::cuda::is_available()) {

@@ -11,6 +11,11 @@ namespace clippo::model {
 // another name.
 c10::Device torch_device(const std::string& name);
 
+// Whether this CPU has bfloat16 matmul instructions (AMX or AVX-512 BF16).
+// Without them oneDNN emulates bf16 (or libtorch falls back to its own slow
+// kernels), and bf16 can be slower than float32.
+bool cpu_has_bf16_matmul();
+
 // "libtorch 2.11.0, CUDA with 1 GPU\n" or "libtorch 1.13.0, no CUDA\n"
 // (for --version).
 std::string torch_build_info();

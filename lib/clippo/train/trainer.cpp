@@ -11,6 +11,7 @@
 #include <fstream>
 #include <regex>
 
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 
 #include "clippo/cli/command.h"
@@ -273,6 +274,10 @@ int train(const TrainConfig& cfg0) {
     throw UsageError(fmt::format("--batch-size {} is not divisible by the {} processes", cfg.batch_size, world));
   const int64_t B = cfg.batch_size / world;
   if (!dist.is_main()) log::set_level(std::min(log::level(), 0));
+  // fp32 means float32 products on a GPU too, not TF32 ones.
+  if (cuda && !cfg.bf16()) at::globalContext().setAllowTF32CuBLAS(false);
+  if (!cuda && cfg.bf16() && !model::cpu_has_bf16_matmul())
+    log::warn("--precision bf16: this CPU has no bf16 matmul instructions (AMX or AVX-512 BF16); fp32 may be faster");
 
   int threads = cli::resolve_threads(cfg.threads);
   cfg.threads = threads;

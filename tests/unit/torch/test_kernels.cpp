@@ -1,8 +1,14 @@
-// The hand-written CPU kernels of the inference path (GELU, residual update
-// with LayerNorm), every variant this CPU runs, against torch in float64.
+// The hand-written CPU kernels (GELU and its gradient, residual update with
+// LayerNorm), every variant this CPU runs, against torch in float64; the
+// check for bf16 matmul instructions.
+#include <fstream>
+#include <sstream>
+#include <string>
+
 #include "test_model_fixture.h"
 
 #include "clippo/cli/error.h"
+#include "clippo/model/device.h"
 #include "clippo/model/gelu.h"
 #include "clippo/model/residual_norm.h"
 
@@ -116,4 +122,19 @@ TEST_CASE("model: the residual + LayerNorm kernel matches torch", "[model]") {
             CHECK(((dbl(got) - want).abs() <= want.abs() * tol + 1e-5).all().item<bool>());
           }
   }
+}
+
+TEST_CASE("model: the bf16 matmul check agrees with the kernel's CPU flags", "[model]") {
+  // x86 Linux's /proc/cpuinfo names the instructions amx_bf16 and avx512_bf16
+  // (other CPUs have no such flags line: then the answer is no).
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  bool has = false;
+  while (std::getline(f, line))
+    if (line.rfind("flags", 0) == 0) {
+      std::istringstream words(line);
+      for (std::string w; words >> w;) has = has || w == "amx_bf16" || w == "avx512_bf16";
+      break;
+    }
+  CHECK(clippo::model::cpu_has_bf16_matmul() == has);
 }
