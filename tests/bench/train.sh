@@ -4,21 +4,21 @@
 # Python PyTorch (Debian's python3-torch, synthetic tensors: no data loading),
 # same threads. Prints samples/s (image/text pairs per second) and the split of
 # a step into data, forward, backward and optimizer for both.
-# BENCH_PRECISION=bf16 runs both under bf16 autocast (bfloat16 matmuls).
+# In float32, then with both under bf16 autocast (bfloat16 matmuls).
 #   BENCH_VARIANT (Ti/16) BENCH_RES (64) BENCH_BATCH (256) BENCH_STEPS (8) BENCH_THREADS (nproc)
-#   BENCH_PRECISION (fp32)
+#   BENCH_PRECISION ("fp32 bf16")
 set -euo pipefail
 . "$CLIPPO_SOURCE/tests/deps.sh"
 clippo_install_deps "${CLIPPO_BENCH_DEPS[@]}" >&2
 PY=/usr/bin/python3
 VARIANT=${BENCH_VARIANT:-Ti/16} RES=${BENCH_RES:-64} BATCH=${BENCH_BATCH:-256} STEPS=${BENCH_STEPS:-8}
-THREADS=${BENCH_THREADS:-$(nproc)} PRECISION=${BENCH_PRECISION:-fp32}
+THREADS=${BENCH_THREADS:-$(nproc)} PRECISIONS=${BENCH_PRECISION:-fp32 bf16}
 T=$(mktemp -d /tmp/clippo-bench-train.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
 
 echo "machine: $(lscpu | grep 'Model name' | sed 's/.*: *//'), $(nproc) cores; threads $THREADS"
-echo "model: $VARIANT at $RES px, batch $BATCH pairs, $STEPS steps (first one excluded), $PRECISION"
+echo "model: $VARIANT at $RES px, batch $BATCH pairs, $STEPS steps (first one excluded)"
 
 # 1024 random 96x96 JPEG-free PNG images with short captions.
 $PY - <<'PYEOF'
@@ -37,19 +37,6 @@ with open("caps.tsv", "w") as f:
         f.write(f"{i:04d}.png\ta photo of thing number {i} in the benchmark set\n")
 PYEOF
 clippo-pack -q --images img --captions caps.tsv -o 'b-{0..3}.shard'
-
-# --- clippo-train ---------------------------------------------------------------
-clippo-train -q --data 'b-{0..3}.shard' --workdir run --variant "$VARIANT" --res "$RES" --batch-size "$BATCH" \
-  --steps "$((STEPS + 1))" --log-every 1 --checkpoint-every 0 --threads "$THREADS" --shuffle-buffer 256 \
-  --precision "$PRECISION"
-$PY - "$STEPS" <<'PYEOF' >cpp.txt
-import json, sys
-m = [json.loads(l) for l in open("run/metrics.jsonl")][1:]  # the first step warms up
-n = len(m)
-f = lambda k: sum(r[k] for r in m) / n
-step = f("data_s") + f("forward_s") + f("backward_s") + f("optimizer_s")
-print(f"{sum(r['samples_per_s'] for r in m) / n:.2f} {f('data_s'):.4f} {f('forward_s'):.4f} {f('backward_s'):.4f} {f('optimizer_s'):.4f}")
-PYEOF
 
 # --- Python PyTorch: the same model, loss and optimizer step -----------------------
 cat >ref.py <<'PYEOF'
@@ -185,11 +172,27 @@ for k in range(steps + 1):
 step = (tf + tb + to) / steps
 print(f"{batch / step:.2f} 0.0000 {tf / steps:.4f} {tb / steps:.4f} {to / steps:.4f}")
 PYEOF
-$PY ref.py "$VARIANT" "$RES" "$BATCH" "$STEPS" "$THREADS" "$PRECISION" >py.txt
+# --- clippo-train against it, in each precision -------------------------------------
+for p in $PRECISIONS; do
+  echo
+  echo "precision $p$([ "$p" = bf16 ] && echo ' (bfloat16 autocast on both sides)')"
+  clippo-train -q --data 'b-{0..3}.shard' --workdir "run-$p" --variant "$VARIANT" --res "$RES" --batch-size "$BATCH" \
+    --steps "$((STEPS + 1))" --log-every 1 --checkpoint-every 0 --threads "$THREADS" --shuffle-buffer 256 \
+    --precision "$p"
+  $PY - "$STEPS" "run-$p" <<'PYEOF' >cpp.txt
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[2] + "/metrics.jsonl")][1:]  # the first step warms up
+n = len(m)
+f = lambda k: sum(r[k] for r in m) / n
+step = f("data_s") + f("forward_s") + f("backward_s") + f("optimizer_s")
+print(f"{sum(r['samples_per_s'] for r in m) / n:.2f} {f('data_s'):.4f} {f('forward_s'):.4f} {f('backward_s'):.4f} {f('optimizer_s'):.4f}")
+PYEOF
 
-read -r cs cd cf cb co <cpp.txt
-read -r ps pd pf pb po <py.txt
-printf '%-22s %12s %9s %9s %9s %9s\n' "" "samples/s" "data s" "fwd s" "bwd s" "opt s"
-printf '%-22s %12s %9s %9s %9s %9s\n' "clippo-train (C++)" "$cs" "$cd" "$cf" "$cb" "$co"
-printf '%-22s %12s %9s %9s %9s %9s\n' "PyTorch (Python)" "$ps" "$pd" "$pf" "$pb" "$po"
-echo "ratio clippo-train / PyTorch: $($PY -c "print(f'{$cs / $ps:.2f}x')")"
+  $PY ref.py "$VARIANT" "$RES" "$BATCH" "$STEPS" "$THREADS" "$p" >py.txt
+  read -r cs cd cf cb co <cpp.txt
+  read -r ps pd pf pb po <py.txt
+  printf '%-22s %12s %9s %9s %9s %9s\n' "" "samples/s" "data s" "fwd s" "bwd s" "opt s"
+  printf '%-22s %12s %9s %9s %9s %9s\n' "clippo-train (C++)" "$cs" "$cd" "$cf" "$cb" "$co"
+  printf '%-22s %12s %9s %9s %9s %9s\n' "PyTorch (Python)" "$ps" "$pd" "$pf" "$pb" "$po"
+  echo "ratio clippo-train / PyTorch ($p): $($PY -c "print(f'{$cs / $ps:.2f}x')")"
+done
