@@ -89,11 +89,22 @@ CLIPPO_GELU_KERNELS(generic, )
 CLIPPO_GELU_KERNELS(avx2, CLIPPO_TARGET_AVX2)
 CLIPPO_GELU_KERNELS(avx512, CLIPPO_TARGET_AVX512)
 
+// Rows r0..r1 of contiguous tensors `cols` wide, T float or uint16_t (bfloat16).
 template <class T>
-void gelu_row(Isa isa, const T* in, const float* bias, const T* dy, T* out, int64_t n) {
-  if (isa == Isa::avx512) gelu_avx512(in, bias, dy, out, n);
-  else if (isa == Isa::avx2) gelu_avx2(in, bias, dy, out, n);
-  else gelu_generic(in, bias, dy, out, n);
+void gelu_rows(Isa isa, const torch::Tensor& in, const float* bias, const torch::Tensor& dy, const torch::Tensor& out,
+               int64_t r0, int64_t r1, int64_t cols) {
+  auto ptr = [](const torch::Tensor& t) { return t.defined() ? static_cast<T*>(t.data_ptr()) : nullptr; };
+  for (int64_t r = r0; r < r1; ++r) {
+    const T *x = ptr(in) + r * cols, *d = dy.defined() ? ptr(dy) + r * cols : nullptr;
+    T* y = ptr(out) + r * cols;
+    if (isa == Isa::avx512) gelu_avx512(x, bias, d, y, cols);
+    else if (isa == Isa::avx2) gelu_avx2(x, bias, d, y, cols);
+    else gelu_generic(x, bias, d, y, cols);
+  }
+}
+
+bool tracked(const torch::Tensor& x, const torch::Tensor& bias) {
+  return torch::GradMode::is_enabled() && (x.requires_grad() || (bias.defined() && bias.requires_grad()));
 }
 
 // What the kernels take: a CPU float32 or bfloat16 x, a float32 bias along its last dimension.
@@ -116,17 +127,8 @@ torch::Tensor run_kernel(Isa isa, const torch::Tensor& x, const torch::Tensor& b
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   // Rows of the last dimension (the bias runs along it), ~16k elements a task.
   at::parallel_for(0, rows, std::max<int64_t>(1, (1 << 14) / cols), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t o = r * cols;
-      if (in.scalar_type() == torch::kBFloat16) {
-        auto p = [](const torch::Tensor& t) { return t.defined() ? reinterpret_cast<uint16_t*>(t.data_ptr()) : nullptr; };
-        const uint16_t* d = p(dy);
-        gelu_row<uint16_t>(isa, p(in) + o, bp, d ? d + o : nullptr, p(out) + o, cols);
-      } else {
-        const float* d = dy.defined() ? dy.data_ptr<float>() : nullptr;
-        gelu_row<float>(isa, in.data_ptr<float>() + o, bp, d ? d + o : nullptr, out.data_ptr<float>() + o, cols);
-      }
-    }
+    if (in.scalar_type() == torch::kBFloat16) gelu_rows<uint16_t>(isa, in, bp, dy, out, r0, r1, cols);
+    else gelu_rows<float>(isa, in, bp, dy, out, r0, r1, cols);
   });
   return out;
 }
@@ -160,15 +162,14 @@ torch::Tensor gelu_tanh(const torch::Tensor& x, const torch::Tensor& bias) {
     // result in x's dtype as the kernels give it: a bf16 matmul reads it.
     return torch::gelu(bias.defined() ? x + bias : x, "tanh").to(x.scalar_type());
   }
-  const bool tracked = torch::GradMode::is_enabled() && (x.requires_grad() || (bias.defined() && bias.requires_grad()));
-  if (!tracked) return run_kernel(simd::best(), x, bias, {});
+  if (!tracked(x, bias)) return run_kernel(simd::best(), x, bias, {});
   std::vector<torch::Tensor> b;
   if (bias.defined()) b.push_back(bias);
   return GeluTanhFunction::apply(x, torch::TensorList(b));
 }
 
 void gelu_tanh_(torch::Tensor& x, const torch::Tensor& bias) {
-  if (!kernel_applies(x, bias) || (torch::GradMode::is_enabled() && (x.requires_grad() || (bias.defined() && bias.requires_grad())))) {
+  if (!kernel_applies(x, bias) || tracked(x, bias)) {
     x = gelu_tanh(x, bias);
     return;
   }
