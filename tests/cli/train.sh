@@ -230,6 +230,26 @@ assert np.allclose(la, lb, rtol=1e-5), (la, lb)
 assert b["state/data_drawn"].tolist() == [16, 16], b["state/data_drawn"]
 PYEOF
 
+# And in bf16: the same to bf16 rounding.
+expect_status 0 clippo-train "${DP[@]}" --batch-size 8 --workdir one_bf --precision bf16
+port=$(free_port)
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+    timeout 120 clippo-train "${DP[@]}" --batch-size 8 --workdir two_bf --precision bf16 >rank$r.log 2>&1 &
+  eval "pid$r=\$!"
+done
+wait $pid0; s0=$?
+wait $pid1; s1=$?
+expect_eq "$s0/$s1" "0/0" "two-process bf16 exit statuses ($(cat rank0.log rank1.log | head -c 1500))"
+$PY - <<'PYEOF' || fail "two processes in bf16 differ from one process with the doubled batch"
+import json, numpy as np
+la = [json.loads(l)["loss"] for l in open("one_bf/metrics.jsonl")]
+lb = [json.loads(l)["loss"] for l in open("two_bf/metrics.jsonl")]
+lf = [json.loads(l)["loss"] for l in open("one/metrics.jsonl")]
+assert len(la) == len(lb) == 4 and np.allclose(la, lb, rtol=2e-2), (la, lb)
+assert la != lf, "bf16 computed what fp32 did"
+PYEOF
+
 # The same through Slurm's variables (srun), the fallback when RANK is unset.
 port=$(free_port)
 for r in 0 1; do
