@@ -270,12 +270,19 @@ fi
 BF=(--data stripes.shard --variant mu/4 --res 16 --threads 1 --data-threads 1 --log-every 1 --seed 3 --lr 0.003
     --batch-size 16 --steps 40 --shuffle-buffer 0 --checkpoint-every 0)
 expect_status 0 clippo-train "${BF[@]}" --workdir f32
-expect_status 0 clippo-train "${BF[@]}" --workdir b16 --precision bf16
+expect_status 0 clippo-train "${BF[@]}" --workdir b16 --precision bf16 --eval-data stripes.shard \
+  --eval-classes stripe-classes.txt --eval-prompts names-only.txt
 cp .stderr b16.log
+# Its eval embeds in bf16, as clippo-embed --precision bf16 (whose shard tells
+# clippo-knn to embed the prompts so too).
+expect_status 0 clippo-embed -q b16/checkpoint.npz stripes.shard --fields image --precision bf16 -o b16.emb.shard
+expect_status 0 clippo-knn zeroshot --db b16.emb.shard --classes stripe-classes.txt --prompts names-only.txt \
+  --model b16/checkpoint.npz --json
+cp .stdout b16-knn.json
 $PY - <<'PYEOF' || fail "CPU bf16 training"
 import json, math, numpy as np
 a = [json.loads(l)["loss"] for l in open("f32/metrics.jsonl")]
-b = [json.loads(l)["loss"] for l in open("b16/metrics.jsonl")]
+b = [json.loads(l)["loss"] for l in open("b16/metrics.jsonl") if '"loss"' in l]
 assert len(b) == 40 and np.mean(b[-5:]) < math.log(16) - 0.5, b  # well below chance
 assert np.allclose(b[:5], a[:5], rtol=3e-2), (b[:5], a[:5])    # float32's, to bf16 rounding
 assert b != a, "--precision bf16 computed exactly what fp32 did"
@@ -287,6 +294,11 @@ assert all(z[k].dtype == np.float32 for k in z.files if k.startswith("params/"))
 n = sum(z[k].size for k in z.files if k.startswith("params/"))
 line = f"training mu/4 at 16 px ({n} parameters) on cpu in bf16, batch 16, 40 steps"
 assert line in open("b16.log").read(), (line, open("b16.log").read()[:300])
+e = [json.loads(l) for l in open("b16/metrics.jsonl") if "eval/" in l]
+knn = json.load(open("b16-knn.json"))
+assert len(e) == 1 and e[0]["eval/zeroshot_top1"] >= 0.5, e
+# bf16 in other batch splits: a near tie may flip a record or two.
+assert abs(knn["top1"] - e[0]["eval/zeroshot_top1"]) <= 2 / 96 + 1e-9, (knn["top1"], e)
 PYEOF
 # The precision may change on resume.
 expect_status 0 clippo-train --workdir b16 --steps 42 --precision fp32

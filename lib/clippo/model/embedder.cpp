@@ -110,19 +110,10 @@ std::vector<float> Embedder::embed_inputs(const float* chw, size_t n) {
   const int64_t res = m.config.res, d = dim();
   const size_t per = 3 * static_cast<size_t>(res) * res;
   std::vector<float> out(n * static_cast<size_t>(d));
-  // bf16 forward passes at most as large as keeps the MLP activation under
-  // the 32 MiB mmap threshold set above (larger blocks are mapped and
-  // faulted in on every allocation), split evenly: a batch of 32 B/16 images
-  // runs as two of 16, measured 20-25% faster. oneDNN's bf16 matmuls are at
-  // full speed with far fewer rows; fp32 (OpenBLAS) was not faster split.
-  // A GPU takes the whole batch.
-  size_t step = static_cast<size_t>(m.opt.batch);
-  if (m.opt.precision == "bf16" && m.device.is_cpu()) {
-    const size_t per_image = static_cast<size_t>(m.config.tokens()) * m.config.mlp_dim * 2;
-    const size_t fit = std::max<size_t>(1, (size_t{32} << 20) / per_image);
-    const size_t parts = (step + fit - 1) / fit;
-    step = (step + parts - 1) / parts;
-  }
+  // Forward passes of inference_chunk images (its 32 MiB bound is the mmap
+  // threshold set above).
+  const auto step =
+      static_cast<size_t>(m.config.inference_chunk(m.opt.batch, m.opt.precision == "bf16" && m.device.is_cpu()));
   for (size_t start = 0; start < n; start += step) {
     int64_t b = static_cast<int64_t>(std::min(n - start, step));
     auto x = torch::from_blob(const_cast<float*>(chw + start * per), {b, 3, res, res}, torch::kFloat).to(m.device);

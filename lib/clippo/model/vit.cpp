@@ -103,6 +103,14 @@ int64_t ModelConfig::num_params() const {
   return n;
 }
 
+int64_t ModelConfig::inference_chunk(int64_t batch, bool bf16_on_cpu) const {
+  if (!bf16_on_cpu || batch < 1) return batch;
+  const int64_t per_image = static_cast<int64_t>(tokens()) * mlp_dim * 2;
+  const int64_t fit = std::max<int64_t>(1, (int64_t{32} << 20) / per_image);
+  const int64_t parts = (batch + fit - 1) / fit;
+  return (batch + parts - 1) / parts;
+}
+
 // ---- the module ------------------------------------------------------------
 
 // The tensors one forward pass uses: kernels as (in, out) matrices (QKV

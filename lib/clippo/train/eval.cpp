@@ -21,7 +21,7 @@ torch::Tensor unit_rows(const torch::Tensor& x) { return F::normalize(x, F::Norm
 
 }  // namespace
 
-Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts)) {
+Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts)), bf16_(cfg.bf16) {
   render_.size = cfg.res;
   if (!cfg.classes.empty()) {
     auto names = text::load_classes(cfg.classes);
@@ -126,6 +126,14 @@ std::vector<std::pair<std::string, double>> Evaluator::run(model::OneTower& net,
   torch::NoGradGuard ng;
   const bool was_training = net->is_training();
   net->eval();
+  // clippo-embed's inference path (fused kernels) on a copy of the weights,
+  // dropped again when done.
+  struct Inference {
+    model::OneTower& net;
+    Inference(model::OneTower& n, bool bf16) : net(n) { net->prepare_inference(bf16 ? torch::kBFloat16 : torch::kFloat); }
+    ~Inference() { net->clear_inference(); }
+  } inference(net, bf16_);
+  batch = net->config().inference_chunk(batch, bf16_ && net->t.device().is_cpu());
   std::vector<torch::Tensor> zi;
   for (int64_t i = 0; i < images_.size(0); i += batch)
     zi.push_back(net->forward(images_.slice(0, i, i + batch).to(net->t.device())).z.to(torch::kCPU, torch::kFloat32));

@@ -23,6 +23,7 @@ struct EvalConfig {
   int64_t size = 1000;  // records kept
   std::string classes;  // class names (file or bundled list); empty = no zero-shot
   std::string prompts = "clip80";
+  bool bf16 = false;  // embed in bfloat16, as clippo-embed --precision bf16 does
 };
 
 class Evaluator {
@@ -31,6 +32,7 @@ class Evaluator {
   // caption, or (with classes) an image and a label. Throws Error when there
   // are none, or for a label that is no class index.
   explicit Evaluator(const EvalConfig& cfg);
+  // Embeds with clippo-embed's inference path, in float32 or (EvalConfig::bf16) bfloat16.
   // Metric name -> value ("i2t_recall@1", "zeroshot_top1", ...).
   std::vector<std::pair<std::string, double>> run(model::OneTower& net, int64_t batch = 256);
 
@@ -45,6 +47,7 @@ class Evaluator {
   torch::Tensor labels_, labelled_rows_;  // class of each labelled image, and its row
   std::vector<std::string> prompts_;      // class-major: class c, template t at c * T + t
   int64_t classes_ = 0;
+  bool bf16_ = false;
 };
 
 // Recall@k both ways for matching rows of two L2-normalised (N, d) sets.

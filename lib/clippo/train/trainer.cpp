@@ -365,7 +365,7 @@ int train(const TrainConfig& cfg0) {
     EvalConfig ec;
     ec.files = expand({cfg.eval_data});
     ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
-    ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts;
+    ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts, ec.bf16 = cfg.bf16();
     evaluator = std::make_unique<Evaluator>(ec);
   }
 
