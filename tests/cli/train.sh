@@ -204,17 +204,28 @@ if ! clippo-train --version | grep -q "^multi-process: .*gloo"; then
   expect_contains "$(cat .stderr)" "multi-process training on CPU needs Gloo, which this build of clippo lacks" "no Gloo"
   echo "note: this build has no Gloo; the CPU multi-process cases are replaced by the check of its error"
 else
-port=$(free_port)
-DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0)
-expect_status 0 clippo-train "${DP[@]}" --batch-size 8 --workdir one
-for r in 0 1; do
-  RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    timeout 120 clippo-train "${DP[@]}" --batch-size 8 --workdir two >rank$r.log 2>&1 &
-  eval "pid$r=\$!"
-done
-wait $pid0; s0=$?
-wait $pid1; s1=$?
-expect_eq "$s0/$s1" "0/0" "two-process exit statuses ($(cat rank0.log rank1.log | head -c 1500))"
+# two_ranks torchrun|slurm WORKDIR ARGS...: clippo-train as ranks 0 and 1 on
+# loopback, with the launcher's variables; both must exit 0.
+two_ranks() {
+  local launcher=$1 workdir=$2 port r pids=() statuses=""
+  shift 2
+  port=$(free_port)
+  for r in 0 1; do
+    if [ "$launcher" = slurm ]; then
+      env SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost MASTER_ADDR=127.0.0.1 \
+        MASTER_PORT=$port timeout 120 clippo-train "$@" --workdir "$workdir" >"$workdir.rank$r.log" 2>&1 &
+    else
+      env RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+        timeout 120 clippo-train "$@" --workdir "$workdir" >"$workdir.rank$r.log" 2>&1 &
+    fi
+    pids+=($!)
+  done
+  for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
+  expect_eq "$statuses" "0/0/" "$launcher two-process exit statuses for $workdir ($(cat "$workdir".rank*.log | head -c 1500))"
+}
+DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
+expect_status 0 clippo-train "${DP[@]}" --workdir one
+two_ranks torchrun two "${DP[@]}"
 $PY - <<'PYEOF' || fail "two processes differ from one process with the doubled batch"
 import json, numpy as np
 a, b = np.load("one/checkpoint.npz"), np.load("two/checkpoint.npz")
@@ -231,16 +242,8 @@ assert b["state/data_drawn"].tolist() == [16, 16], b["state/data_drawn"]
 PYEOF
 
 # And in bf16: the same to bf16 rounding.
-expect_status 0 clippo-train "${DP[@]}" --batch-size 8 --workdir one_bf --precision bf16
-port=$(free_port)
-for r in 0 1; do
-  RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    timeout 120 clippo-train "${DP[@]}" --batch-size 8 --workdir two_bf --precision bf16 >rank$r.log 2>&1 &
-  eval "pid$r=\$!"
-done
-wait $pid0; s0=$?
-wait $pid1; s1=$?
-expect_eq "$s0/$s1" "0/0" "two-process bf16 exit statuses ($(cat rank0.log rank1.log | head -c 1500))"
+expect_status 0 clippo-train "${DP[@]}" --workdir one_bf --precision bf16
+two_ranks torchrun two_bf "${DP[@]}" --precision bf16
 $PY - <<'PYEOF' || fail "two processes in bf16 differ from one process with the doubled batch"
 import json, numpy as np
 la = [json.loads(l)["loss"] for l in open("one_bf/metrics.jsonl")]
@@ -251,15 +254,7 @@ assert la != lf, "bf16 computed what fp32 did"
 PYEOF
 
 # The same through Slurm's variables (srun), the fallback when RANK is unset.
-port=$(free_port)
-for r in 0 1; do
-  SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    timeout 120 clippo-train "${DP[@]}" --batch-size 8 --workdir slurm >slurm$r.log 2>&1 &
-  eval "pid$r=\$!"
-done
-wait $pid0; s0=$?
-wait $pid1; s1=$?
-expect_eq "$s0/$s1" "0/0" "Slurm two-process exit statuses ($(cat slurm0.log slurm1.log | head -c 1500))"
+two_ranks slurm slurm "${DP[@]}"
 $PY -c "
 import numpy as np
 a, b = np.load('two/checkpoint.npz'), np.load('slurm/checkpoint.npz')
