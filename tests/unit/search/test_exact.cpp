@@ -15,20 +15,12 @@ using clippo::search::TopK;
 
 namespace {
 
-Matrix random_matrix(int64_t rows, int dim, uint32_t seed, bool ints) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::uniform_int_distribution<int> small(-2, 2);
-  Matrix m(rows, dim);
-  for (auto& v : m.data) v = ints ? static_cast<float>(small(rng)) : normal(rng);
-  return m;
-}
 
 }  // namespace
 
 TEST_CASE("exact search matches brute force across block boundaries", "[search]") {
   // 9000 rows span three 4096-row blocks; 1100 queries span two query blocks.
-  Matrix db = random_matrix(9000, 40, 1, false), q = random_matrix(1100, 40, 2, false);
+  Matrix db = random_matrix(9000, 40, 1, 0), q = random_matrix(1100, 40, 2, 0);
   for (int k : {1, 7, 64}) {
     TopK t = clippo::search::exact_search(q, db, k);
     REQUIRE(t.nq == q.rows);
@@ -45,7 +37,7 @@ TEST_CASE("exact search matches brute force across block boundaries", "[search]"
 
 TEST_CASE("exact ties keep the lower row first", "[search]") {
   // Integer vectors: every product is exact, and copies make real ties.
-  Matrix db = random_matrix(6000, 16, 3, true), q = random_matrix(50, 16, 4, true);
+  Matrix db = random_matrix(6000, 16, 3, 2), q = random_matrix(50, 16, 4, 2);
   for (int64_t j = 4090; j < 4100; ++j) std::copy(db.row(10), db.row(10) + 16, db.row(j));  // across a block edge
   for (int64_t j = 5000; j < 6000; j += 3) std::copy(db.row(j - 1), db.row(j - 1) + 16, db.row(j));
   TopK t = clippo::search::exact_search(q, db, 30);
@@ -62,7 +54,7 @@ TEST_CASE("exact ties keep the lower row first", "[search]") {
 }
 
 TEST_CASE("k larger than the database pads with -1", "[search]") {
-  Matrix db = random_matrix(3, 4, 5, true), q = random_matrix(2, 4, 6, true);
+  Matrix db = random_matrix(3, 4, 5, 2), q = random_matrix(2, 4, 6, 2);
   TopK t = clippo::search::exact_search(q, db, 5);
   for (int64_t i = 0; i < 2; ++i) {
     std::vector<int64_t> got{t.id(i, 0), t.id(i, 1), t.id(i, 2)};

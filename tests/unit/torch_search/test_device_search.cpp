@@ -26,16 +26,8 @@ using clippo::search::TopK;
 
 namespace {
 
-// Values in {-2..2} / 8 (levels=2) or gaussian: quantised products are exact
-// in float whatever the summation order, so every tie is a real tie.
-Matrix random_matrix(int64_t rows, int dim, uint32_t seed, int levels) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::uniform_int_distribution<int> small(-levels, levels);
-  Matrix m(rows, dim);
-  for (auto& v : m.data) v = levels > 0 ? small(rng) / 8.0f : normal(rng);
-  return m;
-}
+// Values in {-2..2} / 8 (levels 2) or gaussian (levels 0).
+Matrix eighths(int64_t rows, int dim, uint32_t seed, int levels) { return random_matrix(rows, dim, seed, levels, 1.0f / 8); }
 
 // Copies of earlier rows scattered through the matrix (more exact ties).
 void duplicate_rows(Matrix& m, uint32_t seed) {
@@ -95,7 +87,7 @@ TEST_CASE("device exact search equals brute force and the CPU search on exact ti
   for (const auto& dev : devices()) {
     // 257 rows: not a multiple of any block size below; 37 queries: not a
     // multiple of the batches. Few levels in 6 dimensions: scores collide a lot.
-    Matrix db = random_matrix(257, 6, 1, 2), q = random_matrix(37, 6, 2, 2);
+    Matrix db = eighths(257, 6, 1, 2), q = eighths(37, 6, 2, 2);
     duplicate_rows(db, 3);
     std::copy(db.row(100), db.row(100) + 6, q.row(0));  // a query equal to a database row
     for (int k : {1, 3, 10, 64, 300}) {
@@ -145,7 +137,7 @@ TEST_CASE("device exact search: zero and negative scores, one dimension", "[devi
 TEST_CASE("device exact search on float data matches the CPU search up to rounding", "[device_search]") {
   // Gaussian, unit rows, with duplicated rows: the same neighbours and
   // scores, a different row only where two scores are within rounding.
-  Matrix db = random_matrix(3001, 48, 4, 0), q = random_matrix(70, 48, 5, 0);
+  Matrix db = eighths(3001, 48, 4, 0), q = eighths(70, 48, 5, 0);
   duplicate_rows(db, 6);
   clippo::search::normalize_rows(db);
   clippo::search::normalize_rows(q);
@@ -168,7 +160,7 @@ TEST_CASE("device exact search on float data matches the CPU search up to roundi
 }
 
 TEST_CASE("device exact search: empty inputs and bad arguments", "[device_search]") {
-  Matrix db = random_matrix(10, 4, 7, 2), q = random_matrix(3, 4, 8, 2);
+  Matrix db = eighths(10, 4, 7, 2), q = eighths(3, 4, 8, 2);
   TopK e = device(q, Matrix(0, 4), 2, 0, 0);
   REQUIRE(e.nq == 3);
   CHECK(e.id(2, 1) == -1);
