@@ -79,6 +79,9 @@ expect_status 0 clippo-train --workdir w1
 expect_contains "$(cat .stderr)" "already at step 6" "rerun of a finished run"
 expect_status 2 clippo-train --workdir w1 --variant Ti/16
 expect_contains "$(cat .stderr)" "start a new --workdir" "changed variant on resume"
+expect_status 2 clippo-train --workdir w1 --font /usr/share/unifont/unifont.hex
+expect_contains "$(cat .stderr)" "with --font []" "changed font on resume"
+expect_status 0 clippo-train --workdir w1 --variant mu/4 --quiet  # the saved value: accepted
 
 # --init from a checkpoint (params only), --init-skip head keeps the head fresh;
 # lr 0 and wd 0 leave the loaded weights untouched.
@@ -182,6 +185,25 @@ for k in a.files:
 PYEOF
 clippo-train --workdir crash --threads 2 --steps 11 >/dev/null 2>.stderr || fail "resume with another thread count"
 expect_contains "$(cat .stderr)" "ran with --threads 1" "warning for another thread count on resume"
+
+# A mistyped --data pattern leaves no workdir behind; a run killed before its
+# first checkpoint trained nothing, so a corrected command line starts it anew.
+expect_status 1 clippo-train --data 'nothere-{0..1}.shard' "${TINY[@]}" --workdir typo
+expect_contains "$(cat .stderr)" "nothere-0.shard" "error naming the missing shard"
+[ -e typo ] && fail "a mistyped --data left typo/ behind"
+expect_status 2 clippo-train --data d-0.shard "${TINY[@]}" --variant mu/5 --workdir typo
+[ -e typo ] && fail "a bad --variant left typo/ behind"
+CLIPPO_TRAIN_KILL_AT_STEP=2 clippo-train --data d-0.shard "${TINY[@]}" --batch-size 8 --steps 10 --checkpoint-every 0 \
+  --workdir early >/dev/null 2>&1
+expect_eq "$?" 137 "exit status of the run killed before its first checkpoint"
+[ -e early/checkpoint.npz ] && fail "the run killed at step 2 wrote a checkpoint"
+expect_status 0 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --batch-size 4 --steps 2 --workdir early
+$PY -c "
+import json, numpy as np
+c = json.load(open('early/config.json'))
+assert c['data'] == ['d-{0..1}.shard'] and c['batch_size'] == 4, c
+assert int(np.load('early/checkpoint.npz')['state/step'][0]) == 2
+" || fail "a corrected command line did not start the checkpoint-less run anew"
 
 # --- SIGTERM: checkpoint, exit 143, resumable --------------------------------
 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 100000 --checkpoint-every 0 --workdir term >term.log 2>&1 &

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -65,7 +66,8 @@ void write_text_atomic(const fs::path& path, const std::string& text) {
 
 // A named variant ("B/16") or explicit sizes "wWIDTH-dDEPTH-hHEADS-mMLP/PATCH"
 // (how ModelConfig::variant() names a model that is no named variant).
-model::ModelConfig model_config(const std::string& variant, int res, int out_dim) {
+// A bad one is a usage error: these come from --variant, --res and --out-dim.
+model::ModelConfig model_config(const std::string& variant, int res, int out_dim) try {
   std::smatch m;
   static const std::regex custom(R"(w(\d+)-d(\d+)-h(\d+)-m(\d+)/(\d+))");
   if (!std::regex_match(variant, m, custom)) return model::ModelConfig::from_variant(variant, res, out_dim);
@@ -76,6 +78,10 @@ model::ModelConfig model_config(const std::string& variant, int res, int out_dim
   c.out_dim = out_dim > 0 ? out_dim : c.width;
   c.validate();
   return c;
+} catch (const UsageError&) {
+  throw;
+} catch (const Error& e) {
+  throw UsageError(e.what());
 }
 
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
@@ -205,6 +211,11 @@ void TrainConfig::validate() const {
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given) {
   fs::path saved_path = fs::path(cli.workdir) / "config.json";
   if (!fs::exists(saved_path)) return cli;
+  // No checkpoint yet: nothing was trained, so a command line that names the
+  // data starts the run anew (e.g. after a typo in a --data pattern).
+  const bool named_data = std::find(given.begin(), given.end(), "data") != given.end() ||
+                          std::find(given.begin(), given.end(), "text-pairs") != given.end();
+  if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return cli;
   std::ifstream f(saved_path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(f)), {});
   TrainConfig c = TrainConfig::from_json(text, saved_path.string());
@@ -231,21 +242,18 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
                   cli.workdir, saved.threads, cli.threads);
       c.threads = cli.threads;
     } else if (name == "data-threads") c.data_threads = cli.data_threads;
-    else if (name == "workdir") continue;
+    else if (name == "workdir" || name == "quiet" || name == "verbose") continue;
     else {
-      // Allowed only when equal to the saved value: compare the field's JSON.
-      JsonObject a = JsonObject::parse(saved.to_json(), "saved config");
-      JsonObject b = JsonObject::parse(cli.to_json(), "command line");
-      std::string key = name;
+      // Anything else must equal the saved value: compare the field's JSON.
+      const JsonObject a = JsonObject::parse(saved.to_json(), "saved config");
+      const JsonObject b = JsonObject::parse(cli.to_json(), "command line");
+      std::string key = name == "font" ? "fonts" : name;
       std::replace(key.begin(), key.end(), '-', '_');
-      if (key == "optimizer" || key == "variant" || key == "res" || key == "lr" || key == "wd" || key == "seed" ||
-          key == "batch_size" || key == "data" || key == "text_pairs" || key == "text_pair_fraction" ||
-          key == "schedule" || key == "warmup" || key == "cooldown" || key == "timescale" || key == "init" ||
-          key == "out_dim" || key == "shuffle_buffer" || key == "momentum" || key == "grad_clip" ||
-          key == "init_skip" || key == "fonts")
-        if (a.get(key) != b.get(key))
-          throw UsageError(fmt::format("{} holds a run with --{} {}; start a new --workdir to change it",
-                                       cli.workdir, name, a.get(key).value_or("?")));
+      const auto was = a.get(key);
+      if (!was) throw std::logic_error("--" + name + " has no field in config.json");
+      if (was != b.get(key))
+        throw UsageError(fmt::format("{} holds a run with --{} {}; start a new --workdir to change it", cli.workdir,
+                                     name, *was));
     }
   }
   return c;
@@ -284,13 +292,17 @@ int train(const TrainConfig& cfg0) {
   torch::set_num_threads(threads);
   const int data_threads = cfg.data_threads > 0 ? cfg.data_threads : std::max(1, threads);
 
+  // The model and the input files are checked before the workdir is made or
+  // written, so a mistyped flag or pattern leaves nothing behind.
+  const auto mc = model_config(cfg.variant, cfg.res, cfg.out_dim);
+  DataConfig dc;
+  dc.data = expand(cfg.data);
+  dc.text_pairs = expand(cfg.text_pairs);
+  const auto eval_files = cfg.eval_data.empty() || !dist.is_main() ? std::vector<std::string>{} : expand({cfg.eval_data});
   fs::path workdir = cfg.workdir;
   fs::path ckpt_path = workdir / "checkpoint.npz";
-  if (dist.is_main()) fs::create_directories(workdir);
-  dist.barrier();
 
   // Model: fresh, --init, or the workdir's checkpoint.
-  auto mc = model_config(cfg.variant, cfg.res, cfg.out_dim);
   model::OneTower net(mc);
   net->reset_parameters(cfg.seed);
   net->set_grad_checkpointing(cfg.grad_checkpointing);
@@ -336,7 +348,11 @@ int train(const TrainConfig& cfg0) {
     log::info("resuming {} at step {}", workdir.string(), state.step);
   }
   ckpt.clear();
-  if (dist.is_main()) write_text_atomic(workdir / "config.json", cfg.to_json());
+  if (dist.is_main()) {
+    fs::create_directories(workdir);
+    write_text_atomic(workdir / "config.json", cfg.to_json());
+  }
+  dist.barrier();
   if (state.step < cfg.schedule.total_steps) {
     const int64_t n = mc.num_params();
     log::info("training {} at {} px ({} parameters) on {} in {}, batch {}{}, {} steps", mc.variant(), mc.res,
@@ -345,9 +361,6 @@ int train(const TrainConfig& cfg0) {
               world > 1 ? fmt::format(" ({} processes x {})", world, B) : "", cfg.schedule.total_steps);
   }
 
-  DataConfig dc;
-  dc.data = expand(cfg.data);
-  dc.text_pairs = expand(cfg.text_pairs);
   dc.text_pair_fraction = cfg.text_pair_fraction;
   dc.batch_size = static_cast<int>(B);
   dc.res = mc.res;
@@ -363,7 +376,7 @@ int train(const TrainConfig& cfg0) {
   std::unique_ptr<Evaluator> evaluator;
   if (!cfg.eval_data.empty() && dist.is_main()) {
     EvalConfig ec;
-    ec.files = expand({cfg.eval_data});
+    ec.files = eval_files;
     ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
     ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts, ec.bf16 = cfg.bf16();
     evaluator = std::make_unique<Evaluator>(ec);
