@@ -18,7 +18,7 @@ complete -c clippo-knn -l index-type -x -a 'Flat IVF1024,Flat IVF4096,Flat HNSW3
 complete -c clippo-knn -l train-size -x -d 'training sample'
 complete -c clippo-knn -l seed -x -d 'training sample seed'
 complete -c clippo-knn -l classes -r -F -a 'mnist cifar10 imagenet' -d 'class names: a file or a bundled list'
-complete -c clippo-knn -l prompts -x -a 'clip80 clip7' -d 'prompt templates or a file'
+complete -c clippo-knn -l prompts -r -F -a 'clip80 clip7' -d 'prompt templates or a file'
 complete -c clippo-knn -l class-emb -r -F -d 'class/prompt embeddings'
 complete -c clippo-knn -l label-field -x -d 'json label field'
 complete -c clippo-knn -l predictions -r -F -d 'predictions file'

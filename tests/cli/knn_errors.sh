@@ -57,4 +57,11 @@ expect_status 2 clippo-knn build --db noheader.shard
 expect_contains "$(cat "$T/.stderr")" "give -o DIR" "build without -o"
 expect_status 2 clippo-knn zeroshot --db noheader.shard
 expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard --field foo
+# -o belongs to build: elsewhere it is refused, not ignored
+expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard -o results.tsv
+expect_contains "$(cat "$T/.stderr")" "prints to stdout" "-o outside build"
+[ -e results.tsv ] && fail "-o outside build wrote a file"
+# a command word after the options: named as such, not as a missing shard
+expect_status 2 clippo-knn --threads 1 zeroshot --db noheader.shard
+expect_contains "$(cat "$T/.stderr")" "'zeroshot' is a command: give it first" "misplaced command"
 done_testing

@@ -15,20 +15,25 @@
 
 namespace clippo::cli {
 
-Command::Command(std::string name, std::string usage, std::string about, unsigned common)
+Command::Command(std::string name, std::string usage, std::string about, unsigned common,
+                 const std::map<std::string, std::string>& shared_help)
     : name_(std::move(name)), usage_(std::move(usage)), about_(std::move(about)), common_(common) {
+  auto described = [&](const char* name, const char* text) {
+    auto it = shared_help.find(name);
+    return it == shared_help.end() ? text : it->second.c_str();
+  };
   auto add = shared_.add_options();
   add("help,h", "show this help and exit");
   add("version", "show the version and exit");
   add("quiet,q", po::bool_switch(&quiet_), "only errors on stderr, no progress bar");
   add("verbose,v", po::value<int>(&verbose_)->implicit_value(1)->zero_tokens(), "more detail on stderr");
-  if (common_ & kOutput) add("output,o", po::value(&output)->default_value("-")->value_name("FILE"), "output file, '-' for stdout");
+  if (common_ & kOutput) add("output,o", po::value(&output)->default_value("-")->value_name("FILE"), described("output", "output file, '-' for stdout"));
   if (common_ & kThreads) add("threads", po::value(&threads)->default_value(0)->value_name("N"), "worker threads (0 = all cores)");
   if (common_ & kOnError)
     add("on-error", po::value<std::string>()->default_value("skip")->value_name("skip|fail"),
         "bad input items: skip (report, count, go on) or fail (stop)");
   if (common_ & kDevice) add("device", po::value(&device)->default_value("cpu")->value_name("cpu|cuda"), "cpu or cuda");
-  if (common_ & kJson) add("json", po::bool_switch(&json), "JSON lines instead of TSV");
+  if (common_ & kJson) add("json", po::bool_switch(&json), described("json", "JSON lines instead of TSV"));
   if (common_ & kShards) {
     add("shard-size", po::value(&shard_size)->default_value(0)->value_name("N"),
         "records per output shard (0: one shard, or spread evenly over a -o 'x-{0..7}' list)");

@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,11 @@ enum Common : unsigned {
 
 class Command {
  public:
-  // usage: the synopsis after the program name; about: one paragraph.
-  Command(std::string name, std::string usage, std::string about, unsigned common);
+  // usage: the synopsis after the program name; about: one paragraph;
+  // shared_help: a tool's own --help text for shared options (by long name)
+  // whose meaning it narrows, e.g. {"output", "the index directory"}.
+  Command(std::string name, std::string usage, std::string about, unsigned common,
+          const std::map<std::string, std::string>& shared_help = {});
 
   po::options_description& options() { return own_; }
   // Parsed but not listed in --help (the positional arguments' target).

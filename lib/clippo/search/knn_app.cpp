@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -49,7 +50,8 @@ struct App {
                    "Nearest-neighbour search over CLIPPO embeddings (img.npy / txt.npy in shards), FAISS index\n"
                    "building, zero-shot classification with prompts, and image<->text retrieval Recall@1/5/10.\n"
                    "The database is shards (arguments or --db), --index DIR, or the stream on stdin.",
-                   cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson};
+                   cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson,
+                   {{"output", "build: the index directory (the other commands print to stdout)"}}};
   std::string command = "search";
   std::vector<std::string> db, inputs, query_texts, query_images, query_embs;
   std::string index_dir, queries_file, field = "auto", query_field = "auto", model, index_type = "Flat";
@@ -366,7 +368,7 @@ int App::zeroshot() {
         out << j.end_object().str() << "\n";
       } else {
         out << fmt::format("{}\t{}\t{}\t{:.6f}\t{}\n", cell(c.keys[r]), p.id(i, 0), cell(names[p.id(i, 0)]),
-                           p.score(i, 0), y >= 0 ? names[y] : "");
+                           p.score(i, 0), y >= 0 ? cell(names[y]) : "");
       }
     }
   };
@@ -437,6 +439,12 @@ int knn_main(int argc, char** argv, const ModelFactory& factory, const SearchFac
       ++argv, --argc;
     }
     app.cmd.parse(argc, argv);
+    for (auto& word : app.inputs)
+      if (commands.count(word) && !std::filesystem::exists(word))
+        throw UsageError(fmt::format("'{}' is a command: give it first (clippo-knn {} [OPTIONS])", word, word));
+    if (app.command != "build" && app.cmd.output != "-")
+      throw UsageError(fmt::format("-o is build's index directory; {} prints to stdout (redirect it with >)",
+                                   app.command));
     app.db.insert(app.db.end(), app.inputs.begin(), app.inputs.end());
     set_threads(app.cmd.threads);
     if (app.command != "build") app.open_device();  // build trains and adds with FAISS on the CPU
