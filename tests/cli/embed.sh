@@ -132,4 +132,8 @@ expect_contains "$(cat "$T/.stderr")" "nope.npz: no such file" "missing checkpoi
 expect_status 2 clippo-embed $CK photos/ --precision fp8
 expect_status 2 clippo-embed $CK
 expect_status 2 clippo-embed $CK photos/ --fields pixels
+expect_status 2 clippo-embed $CK photos/ --res 40 --npy r40.npy
+expect_contains "$(cat "$T/.stderr")" "--res 40 is not a multiple of $CK's patch size 16" "--res off the patch grid"
+# --font is repeatable (one file each) and leaves the checkpoint where it is
+expect_status 0 clippo-embed --font /usr/share/unifont/unifont.hex $CK --text - --npy font.npy <<<"a dog"
 done_testing

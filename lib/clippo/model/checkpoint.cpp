@@ -120,6 +120,8 @@ ModelConfig infer(const Source& s, int res) {
   } else {
     c.out_dim = 0;
   }
+  if (res > 0 && res % c.patch != 0)  // a requested --res: the caller's mistake, not the file's
+    throw UsageError(fmt::format("--res {} is not a multiple of {}'s patch size {}", res, s.where, c.patch));
   if (res > 0) c.res = res;
   else if (grid > 0) c.res = grid * c.patch;
   else c.res = 224;  // sincos2d: the grid is not in the file; big_vision's default

@@ -304,7 +304,8 @@ int embed_main(int argc, char** argv) {
                      "(shard captions, or --text lines rendered as images) with a CLIPPO checkpoint.\n"
                      "Writes an embedding shard (img.npy / txt.npy per record, other fields carried,\n"
                      "a __clippo__ header naming the model), or one .npy matrix plus a .jsonl of rows.",
-                     cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson | cli::kShards);
+                     cli::kOutput | cli::kThreads | cli::kOnError | cli::kDevice | cli::kJson | cli::kShards,
+                     {{"json", "with --info: JSON instead of TSV"}});
     cmd.version_details = torch_build_info;
     std::string ckpt, text_file, npy, info, fields, precision, dtype_name;
     std::vector<std::string> inputs, fonts;
@@ -313,14 +314,14 @@ int embed_main(int argc, char** argv) {
     bool keep_images = false;
     cmd.options().add_options()
       ("text", cli::po::value(&text_file)->value_name("FILE"), "embed each line of FILE ('-' = stdin) as rendered text")
-      ("npy", cli::po::value(&npy)->value_name("FILE"), "write one float matrix FILE.npy and FILE.jsonl (a row's key, path or caption) instead of a shard")
+      ("npy", cli::po::value(&npy)->value_name("FILE"), "write one float matrix to FILE (x.npy) and each row's key, path or caption to x.jsonl, instead of a shard")
       ("fields", cli::po::value(&fields)->value_name("LIST")->default_value("image,text"), "what to embed from shards: image, text or image,text")
       ("pre-logits", cli::po::bool_switch(&eo.pre_logits), "the pooled features before the head (what few-shot probes use) instead of the normalised embedding")
       ("precision", cli::po::value(&eo.precision)->value_name("P")->default_value("fp32"), "fp32 or bf16 (matmuls in bfloat16)")
       ("batch-size", cli::po::value(&eo.batch)->value_name("N")->default_value(32), "images per batch")
       ("res", cli::po::value(&eo.res)->value_name("PX")->default_value(0), "input resolution (0 = the checkpoint's; others resample the position embedding)")
       ("dtype", cli::po::value(&dtype_name)->value_name("T")->default_value("float32"), "stored embeddings: float32 or float16")
-      ("font", cli::po::value(&fonts)->value_name("HEX...")->multitoken(), "Unifont .hex files for text (default: Debian's unifont)")
+      ("font", cli::po::value(&fonts)->value_name("FILE"), "Unifont .hex file for text (repeatable; default: Debian's unifont)")
       ("keep-images", cli::po::bool_switch(&keep_images), "carry the image bytes of shard records into the output (default: dropped)")
       ("benchmark", cli::po::value(&benchmark)->value_name("N"), "time the model alone on N random pre-decoded inputs and print images/s (no INPUT)")
       ("info", cli::po::value(&info)->value_name("CKPT"), "describe a checkpoint (variant, resolution, dims, parameters, dtypes, extra arrays) and exit");
