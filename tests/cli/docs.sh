@@ -43,4 +43,14 @@ for t in $tools; do
     grep -qx -- "$o" <<<"$opts" || fail "$t: the man page documents $o, which --help does not list"
   done
 done
+# Every page formats without warnings, and every clippo page one names exists.
+for page in "$S"/man/man*/*.[0-9]; do
+  w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
+  [ -z "$w" ] || fail "$(basename "$page"): formatting warnings: $w"
+  for ref in $(sed 's/\\-/-/g' "$page" | grep -oE 'clippo-[a-z]+ \([0-9]\)' | tr -d ' '); do
+    name=${ref%(*} sec=${ref#*(}; sec=${sec%)}
+    [ -f "$S/man/man$sec/$name.$sec" ] || fail "$(basename "$page") refers to $ref, which is no page in man/"
+  done
+done
+[ -f "$S/man/man5/clippo-shard.5" ] || fail "no man page of the shard format"
 done_testing
