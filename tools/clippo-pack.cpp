@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
                      "--csv FILE -o PATTERN | --sentences FILE... -o PATTERN",
                      "Packs images with captions, webdataset/img2dataset tars, or documents split into\n"
                      "neighbouring-sentence pairs into zstd-compressed webdataset shards, with sizes.json.",
-                     cli::kOutput | cli::kOnError | cli::kShards);
+                     cli::kOutput | cli::kThreads | cli::kOnError | cli::kShards);
     std::string images, captions, jsonl, csv, image_field, text_field, label_field;
     std::vector<std::string> inputs, sentences;
     pack::PackOptions o;
@@ -39,8 +39,7 @@ int main(int argc, char** argv) {
       ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars)")
       ("seed", cli::po::value(&o.seed)->value_name("N")->default_value(0), "random seed for --shuffle")
       ("shuffle-buffer", cli::po::value(&o.shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input")
-      ("keep-keys", cli::po::bool_switch(&o.keep_keys), "keep the input keys of re-sharded tars (default: renumber 000000000...)")
-      ("jobs,j", cli::po::value(&o.jobs)->value_name("N")->default_value(0), "parallel decoding jobs (0 = all cores)");
+      ("keep-keys", cli::po::bool_switch(&o.keep_keys), "keep the input keys of re-sharded tars (default: renumber 000000000...)");
     cmd.hidden().add_options()("input", cli::po::value(&inputs));
     cmd.positional("input");
     auto vm = cmd.parse(argc, argv);
@@ -54,8 +53,8 @@ int main(int argc, char** argv) {
     o.output = cmd.output;
     o.shard_size = cmd.shard_size;
     o.compression = Compression::parse(cmd.compression);
-    o.jobs = cli::resolve_threads(o.jobs);
-    o.compression.threads = o.jobs > 1 ? o.jobs : 0;
+    o.threads = cmd.threads;
+    o.compression.threads = o.threads > 1 ? o.threads : 0;
     if (!sentences.empty()) o.text_field = text_field.empty() ? "text" : text_field;
 
     BadInput bad(cmd.on_error);

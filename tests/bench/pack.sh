@@ -32,15 +32,15 @@ cat src.tar > /dev/null  # warm the page cache
 
 t_cat=$(best_of 3 cat src.tar)
 t_zstd=$(best_of 3 zstd -3 -T1 -c src.tar)
-t_reshard1=$(best_of 3 clippo-pack -q src.tar -j 1 -o out1.shard)
+t_reshard1=$(best_of 3 clippo-pack -q src.tar --threads 1 -o out1.shard)
 t_reshard=$(best_of 3 clippo-pack -q src.tar -o out.shard)
 t_resize=$(best_of 1 clippo-pack -q src.tar --resize 128 -o small.shard)
 mbs() { echo "scale=1; $bytes / $1 / 1000000" | bc -l; }
 printf '%-36s %8s s %8s MB/s\n' "cat" "$t_cat" "$(mbs "$t_cat")"
 printf '%-36s %8s s %8s MB/s\n' "zstd -3 (1 thread)" "$t_zstd" "$(mbs "$t_zstd")"
 printf '%-36s %8s s %8s MB/s %8s rec/s\n' "clippo-pack re-shard, 1 job" "$t_reshard1" "$(mbs "$t_reshard1")" "$(rate "$N" "$t_reshard1")"
-printf '%-36s %8s s %8s MB/s %8s rec/s\n' "clippo-pack re-shard, $(nproc) jobs" "$t_reshard" "$(mbs "$t_reshard")" "$(rate "$N" "$t_reshard")"
-printf '%-36s %8s s %8s MB/s %8s rec/s\n' "clippo-pack --resize 128, $(nproc) jobs" "$t_resize" "$(mbs "$t_resize")" "$(rate "$N" "$t_resize")"
+printf '%-36s %8s s %8s MB/s %8s rec/s\n' "clippo-pack re-shard, $(nproc) threads" "$t_reshard" "$(mbs "$t_reshard")" "$(rate "$N" "$t_reshard")"
+printf '%-36s %8s s %8s MB/s %8s rec/s\n' "clippo-pack --resize 128, $(nproc) threads" "$t_resize" "$(mbs "$t_resize")" "$(rate "$N" "$t_resize")"
 r=$(ratio "$t_zstd" "$t_reshard1")
 echo "re-shard speed / zstd -3 speed (1 thread each): $r (target >= 0.5)"
 echo "resize speed / cat speed: $(ratio "$t_cat" "$t_resize")"

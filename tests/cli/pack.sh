@@ -121,7 +121,7 @@ os.makedirs('big')
 for i in range(4000):
     os.link('photos/c.png', f'big/i{i}.png')
     open(f'big/i{i}.txt', 'w').write(f'caption {i}')"
-clippo-pack --images big --resize 64 -j 1 -o 'int/x-%03d.shard' --shard-size 50 2>int.err & pid=$!
+clippo-pack --images big --resize 64 --threads 1 -o 'int/x-%03d.shard' --shard-size 50 2>int.err & pid=$!
 for _ in $(seq 600); do [ -e int/x-000.shard ] && break; sleep 0.05; done
 kill -INT $pid; wait $pid
 expect_eq "$?" 130 "exit status after SIGINT"

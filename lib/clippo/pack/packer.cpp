@@ -136,7 +136,7 @@ void Packer::process(Work& w) const {
 }
 
 void Packer::run_chunk(std::vector<Work>& chunk) {
-  int jobs = std::max(1, std::min<int>(opt_.jobs, static_cast<int>(chunk.size())));
+  int jobs = std::max(1, std::min<int>(opt_.threads, static_cast<int>(chunk.size())));
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i; (i = next++) < chunk.size();) {

@@ -26,7 +26,7 @@ struct PackOptions {
   uint64_t seed = 0;
   size_t shuffle_buffer = 10000;  // for record streams; file lists shuffle exactly
   bool keep_keys = false;         // keep input keys when re-sharding (else renumber)
-  int jobs = 1;
+  int threads = 1;                // decoding and encoding workers
   std::string text_field = "text";  // JSONL field of documents for sentence pairs
 };
 
