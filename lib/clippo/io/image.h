@@ -20,7 +20,10 @@ struct Image {
 // min_side > 0 lets a JPEG decode at a reduced DCT scale (1/2, 1/4, 1/8) as
 // long as the shorter side stays >= min_side: much faster when the image is
 // shrunk afterwards anyway. 0 decodes the exact full-size pixels.
+// An image over kMaxImagePixels is an Error before it is decoded (PIL, for
+// comparison, refuses twice its 89-megapixel warning size).
 Image decode_image(std::string_view bytes, int min_side = 0);
+inline constexpr uint64_t kMaxImagePixels = 178'000'000;
 
 // The format of encoded image bytes by their magic number ("jpg", "png",
 // "webp", "ppm", "pgm", "bmp", "tiff", "gif"), or "" when they are no image.

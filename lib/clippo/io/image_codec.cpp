@@ -30,6 +30,14 @@ void jpeg_fail(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
+// Refuses what a damaged header (or a decompression bomb) claims before
+// memory is allocated for it.
+void check_size(uint64_t width, uint64_t height, const char* format) {
+  if (width * height > kMaxImagePixels)
+    throw Error(fmt::format("{} of {} x {} pixels: over the limit of {} megapixels (a damaged header?)", format, width,
+                            height, kMaxImagePixels / 1000000));
+}
+
 void jpeg_warn(j_common_ptr cinfo, int level) {
   // Minor warnings (extraneous bytes, ...) are harmless, as in other
   // decoders; a premature end means the file is truncated.
@@ -42,7 +50,9 @@ Image decode_jpeg(std::string_view bytes, int min_side) {
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_fail;
   err.mgr.emit_message = jpeg_warn;
+  // Declared before setjmp: the jump back must not skip their destructors.
   Image im;
+  std::vector<uint8_t> row;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     throw Error(std::string("corrupt JPEG: ") + err.message);
@@ -50,6 +60,12 @@ Image decode_jpeg(std::string_view bytes, int min_side) {
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
   jpeg_read_header(&cinfo, TRUE);
+  try {
+    check_size(cinfo.image_width, cinfo.image_height, "JPEG");
+  } catch (...) {
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
   cinfo.out_color_space = JCS_RGB;  // gray and CMYK/YCCK converted too
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) cinfo.out_color_space = JCS_CMYK;
   cinfo.dct_method = JDCT_ISLOW;
@@ -65,7 +81,7 @@ Image decode_jpeg(std::string_view bytes, int min_side) {
   im.height = static_cast<int>(cinfo.output_height);
   im.channels = 3;
   int comps = cinfo.output_components;
-  std::vector<uint8_t> row(static_cast<size_t>(im.width) * comps);
+  row.resize(static_cast<size_t>(im.width) * comps);
   im.pixels.resize(static_cast<size_t>(im.width) * im.height * 3);
   while (cinfo.output_scanline < cinfo.output_height) {
     uint8_t* dst = im.pixels.data() + static_cast<size_t>(cinfo.output_scanline) * im.width * 3;
@@ -123,6 +139,12 @@ Image decode_png(std::string_view bytes) {
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
     throw Error(std::string("corrupt PNG: ") + png.message);
   png.format = PNG_FORMAT_RGB;  // alpha composited on black, gray expanded, 16-bit reduced
+  try {
+    check_size(png.width, png.height, "PNG");
+  } catch (...) {
+    png_image_free(&png);
+    throw;
+  }
   Image im;
   im.width = static_cast<int>(png.width);
   im.height = static_cast<int>(png.height);
@@ -154,6 +176,9 @@ std::string encode_png(const Image& im) {
 
 Image decode_webp(std::string_view bytes) {
   Image im;
+  if (!WebPGetInfo(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &im.width, &im.height))
+    throw Error("corrupt WebP");
+  check_size(im.width, im.height, "WebP");
   uint8_t* rgb = WebPDecodeRGB(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &im.width, &im.height);
   if (!rgb) throw Error("corrupt WebP");
   im.channels = 3;
@@ -180,6 +205,7 @@ Image decode_pnm(std::string_view b) {
   if (b[1] != '5' && b[1] != '6') throw Error("ASCII PNM (P2/P3) is not supported");
   long w = number(), h = number(), maxval = number();
   if (w <= 0 || h <= 0 || w > 65535 || h > 65535) throw Error("bad PNM size");
+  check_size(w, h, "PNM");
   if (maxval != 255) throw Error("PNM with maxval other than 255 is not supported");
   ++pos;  // the single whitespace before the data
   int comps = b[1] == '5' ? 1 : 3;

@@ -4,7 +4,10 @@
 #include <archive_entry.h>
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "clippo/cli/log.h"
+#include "clippo/io/archive_message.h"
 
 namespace clippo {
 
@@ -31,7 +34,7 @@ bool RecordReader::open_next_input() {
   int rc = current_input_ == "-" ? archive_read_open_fd(archive_, 0, 1 << 20)
                                  : archive_read_open_filename(archive_, current_input_.c_str(), 1 << 20);
   if (rc != ARCHIVE_OK) {
-    damaged(fmt::format("cannot open: {}", archive_error_string(archive_)));
+    damaged(fmt::format("cannot open: {}", archive_message(archive_)));
     return open_next_input();
   }
   return true;
@@ -60,7 +63,7 @@ bool RecordReader::read_member() {
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
       damaged_key_.reset();  // the next member's key is unknown
       damaged(fmt::format("not a readable tar stream at byte {}: {}", archive_filter_bytes(archive_, -1),
-                          archive_error_string(archive_)));
+                          archive_message(archive_)));
       return false;
     }
     if (archive_entry_filetype(entry) != AE_IFREG) continue;  // directories, links
@@ -69,15 +72,18 @@ bool RecordReader::read_member() {
     auto [key, field] = split_member_name(path);
     la_int64_t size = archive_entry_size(entry);
     damaged_key_ = key;
-    std::string data;
-    if (size > 0) data.resize(static_cast<size_t>(size));
+    // The buffer grows with what arrives, not with what a (maybe damaged)
+    // header claims.
+    const size_t want = size > 0 ? static_cast<size_t>(size) : 0;
+    std::string data(std::min<size_t>(want, 16 << 20), '\0');
     size_t got = 0;
-    while (got < data.size()) {
+    while (got < want) {
+      if (got == data.size()) data.resize(std::min(want, 2 * data.size()));
       la_ssize_t n = archive_read_data(archive_, data.data() + got, data.size() - got);
       if (n <= 0) {
         damaged(fmt::format("member '{}' is truncated or corrupt at byte {} ({} of {} bytes read){}", path,
-                            archive_filter_bytes(archive_, -1), got, data.size(),
-                            n < 0 ? std::string(": ") + archive_error_string(archive_) : ""));
+                            archive_filter_bytes(archive_, -1), got, want,
+                            n < 0 ? std::string(": ") + archive_message(archive_) : ""));
         return false;
       }
       got += static_cast<size_t>(n);

@@ -11,6 +11,7 @@
 
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
+#include "clippo/io/archive_message.h"
 #include "clippo/io/json.h"
 
 namespace fs = std::filesystem;
@@ -93,7 +94,7 @@ RecordWriter::~RecordWriter() {
 void RecordWriter::check(int rc, const char* what) {
   if (rc < ARCHIVE_WARN)
     throw Error(fmt::format("{}: write failed ({}): {}", path_ == "-" ? "<stdout>" : path_, what,
-                            archive_error_string(archive_) ? archive_error_string(archive_) : "unknown error"));
+                            archive_message(archive_)));
 }
 
 void RecordWriter::write(const Record& record) {
