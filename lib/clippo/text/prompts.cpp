@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include "clippo/cli/error.h"
 
@@ -16,15 +17,7 @@ namespace clippo::text {
 
 namespace {
 
-// A bare name that is no file here names a bundled file in `folder`.
-std::string bundled_or_path(const std::string& name, const std::string& folder) {
-  if (name.find('/') != std::string::npos || name == "-" || fs::exists(name)) return name;
-  return find_data_file(folder + "/" + name + ".txt");
-}
-
-}  // namespace
-
-std::string find_data_file(const std::string& rel) {
+std::vector<std::string> data_roots() {
   std::vector<std::string> roots;
   if (const char* e = std::getenv("CLIPPO_DATA")) roots.push_back(e);
 #ifdef CLIPPO_DATADIR
@@ -33,6 +26,32 @@ std::string find_data_file(const std::string& rel) {
 #ifdef CLIPPO_SOURCE_DATADIR
   roots.push_back(CLIPPO_SOURCE_DATADIR);
 #endif
+  return roots;
+}
+
+// A bare name that is no file here names a bundled file in `folder`.
+std::string bundled_or_path(const std::string& name, const std::string& folder) {
+  if (name.find('/') != std::string::npos || name == "-" || fs::exists(name)) return name;
+  try {
+    return find_data_file(folder + "/" + name + ".txt");
+  } catch (const Error&) {
+    std::set<std::string> bundled;  // what the first root with the folder holds
+    for (auto& r : data_roots()) {
+      std::error_code ec;
+      for (auto& e : fs::directory_iterator(fs::path(r) / folder, ec))
+        if (e.path().extension() == ".txt") bundled.insert(e.path().stem().string());
+      if (!bundled.empty()) break;
+    }
+    if (bundled.empty()) throw;  // an installation without its data: that message says where it looked
+    throw Error(fmt::format("{}: no such file, and no bundled {} of that name ({})", name,
+                            folder == "classes" ? "class list" : "prompt set", fmt::join(bundled, ", ")));
+  }
+}
+
+}  // namespace
+
+std::string find_data_file(const std::string& rel) {
+  const auto roots = data_roots();
   for (auto& r : roots)
     if (fs::exists(fs::path(r) / rel)) return (fs::path(r) / rel).string();
   throw Error(fmt::format("bundled file {} not found (looked in {}; set CLIPPO_DATA to the share/clippo folder)", rel,

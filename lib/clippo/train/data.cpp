@@ -39,6 +39,7 @@ void RecordStream::start_epoch() {
   order_ = files_;
   if (buffer_size_ > 0) std::shuffle(order_.begin(), order_.end(), rng_);
   open_.clear();
+  open_file_.clear();
   buffer_.clear();
   next_file_ = 0;
   turn_ = 0;
@@ -46,49 +47,59 @@ void RecordStream::start_epoch() {
   pos_.drawn = 0;
 }
 
-bool RecordStream::next_raw(Record& out) {
+bool RecordStream::next_raw(Record& out, uint32_t& file) {
   for (;;) {
-    while (static_cast<int>(open_.size()) < cycle_ && next_file_ < order_.size())
+    while (static_cast<int>(open_.size()) < cycle_ && next_file_ < order_.size()) {
+      open_file_.push_back(static_cast<uint32_t>(next_file_));
       open_.push_back(std::make_unique<RecordReader>(std::vector<std::string>{order_[next_file_++]}, on_error_));
+    }
     if (open_.empty()) return false;
     turn_ %= open_.size();
     auto& reader = open_[turn_];
     if (!reader->next(out)) {
       damaged_ += reader->stats().damaged_inputs;
       open_.erase(open_.begin() + static_cast<long>(turn_));
+      open_file_.erase(open_file_.begin() + static_cast<long>(turn_));
       continue;  // the next reader takes this turn
     }
+    file = open_file_[turn_];
     ++turn_;
     if (stride_records_ && (raw_index_++ % world_) != static_cast<uint64_t>(rank_)) continue;
     return true;
   }
 }
 
-void RecordStream::next(Record& out) {
+std::string RecordStream::next(Record& out) {
   for (int empty_epochs = 0;;) {
+    uint32_t file = 0;
     if (buffer_size_ == 0) {
-      if (next_raw(out)) {
+      if (next_raw(out, file)) {
         ++pos_.drawn;
-        return;
+        return order_[file];
       }
     } else {
       Record r;
-      while (static_cast<int>(buffer_.size()) < buffer_size_ && next_raw(r)) buffer_.push_back(std::move(r));
+      while (static_cast<int>(buffer_.size()) < buffer_size_ && next_raw(r, file))
+        buffer_.emplace_back(std::move(r), file);
       if (!buffer_.empty()) {
         size_t j = std::uniform_int_distribution<size_t>(0, buffer_.size() - 1)(rng_);
-        out = std::move(buffer_[j]);
+        out = std::move(buffer_[j].first);
+        file = buffer_[j].second;
         buffer_[j] = std::move(buffer_.back());
         buffer_.pop_back();
         ++pos_.drawn;
-        return;
+        return order_[file];
       }
     }
     // End of the epoch.
-    if (pos_.drawn == 0 && ++empty_epochs > 1)
-      throw Error(fmt::format("{}{}: no records to train on", files_.front(), files_.size() > 1 ? " ..." : ""));
+    if (pos_.drawn == 0 && ++empty_epochs > 1) throw Error(fmt::format("{}: no records to train on", describe()));
     ++pos_.epoch;
     start_epoch();
   }
+}
+
+std::string RecordStream::describe() const {
+  return files_.size() == 1 ? files_.front() : fmt::format("{} (and {} more)", files_.front(), files_.size() - 1);
 }
 
 void RecordStream::seek(const StreamPosition& target) {
@@ -108,6 +119,12 @@ Loader::Loader(DataConfig cfg, const DataPosition& start) : cfg_(std::move(cfg))
   if (n_pairs_ > 0 && cfg_.text_pairs.empty())
     throw UsageError("--text-pair-fraction needs --text-pairs shards");
   if (n_pairs_ < cfg_.batch_size && cfg_.data.empty()) throw UsageError("--data: no image/text shards");
+  if (n_pairs_ == 0 && !cfg_.text_pairs.empty())
+    log::warn("--text-pairs is unused: --text-pair-fraction {} of a batch of {} is 0 pairs", cfg_.text_pair_fraction,
+              cfg_.batch_size);
+  if (n_pairs_ == cfg_.batch_size && !cfg_.data.empty())
+    log::warn("--data is unused: --text-pair-fraction {} fills the whole batch with text pairs",
+              cfg_.text_pair_fraction);
   cfg_.render.size = cfg_.res;
   text::validate(cfg_.render);
   font_ = text::Font::load(cfg_.fonts);
@@ -178,11 +195,15 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
   float* pa = a.data_ptr<float>();
   float* pb = b.data_ptr<float>();
   uint64_t skipped = 0;
+  // A whole epoch without one usable record would loop for ever.
+  int64_t nothing_since = s.position().epoch;
+  std::string last_error;
   // Draw records in order; decode them in parallel; replace failures by
   // drawing more, so the result depends on the stream alone.
   while (n > 0) {
     std::vector<Record> recs(n);
-    for (auto& r : recs) s.next(r);
+    std::vector<std::string> from(n);
+    for (int64_t i = 0; i < n; ++i) from[i] = s.next(recs[i]);
     std::vector<std::string> errors(n);
     std::vector<float> img(static_cast<size_t>(n) * 3 * plane), txt(static_cast<size_t>(n) * 3 * plane);
     parallel_for(n, [&](int64_t i) {
@@ -213,8 +234,13 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
     for (int64_t i = 0; i < n; ++i) {
       if (!errors[i].empty()) {
         ++skipped;
-        if (cfg_.on_error == OnError::fail) throw Error(fmt::format("record {}: {}", recs[i].key, errors[i]));
-        log::debug("record {}: {} (skipped)", recs[i].key, errors[i]);
+        last_error = fmt::format("{}: {}: {}", from[i], recs[i].key, errors[i]);
+        if (cfg_.on_error == OnError::fail) throw Error(last_error);
+        if (++warned_ <= kSkipWarnings)
+          log::warn("{} (skipped{})", last_error,
+                    warned_ == kSkipWarnings ? "; more are counted in metrics.jsonl, and shown with -v" : "");
+        else
+          log::debug("{} (skipped)", last_error);
         continue;
       }
       std::copy_n(img.data() + i * 3 * plane, 3 * plane, pa + (row + ok) * 3 * plane);
@@ -223,6 +249,10 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
     }
     row += ok;
     n -= ok;
+    if (ok > 0) nothing_since = s.position().epoch;
+    else if (s.position().epoch >= nothing_since + 2)
+      throw Error(fmt::format("{}: no usable {} in a whole pass ({} skipped; the last: {})", s.describe(),
+                              pairs ? "text pair (txt + next.txt)" : "image/caption record", skipped, last_error));
   }
   return skipped;
 }
@@ -262,9 +292,10 @@ void Loader::produce() {
   }
 }
 
-Batch Loader::next() {
+std::optional<Batch> Loader::next(const std::function<bool()>& interrupted) {
   std::unique_lock lk(mu_);
-  cv_.wait(lk, [&] { return !ready_.empty() || error_; });
+  while (!cv_.wait_for(lk, std::chrono::milliseconds(100), [&] { return !ready_.empty() || error_; }))
+    if (interrupted && interrupted()) return std::nullopt;
   if (ready_.empty()) std::rethrow_exception(error_);
   Batch b = std::move(ready_.front());
   ready_.pop_front();

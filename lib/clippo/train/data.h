@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -39,8 +40,11 @@ class RecordStream {
   RecordStream(std::vector<std::string> files, int rank, int world, int shuffle_buffer, uint64_t seed,
                OnError on_error, int cycle = 4);
   ~RecordStream();
-  // The next record (a new epoch starts when the files are exhausted).
-  void next(Record& out);
+  // The next record (a new epoch starts when the files are exhausted), and
+  // the file it came from.
+  std::string next(Record& out);
+  // The files this rank reads, for messages ("a.shard ..." when several).
+  std::string describe() const;
   // Restores a position by replaying the stream without decoding anything.
   void seek(const StreamPosition& pos);
   const StreamPosition& position() const { return pos_; }
@@ -48,7 +52,9 @@ class RecordStream {
 
  private:
   void start_epoch();
-  bool next_raw(Record& out);  // from the interleaved readers; false at epoch end
+  // From the interleaved readers, with the index in order_ of its file;
+  // false at epoch end.
+  bool next_raw(Record& out, uint32_t& file);
 
   std::vector<std::string> files_;
   int rank_, world_, buffer_size_, cycle_;
@@ -61,7 +67,8 @@ class RecordStream {
   size_t next_file_ = 0, turn_ = 0;
   uint64_t raw_index_ = 0;  // records seen this epoch before striding
   std::vector<std::unique_ptr<RecordReader>> open_;
-  std::vector<Record> buffer_;
+  std::vector<uint32_t> open_file_;  // index in order_ of each open reader's file
+  std::vector<std::pair<Record, uint32_t>> buffer_;
   uint64_t damaged_ = 0;
 };
 
@@ -102,7 +109,8 @@ class Loader {
   Loader& operator=(const Loader&) = delete;
 
   // Blocks until the next batch is ready; rethrows a worker's error.
-  Batch next();
+  // nullopt when `interrupted` (asked every 0.1 s while waiting) says so.
+  std::optional<Batch> next(const std::function<bool()>& interrupted = {});
   int64_t pairs_per_batch() const { return n_pairs_; }
   uint64_t skipped_total() const { return skipped_total_; }
 
@@ -118,6 +126,8 @@ class Loader {
   std::shared_ptr<const text::Font> font_;
   std::unique_ptr<RecordStream> data_, pairs_;
   uint64_t skipped_total_ = 0;
+  static constexpr uint64_t kSkipWarnings = 10;  // skipped records shown as warnings; the rest with -v
+  uint64_t warned_ = 0;
 
   std::thread producer_;
   std::mutex mu_;

@@ -7,6 +7,7 @@
 
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
+#include "clippo/cli/progress.h"
 #include "clippo/io/image.h"
 #include "clippo/io/record_reader.h"
 #include "clippo/text/prompts.h"
@@ -82,18 +83,26 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
             undecodable ? fmt::format("; {} undecodable images skipped", undecodable) : std::string());
 }
 
-torch::Tensor Evaluator::embed_texts(model::OneTower& net, const std::vector<std::string>& texts, int64_t batch) {
+torch::Tensor Evaluator::render(const std::vector<std::string>& texts, int64_t from, int64_t count) const {
   const int res = render_.size;
-  const int64_t n = static_cast<int64_t>(texts.size()), per = 3LL * res * res;
+  const int64_t per = 3LL * res * res;
+  auto x = torch::empty({count, 3, res, res});
+  float* p = x.data_ptr<float>();
+  at::parallel_for(0, count, 1, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) text::render_model_input(texts[from + j], *font_, render_, p + j * per);
+  });
+  return x;
+}
+
+std::optional<torch::Tensor> Evaluator::embed(model::OneTower& net, int64_t n, int64_t batch,
+                                              const std::function<torch::Tensor(int64_t, int64_t)>& inputs,
+                                              const Stop& stop, Progress& progress) {
   std::vector<torch::Tensor> z;
   for (int64_t i = 0; i < n; i += batch) {
+    if (stop && stop()) return std::nullopt;
     const int64_t m = std::min(n - i, batch);
-    auto x = torch::empty({m, 3, res, res});
-    float* p = x.data_ptr<float>();
-    at::parallel_for(0, m, 1, [&](int64_t b, int64_t e) {
-      for (int64_t j = b; j < e; ++j) text::render_model_input(texts[i + j], *font_, render_, p + j * per);
-    });
-    z.push_back(net->forward(x.to(net->t.device())).z.to(torch::kCPU, torch::kFloat32));
+    z.push_back(net->forward(inputs(i, m).to(net->t.device())).z.to(torch::kCPU, torch::kFloat32));
+    progress.add(static_cast<uint64_t>(m));
   }
   return torch::cat(z);
 }
@@ -102,9 +111,12 @@ std::vector<std::pair<std::string, double>> retrieval_recall(const torch::Tensor
   auto sim = torch::matmul(za, zb.t());
   std::vector<std::pair<std::string, double>> out;
   for (auto [name, s] : {std::pair<const char*, torch::Tensor>{"i2t", sim}, {"t2i", sim.t()}}) {
-    // Rank of the matching column: how many columns score strictly higher.
+    // Rank of the matching column: the columns that score higher, and those
+    // that tie and come first (as clippo-knn's top-k breaks ties), so
+    // identical captions are no free hits.
     auto diag = s.diagonal().unsqueeze(1);
-    auto rank = (s > diag).sum(1);
+    auto col = torch::arange(s.size(1)).unsqueeze(0), row = torch::arange(s.size(0)).unsqueeze(1);
+    auto rank = (s > diag).sum(1) + ((s == diag) & (col < row)).sum(1);
     for (int k : {1, 5})
       out.emplace_back(fmt::format("{}_recall@{}", name, k), (rank < k).to(torch::kFloat64).mean().item<double>());
   }
@@ -122,7 +134,8 @@ std::vector<std::pair<std::string, double>> zeroshot_accuracy(const torch::Tenso
   return out;
 }
 
-std::vector<std::pair<std::string, double>> Evaluator::run(model::OneTower& net, int64_t batch) {
+std::optional<std::vector<std::pair<std::string, double>>> Evaluator::run(model::OneTower& net, int64_t batch,
+                                                                          const Stop& stop) {
   torch::NoGradGuard ng;
   const bool was_training = net->is_training();
   net->eval();
@@ -133,20 +146,35 @@ std::vector<std::pair<std::string, double>> Evaluator::run(model::OneTower& net,
     Inference(model::OneTower& n, bool bf16) : net(n) { net->prepare_inference(bf16 ? torch::kBFloat16 : torch::kFloat); }
     ~Inference() { net->clear_inference(); }
   } inference(net, bf16_);
+  struct Restore {
+    model::OneTower& net;
+    bool training;
+    ~Restore() {
+      if (training) net->train();
+    }
+  } restore{net, was_training};
   batch = net->config().inference_chunk(batch, bf16_ && net->t.device().is_cpu());
-  std::vector<torch::Tensor> zi;
-  for (int64_t i = 0; i < images_.size(0); i += batch)
-    zi.push_back(net->forward(images_.slice(0, i, i + batch).to(net->t.device())).z.to(torch::kCPU, torch::kFloat32));
-  auto z = torch::cat(zi);
+  const auto n_captions = static_cast<int64_t>(captions_.size()), n_prompts = static_cast<int64_t>(prompts_.size());
+  Progress progress("eval", static_cast<uint64_t>(images_.size(0) + n_captions + n_prompts));
+  auto z = embed(net, images_.size(0), batch, [&](int64_t i, int64_t m) { return images_.slice(0, i, i + m); },
+                 stop, progress);
+  if (!z) return std::nullopt;
   std::vector<std::pair<std::string, double>> out;
-  if (!captions_.empty()) out = retrieval_recall(z.index_select(0, caption_rows_), embed_texts(net, captions_, batch));
-  if (classes_) {
-    // Class embedding: the normalised mean of its normalised prompt embeddings.
-    auto zp = unit_rows(embed_texts(net, prompts_, batch));
-    auto cls = unit_rows(zp.view({classes_, -1, zp.size(1)}).mean(1));
-    for (auto& m : zeroshot_accuracy(z.index_select(0, labelled_rows_), cls, labels_)) out.push_back(m);
+  if (n_captions) {
+    auto zt = embed(net, n_captions, batch, [&](int64_t i, int64_t m) { return render(captions_, i, m); }, stop,
+                    progress);
+    if (!zt) return std::nullopt;
+    out = retrieval_recall(z->index_select(0, caption_rows_), *zt);
   }
-  if (was_training) net->train();
+  if (classes_) {
+    auto zp = embed(net, n_prompts, batch, [&](int64_t i, int64_t m) { return render(prompts_, i, m); }, stop,
+                    progress);
+    if (!zp) return std::nullopt;
+    // Class embedding: the normalised mean of its normalised prompt embeddings.
+    auto cls = unit_rows(unit_rows(*zp).view({classes_, -1, zp->size(1)}).mean(1));
+    for (auto& m : zeroshot_accuracy(z->index_select(0, labelled_rows_), cls, labels_)) out.push_back(m);
+  }
+  progress.finish();
   return out;
 }
 

@@ -6,13 +6,19 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "clippo/model/vit.h"
 #include "clippo/text/render.h"
+
+namespace clippo {
+class Progress;
+}
 
 namespace clippo::train {
 
@@ -33,11 +39,19 @@ class Evaluator {
   // are none, or for a label that is no class index.
   explicit Evaluator(const EvalConfig& cfg);
   // Embeds with clippo-embed's inference path, in float32 or (EvalConfig::bf16) bfloat16.
-  // Metric name -> value ("i2t_recall@1", "zeroshot_top1", ...).
-  std::vector<std::pair<std::string, double>> run(model::OneTower& net, int64_t batch = 256);
+  // Metric name -> value ("i2t_recall@1", "zeroshot_top1", ...); nullopt
+  // when `stop` (asked between batches) says to give up.
+  using Stop = std::function<bool()>;
+  std::optional<std::vector<std::pair<std::string, double>>> run(model::OneTower& net, int64_t batch = 256,
+                                                                 const Stop& stop = {});
 
  private:
-  torch::Tensor embed_texts(model::OneTower& net, const std::vector<std::string>& texts, int64_t batch);
+  // Rows of `x` (images, or texts rendered on the fly) embedded batch by
+  // batch; nullopt when stopped.
+  std::optional<torch::Tensor> embed(model::OneTower& net, int64_t n, int64_t batch,
+                                     const std::function<torch::Tensor(int64_t, int64_t)>& inputs, const Stop& stop,
+                                     Progress& progress);
+  torch::Tensor render(const std::vector<std::string>& texts, int64_t from, int64_t count) const;
 
   std::shared_ptr<const text::Font> font_;
   text::RenderOptions render_;           // size = the model resolution

@@ -84,6 +84,28 @@ model::ModelConfig model_config(const std::string& variant, int res, int out_dim
   throw UsageError(e.what());
 }
 
+// A run killed after its last checkpoint logged steps it will train again:
+// drop those lines, so metrics.jsonl holds each step once, in order.
+void drop_metrics_after(const fs::path& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  int64_t dropped = 0;
+  while (std::getline(in, line)) {
+    std::optional<double> s;
+    try {
+      s = JsonObject::parse(line, path.string()).get_number("step");
+    } catch (const Error&) {
+    }
+    if (s && *s > static_cast<double>(step)) ++dropped;
+    else kept += line + "\n";
+  }
+  if (!dropped) return;
+  write_text_atomic(path, kept);
+  log::info("{}: {} line(s) past step {} dropped (the run goes on from its checkpoint)", path.string(), dropped,
+            step);
+}
+
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
   return patterns.empty() ? std::vector<std::string>{} : expand_inputs(patterns);
 }
@@ -196,6 +218,10 @@ void TrainConfig::validate() const {
   if (workdir.empty()) throw UsageError("--workdir is required");
   if (data.empty() && text_pairs.empty()) throw UsageError("--data is required for a new run");
   if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (res < 1) throw UsageError(fmt::format("--res {}: must be positive", res));
+  if (out_dim < 0) throw UsageError(fmt::format("--out-dim {}: must be >= 0 (0 = the width)", out_dim));
+  if (shuffle_buffer < 0) throw UsageError(fmt::format("--shuffle-buffer {}: must be >= 0", shuffle_buffer));
+  if (data_threads < 0) throw UsageError(fmt::format("--data-threads {}: must be >= 0", data_threads));
   if (checkpoint_every < 0 || keep_every < 0 || log_every < 1)
     throw UsageError("--checkpoint-every/--keep-every must be >= 0 and --log-every >= 1");
   if (eval_data.empty() && (eval_every > 0 || !eval_classes.empty()))
@@ -210,7 +236,13 @@ void TrainConfig::validate() const {
 
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given) {
   fs::path saved_path = fs::path(cli.workdir) / "config.json";
-  if (!fs::exists(saved_path)) return cli;
+  if (!fs::exists(saved_path)) {
+    if (cli.data.empty() && cli.text_pairs.empty() && fs::exists(fs::path(cli.workdir) / "checkpoint.npz"))
+      throw UsageError(fmt::format("{} holds checkpoint.npz but no config.json: give the run's options again "
+                                   "(--data, --variant, --res, ...) to resume it",
+                                   cli.workdir));
+    return cli;
+  }
   // No checkpoint yet: nothing was trained, so a command line that names the
   // data starts the run anew (e.g. after a typo in a --data pattern).
   const bool named_data = std::find(given.begin(), given.end(), "data") != given.end() ||
@@ -223,8 +255,15 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   // What a resumed run may change; everything else must match the run.
   const TrainConfig saved = c;
   for (auto& name : given) {
-    if (name == "steps") c.schedule.total_steps = cli.schedule.total_steps;
-    else if (name == "checkpoint-every") c.checkpoint_every = cli.checkpoint_every;
+    if (name == "steps") {
+      if (cli.schedule.total_steps != saved.schedule.total_steps &&
+          (saved.schedule.type == "cosine" || saved.schedule.type == "linear" || saved.schedule.cooldown_steps > 0))
+        log::warn("{}: its {} schedule{} is over --steps {}; with {} the learning rate follows the new schedule "
+                  "from the resumed step on (it may jump)",
+                  cli.workdir, saved.schedule.type, saved.schedule.cooldown_steps > 0 ? " with cool-down" : "",
+                  saved.schedule.total_steps, cli.schedule.total_steps);
+      c.schedule.total_steps = cli.schedule.total_steps;
+    } else if (name == "checkpoint-every") c.checkpoint_every = cli.checkpoint_every;
     else if (name == "keep-every") c.keep_every = cli.keep_every;
     else if (name == "log-every") c.log_every = cli.log_every;
     else if (name == "eval-data") c.eval_data = cli.eval_data;
@@ -329,9 +368,17 @@ int train(const TrainConfig& cfg0) {
   } else if (!cfg.init.empty()) {
     auto arrays = model::read_npz(cfg.init, [](const std::string& n) { return n.rfind("opt/", 0) != 0; });
     // --init-skip head: those arrays keep their fresh initialisation.
-    for (auto& [name, arr] : model::export_params(net))
-      for (auto& part : cfg.init_skip)
-        if (name.find("/" + part + "/") != std::string::npos || name == "params/" + part) arrays[name] = arr;
+    for (auto& part : cfg.init_skip) {
+      std::vector<std::string> fresh;
+      for (auto& [name, arr] : model::export_params(net))
+        if (name.find("/" + part + "/") != std::string::npos || name == "params/" + part)
+          arrays[name] = arr, fresh.push_back(name);
+      if (fresh.empty())
+        throw UsageError(fmt::format("--init-skip {}: no array of a {} model has '/{}/' in its name (e.g. head)",
+                                     part, mc.variant(), part));
+      log::info("--init-skip {}: {} kept fresh ({} array{})", part, fresh.front(), fresh.size(),
+                fresh.size() == 1 ? "" : "s");
+    }
     auto rep = model::load_params(net, arrays, cfg.init);
     log::info("initialised from {}{}", cfg.init, rep.resampled_posemb ? " (position embedding resampled)" : "");
   }
@@ -386,7 +433,10 @@ int train(const TrainConfig& cfg0) {
   std::signal(SIGTERM, on_signal);
 
   std::ofstream metrics;
-  if (dist.is_main()) metrics.open(workdir / "metrics.jsonl", std::ios::app);
+  if (dist.is_main()) {
+    if (resuming) drop_metrics_after(workdir / "metrics.jsonl", state.step);
+    metrics.open(workdir / "metrics.jsonl", std::ios::app);
+  }
 
   auto save = [&](int64_t step) {
     // Every rank's data position goes into rank 0's checkpoint.
@@ -420,13 +470,24 @@ int train(const TrainConfig& cfg0) {
   auto window_start = Clock::now();
   double last_loss = 0;
   const bool tty = Progress::enabled() && dist.is_main();
+  auto interrupted = [&] { return world == 1 && g_signal != 0; };
+  auto stop_at = [&](int64_t step, int sig) {
+    save(step);
+    if (tty) fmt::print(stderr, "\n");
+    log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step, ckpt_path.string());
+    return 128 + sig;
+  };
   int stop_signal = 0;
   const char* kill_env = std::getenv("CLIPPO_TRAIN_KILL_AT_STEP");
   const int64_t kill_at = kill_env ? std::atoll(kill_env) : -1;
 
   while (step < total) {
     auto t0 = Clock::now();
-    Batch batch = loader.next();
+    // One process stops while it waits for data too; ranks stop together,
+    // after a step (the loader fails rather than wait for ever).
+    std::optional<Batch> next = loader.next(interrupted);
+    if (!next) return stop_at(step, g_signal);
+    Batch& batch = *next;
     double td = since(t0);
     auto t1 = Clock::now();
     torch::Tensor x = torch::cat({batch.a, batch.b}).to(dev);
@@ -495,31 +556,32 @@ int train(const TrainConfig& cfg0) {
       if (last) fmt::print(stderr, "\n");
     }
     if (evaluator && ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || last)) {
-      auto r = evaluator->run(net);
-      JsonWriter w;
-      w.begin_object().key("step").value(step);
-      for (auto& [k, v] : r) w.key("eval/" + k).value(v);
-      w.end_object();
-      metrics << w.str() << "\n";
-      metrics.flush();
       if (tty) fmt::print(stderr, "\n");
-      log::info("step {} eval: {}", step, w.str());
+      // A signal ends the evaluation (a preempted job has seconds to save).
+      if (auto r = evaluator->run(net, 256, [] { return g_signal != 0; })) {
+        JsonWriter w;
+        w.begin_object().key("step").value(step);
+        for (auto& [k, v] : *r) w.key("eval/" + k).value(v);
+        w.end_object();
+        metrics << w.str() << "\n";
+        metrics.flush();
+        log::info("step {} eval: {}", step, w.str());
+      } else {
+        log::info("step {}: evaluation stopped by signal", step);
+      }
     }
     stop_signal = dist.any(g_signal != 0) ? (g_signal ? g_signal : SIGTERM) : 0;
-    if (last || stop_signal || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
+    const bool keep = cfg.keep_every > 0 && step % cfg.keep_every == 0;
+    if (stop_signal) return stop_at(step, stop_signal);
+    if (last || keep || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
     // For the resume test: die hard after this step, as a crash or `kill -9` would.
     if (kill_at == step) std::raise(SIGKILL);
-    if (stop_signal) {
-      if (tty) fmt::print(stderr, "\n");
-      log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step,
-                ckpt_path.string());
-      return 128 + stop_signal;
-    }
   }
   if (first >= total) log::info("{}: already at step {} of {}", workdir.string(), first, total);
   else
-    log::info("done: {} steps, loss {:.4f}; checkpoint {}, metrics {}", step, last_loss, ckpt_path.string(),
-              (workdir / "metrics.jsonl").string());
+    log::info("done: {} steps, loss {:.4f}{}; checkpoint {}, metrics {}", step, last_loss,
+              loader.skipped_total() ? fmt::format(", {} unusable records skipped", loader.skipped_total()) : "",
+              ckpt_path.string(), (workdir / "metrics.jsonl").string());
   return 0;
 }
 

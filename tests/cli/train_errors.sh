@@ -1,0 +1,104 @@
+# clippo-train on bad data and at the edges of a run: unusable shards end with
+# an error instead of spinning, skipped records are named, a signal stops an
+# evaluation, --keep-every keeps its own cadence, metrics.jsonl holds each
+# step once after a crash, and nonsense options are usage errors that leave
+# no workdir.
+. "$CLIPPO_SOURCE/tests/cli/lib.sh"
+
+# 24 small noise images with captions and labels; a tar whose images are junk.
+$PY - <<'PYEOF' || { echo "fixture generation failed"; exit 1; }
+import io, os, tarfile
+import numpy as np
+rng = np.random.default_rng(0)
+os.makedirs("img", exist_ok=True)
+with open("caps.tsv", "w") as f:
+    for i in range(24):
+        a = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        open(f"img/{i:02d}.ppm", "wb").write(b"P6\n16 16\n255\n" + a.tobytes())
+        f.write(f"{i:02d}.ppm\tthe thing {i % 4}\t{i % 10}\n")
+with tarfile.open("junk.tar", "w") as t:
+    for i in range(6):
+        for field, data in (("jpg", b"\xff\xd8\xffnot a jpeg at all"), ("txt", b"a caption")):
+            m = tarfile.TarInfo(f"j{i}.{field}")
+            m.size = len(data)
+            t.addfile(m, io.BytesIO(data))
+PYEOF
+clippo-pack -q --images img --captions caps.tsv -o good.shard || fail "clippo-pack"
+printf 'One sentence here. Another one there. A third to pair.\n\nMore text now. And then some.\n' >docs.txt
+clippo-pack -q --sentences docs.txt -o pairs.shard || fail "clippo-pack --sentences"
+
+TINY=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --log-every 1 --batch-size 4 --shuffle-buffer 0)
+
+# --- shards with nothing usable: an error after one pass, not a loop ----------
+expect_status 1 timeout 60 clippo-train --data junk.tar "${TINY[@]}" --steps 2 --workdir w_junk
+expect_contains "$(cat .stderr)" "junk.tar: no usable image/caption record in a whole pass" "all images undecodable"
+expect_contains "$(cat .stderr)" "junk.tar: j5: corrupt JPEG" "the last failure named"
+expect_status 1 timeout 60 clippo-train --data pairs.shard "${TINY[@]}" --steps 2 --workdir w_pairs_as_data
+expect_contains "$(cat .stderr)" "no image field" "text pairs given as --data"
+expect_status 1 timeout 60 clippo-train --data good.shard --text-pairs good.shard --text-pair-fraction 0.5 \
+  "${TINY[@]}" --steps 2 --workdir w_data_as_pairs
+expect_contains "$(cat .stderr)" "good.shard: no usable text pair (txt + next.txt) in a whole pass" "images given as --text-pairs"
+
+# --- skipped records: named with file and key, counted at the end ---------------
+expect_status 0 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --workdir w_skip
+expect_contains "$(cat .stderr)" "junk.tar: j0: corrupt JPEG" "skipped record named by file and key"
+expect_contains "$(cat .stderr)" "6 unusable records skipped" "skipped count at the end"
+$PY -c "import json; assert json.loads(open('w_skip/metrics.jsonl').readlines()[-1])['skipped'] == 6" ||
+  fail "metrics.jsonl skipped count"
+expect_status 1 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --on-error fail --workdir w_fail
+expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail names the record"
+expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-pair-fraction 0.1 "${TINY[@]}" --steps 1 \
+  --workdir w_unused
+expect_contains "$(cat .stderr)" "--text-pairs is unused" "pairs that round to none per batch"
+
+# --- --keep-every on its own cadence; metrics.jsonl after a crash ---------------
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 7 --keep-every 3 --checkpoint-every 0 --workdir w_keep
+expect_eq "$(cd w_keep && ls checkpoint*.npz | tr '\n' ' ')" "checkpoint-000003.npz checkpoint-000006.npz checkpoint.npz " \
+  "--keep-every 3 with --checkpoint-every 0"
+CLIPPO_TRAIN_KILL_AT_STEP=5 clippo-train --data good.shard "${TINY[@]}" --steps 7 --checkpoint-every 3 \
+  --workdir w_crash >/dev/null 2>&1
+expect_eq "$?" 137 "exit status of the killed run"
+expect_status 0 clippo-train --workdir w_crash
+expect_contains "$(cat .stderr)" "2 line(s) past step 3 dropped" "the resumed run says what it dropped"
+$PY -c "
+import json
+steps = [json.loads(l)['step'] for l in open('w_crash/metrics.jsonl')]
+assert steps == list(range(1, 8)), steps" || fail "metrics.jsonl after a crash and resume"
+
+# --- a signal during an evaluation ends it: the checkpoint is written at once ---
+# 80,000 ImageNet prompts at 48 px take half a minute on one core.
+clippo-train --data good.shard --eval-data good.shard --eval-classes imagenet --eval-every 1 --variant mu/4 --res 48 \
+  --threads 1 --data-threads 1 --batch-size 4 --steps 3 --workdir w_evalsig >evalsig.log 2>&1 &
+pid=$!
+for _ in $(seq 300); do [ -s w_evalsig/metrics.jsonl ] && break; sleep 0.1; done
+sleep 1
+kill -INT $pid
+wait $pid
+expect_eq "$?" 130 "exit status after SIGINT during the evaluation"
+expect_contains "$(cat evalsig.log)" "step 1: evaluation stopped by signal" "evaluation stopped"
+grep -q 'eval/' w_evalsig/metrics.jsonl && fail "the interrupted evaluation wrote results"
+$PY -c "import numpy as np; assert int(np.load('w_evalsig/checkpoint.npz')['state/step'][0]) == 1" ||
+  fail "checkpoint after SIGINT during the evaluation"
+
+# --- nonsense options: usage errors, and no workdir is made ---------------------
+for bad in "--res 0" "--res -32" "--out-dim -1" "--shuffle-buffer -1" "--data-threads -1" "--variant Ti" \
+           "--variant Q/16" "--init-skip nothing --init w_keep/checkpoint.npz"; do
+  # shellcheck disable=SC2086
+  expect_status 2 clippo-train --data good.shard --variant mu/4 --res 16 --threads 1 $bad --steps 1 --workdir w_bad
+  [ -e w_bad ] && { fail "$bad left w_bad behind"; rm -rf w_bad; }
+done
+expect_status 2 clippo-train --data good.shard --variant mu/4 --res 16 --threads 1 --init w_keep/checkpoint.npz \
+  --init-skip Head --steps 1 --workdir w_bad
+expect_contains "$(cat .stderr)" "--init-skip Head: no array of a mu/4 model has '/Head/' in its name" "--init-skip that matches nothing"
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --init w_keep/checkpoint.npz --init-skip head --steps 1 \
+  --workdir w_skiphead
+expect_contains "$(cat .stderr)" "--init-skip head: params/img/head/bias kept fresh (2 arrays)" "--init-skip lists what it kept fresh"
+# A checkpoint without its config.json: say so, not "a new run".
+mkdir w_noconf && cp w_keep/checkpoint.npz w_noconf/
+expect_status 2 clippo-train --workdir w_noconf
+expect_contains "$(cat .stderr)" "holds checkpoint.npz but no config.json" "checkpoint without config.json"
+# A cosine schedule extended on resume: a warning that the learning rate jumps.
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --schedule cosine --steps 2 --workdir w_cos
+expect_status 0 clippo-train --workdir w_cos --steps 3
+expect_contains "$(cat .stderr)" "its cosine schedule is over --steps 2" "warning for a longer cosine run"
+done_testing
