@@ -45,6 +45,24 @@ TEST_CASE("retrieval recall ranks each matching pair among all", "[train]") {
   CHECK(r["t2i_recall@5"] == Approx(1.0));
 }
 
+TEST_CASE("retrieval recall: identical captions tie, and the earlier one ranks first", "[train]") {
+  // Images 0-2 at 0, 10, -10 degrees and 3-5 at 180, 170, 190; captions 0-2
+  // are one text at 0 degrees and 3-5 another at 180 (repeated captions).
+  // Each image is nearest its own group, where its caption ties with the
+  // group's two others: as clippo-knn's top-k breaks ties by index, it ranks
+  // i mod 3. R@1 is 2/6 (images 0 and 3), R@5 is 1; counting only strictly
+  // higher scores would make every image a hit at 1.
+  std::vector<float> img, cap;
+  for (int i = 0; i < 6; ++i) {
+    const double a = (i / 3) * 180.0 + std::vector<double>{0, 10, -10}[i % 3], g = (i / 3) * 180.0;
+    img.push_back(std::cos(a * M_PI / 180)), img.push_back(std::sin(a * M_PI / 180));
+    cap.push_back(std::cos(g * M_PI / 180)), cap.push_back(std::sin(g * M_PI / 180));
+  }
+  auto r = as_map(retrieval_recall(unit(img), unit(cap)));
+  CHECK(r["i2t_recall@1"] == Approx(2.0 / 6));
+  CHECK(r["i2t_recall@5"] == Approx(1.0));
+}
+
 TEST_CASE("zero-shot accuracy takes the nearest class embedding", "[train]") {
   // Classes along x, y, -x; records labelled 0, 1, 2, 1 lying nearest to
   // classes 0, 1, 0, 2: two of four right.
