@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
       } else if (!sentences.empty()) {
         packer.add_documents(expand_inputs(sentences));
       } else {
-        packer.add_records(expand_inputs(inputs));
+        packer.add_records(expand_inputs(inputs, is_shard_path));
       }
     } catch (...) {
       // What was written stays complete and valid; a run that wrote nothing

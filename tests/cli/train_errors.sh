@@ -39,6 +39,14 @@ expect_status 1 timeout 60 clippo-train --data good.shard --text-pairs good.shar
   "${TINY[@]}" --steps 2 --workdir w_data_as_pairs
 expect_contains "$(cat .stderr)" "good.shard: no usable text pair (txt + next.txt) in a whole pass" "images given as --text-pairs"
 
+# --- a directory of shards: only its shards are read ---------------------------
+mkdir -p dir/sub && cp good.shard dir/sub/ && cp caps.tsv dir/ && echo '{"good.shard": 24}' >dir/sizes.json
+expect_status 0 clippo-train --data dir "${TINY[@]}" --steps 1 --workdir w_dir
+[[ "$(cat .stderr)" == *warning* ]] && fail "--data DIR read a file beside the shards: $(grep warning .stderr)"
+mkdir empty_dir && cp caps.tsv empty_dir/
+expect_status 1 clippo-train --data empty_dir "${TINY[@]}" --steps 1 --workdir w_empty_dir
+expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tar.zst) in it" "--data DIR without shards"
+
 # --- skipped records: named with file and key, counted at the end ---------------
 expect_status 0 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --workdir w_skip
 expect_contains "$(cat .stderr)" "junk.tar: j0: corrupt JPEG" "skipped record named by file and key"

@@ -42,7 +42,8 @@ TEST_CASE("a file of the same name wins over a bundled list", "[prompts]") {
   std::ofstream("plain") << "no placeholder\n";
   CHECK(t::load_classes("mnist") == std::vector<std::string>{"ja", "nein"});
   CHECK_THROWS_WITH(t::load_templates("plain"), Catch::Contains("plain:1: template 'no placeholder' has no {}"));
-  CHECK_THROWS_WITH(t::load_classes("nosuchlist"), Catch::Contains("classes/nosuchlist.txt not found"));
+  CHECK_THROWS_WITH(t::load_classes("nosuchlist"),
+                    Catch::Contains("nosuchlist: no such file, and no bundled class list of that name (cifar10, imagenet, mnist)"));
   CHECK_THROWS_WITH(t::load_classes("./missing.txt"), Catch::Contains("./missing.txt: cannot read the class names file"));
   fs::current_path(old);
   fs::remove_all(dir);

@@ -145,6 +145,25 @@ TEST_CASE("10k records across shards: sizes.json, order, round-robin") {
   }
 }
 
+TEST_CASE("sizes.json keeps the other shard sets of its folder, and forgets removed ones") {
+  TempDir dir;
+  auto write_set = [&](const std::string& pattern, int n) {
+    ShardSetWriter w(dir / pattern, 0, {});
+    for (int i = 0; i < n; ++i) w.write(Record{std::to_string(i), {{"txt", "x"}}});
+    w.close();
+  };
+  write_set("train-{0..1}.shard", 5);
+  write_set("test.shard", 2);
+  CHECK(read_file(dir / "sizes.json") == "{\"test.shard\":2,\"train-0.shard\":3,\"train-1.shard\":2}\n");
+  write_set("test.shard", 4);  // rewritten: its entry replaced
+  fs::remove(dir / "train-1.shard");
+  write_set("extra.shard", 1);
+  CHECK(read_file(dir / "sizes.json") == "{\"extra.shard\":1,\"test.shard\":4,\"train-0.shard\":3}\n");
+  std::ofstream(dir / "sizes.json") << "not json";  // a damaged one is rewritten
+  write_set("test.shard", 1);
+  CHECK(read_file(dir / "sizes.json") == "{\"test.shard\":1}\n");
+}
+
 TEST_CASE("concatenated shards read as one stream") {
   TempDir dir;
   for (auto name : {"a", "b"}) {

@@ -137,6 +137,13 @@ std::optional<std::string> JsonObject::get(std::string_view field) const {
   return as_text(e);
 }
 
+std::vector<std::string> JsonObject::keys() const {
+  std::vector<std::string> out;
+  if (!impl_) return out;
+  for (auto field : impl_->root.get_object()) out.emplace_back(field.key);
+  return out;
+}
+
 std::optional<std::string> JsonObject::get_string(std::string_view field) const {
   std::string_view v;
   if (!impl_ || impl_->root.get_object()[field].get_string().get(v)) return std::nullopt;

@@ -52,6 +52,8 @@ class JsonObject {
   static JsonObject parse(std::string_view text, const std::string& where);
   // The field's value: strings unquoted, other values as JSON text.
   std::optional<std::string> get(std::string_view field) const;
+  // The top-level field names, in document order.
+  std::vector<std::string> keys() const;
   // Typed top-level fields: nullopt when missing or of another type
   // (integers read as numbers).
   std::optional<std::string> get_string(std::string_view field) const;

@@ -77,6 +77,11 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
             found.push_back(it->path().string());
         }
         if (ec) throw Error(path + ": " + ec.message());
+        if (found.empty())
+          throw Error(fmt::format("{}: a directory with no {} in it", path,
+                                  accept == is_image_path   ? "images"
+                                  : accept == is_shard_path ? "shards (.shard, .tar, .tar.gz, .tar.zst)"
+                                                            : "files"));
         std::sort(found.begin(), found.end());
         out.insert(out.end(), found.begin(), found.end());
       } else {
@@ -128,6 +133,15 @@ bool is_image_path(const std::string& path) {
   auto ext = extension(path);
   for (auto f : kImageFields)
     if (ext == f) return true;
+  return false;
+}
+
+bool is_shard_path(const std::string& path) {
+  std::string name = fs::path(path).filename().string();
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (name.starts_with(".")) return false;  // a writer's temporary file, or hidden
+  for (std::string_view end : {".shard", ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tzst"})
+    if (name.ends_with(end)) return true;
   return false;
 }
 

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
@@ -198,13 +200,32 @@ void ShardSetWriter::close() {
   closed_ = true;
   // No sizes.json for stdout or a device (-o /dev/null).
   if (names_.size() == 1 && (names_[0] == "-" || !fs::is_regular_file(names_[0]))) return;
-  // sizes.json beside the shards, as open_clip and webdataset tools read it.
+  // sizes.json beside the shards, as open_clip and webdataset tools read it;
+  // the entries of other shards still there are kept (two sets, one folder).
   fs::path dir = fs::path(names_[0]).parent_path();
+  std::string tmp = (dir / ".sizes.json.tmp").string(), final_name = (dir / "sizes.json").string();
+  std::vector<std::pair<std::string, std::string>> entries;  // name -> count (JSON number text)
+  for (size_t i = 0; i < names_.size(); ++i)
+    entries.emplace_back(fs::path(names_[i]).filename().string(), std::to_string(counts_[i]));
+  if (fs::exists(final_name)) {
+    try {
+      std::ifstream in(final_name, std::ios::binary);
+      const std::string text((std::istreambuf_iterator<char>(in)), {});
+      const JsonObject old = JsonObject::parse(text, final_name);
+      for (auto& name : old.keys()) {
+        auto mine = [&](auto& e) { return e.first == name; };
+        if (std::none_of(entries.begin(), entries.end(), mine) && fs::is_regular_file(dir / name))
+          if (auto n = old.get_number(name)) entries.emplace_back(name, std::to_string(static_cast<uint64_t>(*n)));
+      }
+    } catch (const Error& e) {
+      log::warn("{} (rewritten with this run's shards only)", e.what());
+    }
+  }
+  std::sort(entries.begin(), entries.end());
   JsonWriter j;
   j.begin_object();
-  for (size_t i = 0; i < names_.size(); ++i) j.key(fs::path(names_[i]).filename().string()).value(counts_[i]);
+  for (auto& [name, n] : entries) j.key(name).raw(n);
   j.end_object();
-  std::string tmp = (dir / ".sizes.json.tmp").string(), final_name = (dir / "sizes.json").string();
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f || std::fputs((j.str() + "\n").c_str(), f) < 0 || std::fclose(f) != 0)
     throw Error(final_name + ": cannot write");

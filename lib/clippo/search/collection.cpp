@@ -67,7 +67,7 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
   std::string first_model_input;
   int dim = 0;
   std::string dim_where;
-  auto files = expand_inputs(inputs);
+  auto files = expand_inputs(inputs, is_shard_path);
   if (files.empty()) throw Error("no input files");
   uint64_t damaged = 0;
   for (auto& file : files) {

@@ -107,7 +107,7 @@ void drop_metrics_after(const fs::path& path, int64_t step) {
 }
 
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
-  return patterns.empty() ? std::vector<std::string>{} : expand_inputs(patterns);
+  return patterns.empty() ? std::vector<std::string>{} : expand_inputs(patterns, is_shard_path);
 }
 
 }  // namespace
