@@ -11,7 +11,7 @@
 // libraries are mapped but before any of their initialisers (libtorch's take
 // ~1 s), re-executes the program with OMP_WAIT_POLICY=PASSIVE added: ~0.05 s
 // of dynamic loading again (0.3 s on a VM with costly page faults). A user's
-// own setting is kept; where /proc/self/exe cannot be run, nothing changes.
+// own setting is kept; where the program cannot be run again, nothing changes.
 #include <alloca.h>
 #include <unistd.h>
 
@@ -27,6 +27,14 @@ void passive_openmp_wait(int, char** argv, char** envp) {
   std::memcpy(env, envp, n * sizeof(char*));
   env[n] = const_cast<char*>("OMP_WAIT_POLICY=PASSIVE");
   env[n + 1] = nullptr;
+  // By its real path, so the process keeps its name (ps, pgrep, killall)
+  // instead of becoming "exe".
+  char path[4096];
+  const ssize_t len = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (len > 0) {
+    path[len] = '\0';
+    execve(path, argv, env);
+  }
   execve("/proc/self/exe", argv, env);
 }
 

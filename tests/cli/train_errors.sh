@@ -1,8 +1,8 @@
 # clippo-train on bad data and at the edges of a run: unusable shards end with
 # an error instead of spinning, skipped records are named, a signal stops an
 # evaluation, --keep-every keeps its own cadence, metrics.jsonl holds each
-# step once after a crash, and nonsense options are usage errors that leave
-# no workdir.
+# step once after a crash, nonsense options are usage errors that leave no
+# workdir, and the process keeps its name.
 . "$CLIPPO_SOURCE/tests/cli/lib.sh"
 
 # 24 small noise images with captions and labels; a tar whose images are junk.
@@ -79,6 +79,8 @@ clippo-train --data good.shard --eval-data good.shard --eval-classes imagenet --
   --threads 1 --data-threads 1 --batch-size 4 --steps 3 --workdir w_evalsig >evalsig.log 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ -s w_evalsig/metrics.jsonl ] && break; sleep 0.1; done
+# (The start-up re-exec that sets OMP_WAIT_POLICY keeps the process's name.)
+expect_eq "$(cat /proc/$pid/comm)" clippo-train "process name, as ps and pgrep see it"
 sleep 1
 kill -INT $pid
 wait $pid
