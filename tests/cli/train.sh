@@ -248,6 +248,7 @@ two_ranks() {
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
 expect_status 0 clippo-train "${DP[@]}" --workdir one
 two_ranks torchrun two "${DP[@]}"
+expect_contains "$(cat two.rank0.log)" "rendezvous of 2 processes at 127.0.0.1:" "rank 0 says whom it waits for"
 $PY - <<'PYEOF' || fail "two processes differ from one process with the doubled batch"
 import json, numpy as np
 a, b = np.load("one/checkpoint.npz"), np.load("two/checkpoint.npz")

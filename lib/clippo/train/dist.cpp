@@ -133,6 +133,9 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
   // Rank 0 evaluates while the others wait in a collective: a generous
   // timeout keeps a long evaluation from aborting the job.
   const auto collective_timeout = std::chrono::minutes(30);
+  if (env_.rank == 0)
+    log::info("rendezvous of {} processes at {}:{} ({}; waits up to 5 minutes for all of them)", env_.world,
+              env_.master_addr, opts.port, env_.source);
   try {
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, opts);
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("clippo-train", tcp);
