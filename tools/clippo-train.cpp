@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
       ("text-pairs", cli::po::value(&c.text_pairs)->value_name("SHARDS"), "text/text pair shards (txt + next.txt)")
       ("text-pair-fraction", cli::po::value(&c.text_pair_fraction)->default_value(0.0, "0")->value_name("F"), "share of each batch taken from --text-pairs")
       ("workdir", cli::po::value(&c.workdir)->value_name("DIR"), "the run's directory (created; resumed when it holds a checkpoint)")
-      ("variant", cli::po::value(&c.variant)->default_value("B/16")->value_name("V/P"), "ViT variant: mu, Ti, S, M, B, L, So400m, H, g, G, e with /patch")
+      ("variant", cli::po::value(&c.variant)->default_value("B/16")->value_name("V/P"), "ViT variant: mu, Ti, S, M, B, L, So400m, H, g, G, e with /patch, or sizes wW-dD-hH-mM/P")
       ("res", cli::po::value(&c.res)->default_value(224)->value_name("N"), "image and rendered-text resolution")
       ("out-dim", cli::po::value(&c.out_dim)->default_value(0)->value_name("N"), "embedding size (0 = the width)")
       ("init", cli::po::value(&c.init)->value_name("NPZ"), "start from a big_vision checkpoint's params (optimizer fresh)")

@@ -93,6 +93,7 @@ std::string RecordStream::next(Record& out) {
     }
     // End of the epoch.
     if (pos_.drawn == 0 && ++empty_epochs > 1) throw Error(fmt::format("{}: no records to train on", describe()));
+    if (pos_.drawn > 0) epoch_records_ = pos_.drawn;
     ++pos_.epoch;
     start_epoch();
   }
@@ -195,6 +196,7 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
   float* pa = a.data_ptr<float>();
   float* pb = b.data_ptr<float>();
   uint64_t skipped = 0;
+  const int64_t asked = n;
   // A whole epoch without one usable record would loop for ever.
   int64_t nothing_since = s.position().epoch;
   std::string last_error;
@@ -249,6 +251,12 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
     }
     row += ok;
     n -= ok;
+    if (!warned_small_ && s.epoch_records() > 0 && s.epoch_records() < asked) {
+      warned_small_ = true;
+      log::warn("{}: {} records a pass, fewer than the {} {} of a batch: records repeat within a batch{}",
+                s.describe(), s.epoch_records(), asked, pairs ? "text pairs" : "image/text rows",
+                cfg_.world > 1 ? " on this rank" : "");
+    }
     if (ok > 0) nothing_since = s.position().epoch;
     else if (s.position().epoch >= nothing_since + 2)
       throw Error(fmt::format("{}: no usable {} in a whole pass ({} skipped; the last: {})", s.describe(),

@@ -48,6 +48,8 @@ class RecordStream {
   // Restores a position by replaying the stream without decoding anything.
   void seek(const StreamPosition& pos);
   const StreamPosition& position() const { return pos_; }
+  // Records in the last whole epoch (0 before one has ended).
+  int64_t epoch_records() const { return epoch_records_; }
   uint64_t damaged_inputs() const;
 
  private:
@@ -62,6 +64,7 @@ class RecordStream {
   OnError on_error_;
   bool stride_records_ = false;
   StreamPosition pos_;
+  int64_t epoch_records_ = 0;
   std::mt19937_64 rng_;
   std::vector<std::string> order_;
   size_t next_file_ = 0, turn_ = 0;
@@ -128,6 +131,7 @@ class Loader {
   uint64_t skipped_total_ = 0;
   static constexpr uint64_t kSkipWarnings = 10;  // skipped records shown as warnings; the rest with -v
   uint64_t warned_ = 0;
+  bool warned_small_ = false;
 
   std::thread producer_;
   std::mutex mu_;
