@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
       ("checkpoint-every", cli::po::value(&c.checkpoint_every)->default_value(1000)->value_name("N"), "write checkpoint.npz every N steps (0 = at the end only)")
       ("keep-every", cli::po::value(&c.keep_every)->default_value(0)->value_name("N"), "also keep checkpoint-STEP.npz every N steps")
       ("log-every", cli::po::value(&c.log_every)->default_value(50)->value_name("N"), "metrics.jsonl line every N steps")
-      ("eval-data", cli::po::value(&c.eval_data)->value_name("SHARDS"), "held-out shards: retrieval recall over image/text records")
+      ("eval-data", cli::po::value(&c.eval_data)->value_name("SHARDS"), "held-out shards: retrieval recall over image/text records (repeatable)")
       ("eval-every", cli::po::value(&c.eval_every)->default_value(0)->value_name("N"), "evaluate every N steps and after the last (0 = after the last only)")
       ("eval-size", cli::po::value(&c.eval_size)->default_value(1000)->value_name("N"), "held-out records evaluated")
       ("eval-classes", cli::po::value(&c.eval_classes)->value_name("NAME|FILE"), "zero-shot accuracy on the eval records' cls labels: class names, or mnist / cifar10 / imagenet")

@@ -123,6 +123,10 @@ e = [json.loads(l) for l in open('ev/metrics.jsonl') if 'eval/i2t_recall@1' in l
 assert [r['step'] for r in e] == [2, 4], e
 assert all(0 <= r[k] <= 1 for r in e for k in r if k.startswith('eval/'))
 assert all(r['eval/i2t_recall@5'] >= r['eval/i2t_recall@1'] for r in e)" || fail "eval metrics"
+# --eval-data repeats: 30 records need both shards.
+expect_status 0 clippo-train --data d-0.shard --eval-data d-0.shard --eval-data d-1.shard --eval-size 30 --workdir ev_two \
+  "${TINY[@]}" --batch-size 8 --steps 1
+expect_contains "$(cat .stderr)" "evaluating on 30 held-out records" "two --eval-data"
 # Without --eval-every: once, at the end.
 expect_status 0 clippo-train --data d-0.shard --eval-data d-1.shard --eval-size 10 --workdir ev_end "${TINY[@]}" --batch-size 8 --steps 3
 expect_eq "$(grep -c 'eval/' ev_end/metrics.jsonl)" 1 "eval lines without --eval-every"

@@ -66,6 +66,12 @@ expect_contains "$(cat .stderr)" "good.shard: 24 records a pass, fewer than the 
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 7 --keep-every 3 --checkpoint-every 0 --workdir w_keep
 expect_eq "$(cd w_keep && ls checkpoint*.npz | tr '\n' ' ')" "checkpoint-000003.npz checkpoint-000006.npz checkpoint.npz " \
   "--keep-every 3 with --checkpoint-every 0"
+# A config.json from before --eval-data repeated (a string there) still resumes.
+$PY -c "
+import json
+c = json.load(open('w_keep/config.json')); assert c['eval_data'] == [], c
+c['eval_data'] = ''; json.dump(c, open('w_keep/config.json', 'w'))"
+expect_status 0 clippo-train --workdir w_keep --steps 8
 CLIPPO_TRAIN_KILL_AT_STEP=5 clippo-train --data good.shard "${TINY[@]}" --steps 7 --checkpoint-every 3 \
   --workdir w_crash >/dev/null 2>&1
 expect_eq "$?" 137 "exit status of the killed run"

@@ -139,7 +139,8 @@ std::string TrainConfig::to_json() const {
   w.key("seed").value(seed);
   w.key("checkpoint_every").value(checkpoint_every).key("keep_every").value(keep_every);
   w.key("log_every").value(log_every);
-  w.key("eval_data").value(eval_data).key("eval_every").value(eval_every).key("eval_size").value(eval_size);
+  list("eval_data", eval_data);
+  w.key("eval_every").value(eval_every).key("eval_size").value(eval_size);
   w.key("eval_classes").value(eval_classes).key("eval_prompts").value(eval_prompts);
   w.key("threads").value(threads).key("data_threads").value(data_threads);
   w.key("grad_checkpointing").value(grad_checkpointing);
@@ -193,7 +194,9 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   num("checkpoint_every", c.checkpoint_every);
   num("keep_every", c.keep_every);
   num("log_every", c.log_every);
-  str("eval_data", c.eval_data);
+  // A string in configs written before --eval-data could repeat.
+  if (auto one = doc.get_string("eval_data")) c.eval_data = one->empty() ? std::vector<std::string>{} : std::vector{*one};
+  else list("eval_data", c.eval_data);
   num("eval_every", c.eval_every);
   num("eval_size", c.eval_size);
   // Absent from configs written before these were saved.
@@ -337,7 +340,7 @@ int train(const TrainConfig& cfg0) {
   DataConfig dc;
   dc.data = expand(cfg.data);
   dc.text_pairs = expand(cfg.text_pairs);
-  const auto eval_files = cfg.eval_data.empty() || !dist.is_main() ? std::vector<std::string>{} : expand({cfg.eval_data});
+  const auto eval_files = dist.is_main() ? expand(cfg.eval_data) : std::vector<std::string>{};
   fs::path workdir = cfg.workdir;
   fs::path ckpt_path = workdir / "checkpoint.npz";
 

@@ -30,7 +30,7 @@ struct TrainConfig {
   // run
   std::string workdir;
   int64_t checkpoint_every = 1000, keep_every = 0, log_every = 50;
-  std::string eval_data;
+  std::vector<std::string> eval_data;
   int64_t eval_every = 0, eval_size = 1000;  // every 0: at the end only
   std::string eval_classes, eval_prompts = "clip80";  // zero-shot on the eval records' cls
   int threads = 0, data_threads = 0;  // saved so a resumed run computes as the first did
