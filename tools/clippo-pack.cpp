@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
                      cli::kOutput | cli::kThreads | cli::kOnError | cli::kShards);
     std::string images, captions, jsonl, csv, image_field, text_field, label_field;
     std::vector<std::string> inputs, sentences;
+    int64_t shuffle_buffer = 0;
     pack::PackOptions o;
     cmd.options().add_options()
       ("images", cli::po::value(&images)->value_name("DIR"), "folder of images (recursive); captions from --captions or sidecar .txt files")
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
       ("max-caption-chars", cli::po::value(&o.max_caption_chars)->value_name("N")->default_value(0), "skip captions with more characters (0: no limit)")
       ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars)")
       ("seed", cli::po::value(&o.seed)->value_name("N")->default_value(0), "random seed for --shuffle")
-      ("shuffle-buffer", cli::po::value(&o.shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input")
+      ("shuffle-buffer", cli::po::value(&shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input")
       ("keep-keys", cli::po::bool_switch(&o.keep_keys), "keep the input keys of re-sharded tars (default: renumber 000000000...)");
     cmd.hidden().add_options()("input", cli::po::value(&inputs));
     cmd.positional("input");
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
     if (cmd.output == "-") cli::refuse_binary_to_terminal(cmd.output);
     if (o.jpeg_quality < 1 || o.jpeg_quality > 100) throw UsageError("--jpeg-quality must be 1..100");
     if (o.resize < 0 || o.min_image_size < 0) throw UsageError("sizes must be >= 0");
+    if (shuffle_buffer < 1) throw UsageError(fmt::format("--shuffle-buffer {}: must be at least 1", shuffle_buffer));
+    o.shuffle_buffer = static_cast<size_t>(shuffle_buffer);
     o.output = cmd.output;
     o.shard_size = cmd.shard_size;
     o.compression = Compression::parse(cmd.compression);

@@ -80,6 +80,7 @@ po::variables_map Command::parse(int argc, char** argv) {
     if (threads < 0) throw UsageError("--threads must be >= 0");
     threads = resolve_threads(threads);
   }
+  if ((common_ & kShards) && shard_size < 0) throw UsageError(fmt::format("--shard-size {}: must be >= 0", shard_size));
   if ((common_ & kDevice) && device != "cpu" && device != "cuda")
     throw UsageError("--device must be cpu or cuda, not '" + device + "'");
   return vm;

@@ -54,7 +54,7 @@ class Command {
   OnError on_error = OnError::skip;
   std::string device = "cpu";
   bool json = false;
-  uint64_t shard_size = 0;             // 0: one shard, or round-robin over a {a..b} list
+  int64_t shard_size = 0;              // 0: one shard, or round-robin over a {a..b} list
   std::string compression = "zstd:3";  // see Compression::parse
 
  private:

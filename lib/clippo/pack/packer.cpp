@@ -135,11 +135,11 @@ void Packer::process(Work& w) const {
   }
 }
 
-void Packer::run_chunk(std::vector<Work>& chunk) {
+size_t Packer::run_chunk(std::vector<Work>& chunk) {
   int jobs = std::max(1, std::min<int>(opt_.threads, static_cast<int>(chunk.size())));
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i; (i = next++) < chunk.size();) {
+    for (size_t i; !interrupted && (i = next++) < chunk.size();) {
       try {
         process(chunk[i]);
       } catch (const std::exception& e) {
@@ -152,6 +152,7 @@ void Packer::run_chunk(std::vector<Work>& chunk) {
   for (int t = 1; t < jobs; ++t) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
+  return std::min(next.load(), chunk.size());  // items taken were all finished
 }
 
 void Packer::emit(Work& w) {
@@ -164,10 +165,12 @@ void Packer::emit(Work& w) {
 }
 
 void Packer::flush(std::vector<Work>& chunk) {
-  if (chunk.empty()) return;
-  run_chunk(chunk);
-  for (auto& w : chunk) emit(w);
-  chunk.clear();
+  if (!chunk.empty()) {
+    // Interrupted: what was processed is written, in order; the rest is not.
+    const size_t done = run_chunk(chunk);
+    for (size_t i = 0; i < done; ++i) emit(chunk[i]);
+    chunk.clear();
+  }
   if (interrupted) throw Error(fmt::format("interrupted by signal {}", interrupted.load()));
 }
 
@@ -176,6 +179,7 @@ void Packer::add_items(std::vector<Item> items) {
   Progress progress("packing", items.size());
   std::vector<Work> chunk;
   for (auto& item : items) {
+    if (interrupted) break;
     Work w;
     w.image_path = std::move(item.image_path);
     w.origin = w.image_path + " (" + item.origin + ")";
@@ -206,7 +210,7 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
     }
   };
   Record r;
-  while (reader.next(r)) {
+  while (!interrupted && reader.next(r)) {
     Work w;
     w.origin = fmt::format("{}: {}", reader.current_input(), r.key);
     w.rec = std::move(r);
@@ -221,7 +225,8 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
     }
   }
   std::shuffle(buffer.begin(), buffer.end(), rng);
-  for (auto& w : buffer) push(std::move(w));
+  for (auto& w : buffer)
+    if (!interrupted) push(std::move(w));
   flush(chunk);
   auto& s = reader.stats();
   if (s.dropped_records) log::warn("{} record(s) cut off by damaged input dropped", s.dropped_records);
@@ -232,7 +237,7 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
   Progress progress("sentence pairs");
   auto add_document = [&](const std::string& doc, const std::string& origin) {
     auto sentences = split_sentences(doc);
-    for (size_t i = 0; i + 1 < sentences.size(); ++i) {
+    for (size_t i = 0; i + 1 < sentences.size() && !interrupted; ++i) {
       Work w;
       w.origin = origin;
       w.rec.fields = {{"txt", sentences[i]}, {"next.txt", sentences[i + 1]}};

@@ -58,7 +58,7 @@ class Packer {
 
  private:
   struct Work;
-  void run_chunk(std::vector<Work>& chunk);
+  size_t run_chunk(std::vector<Work>& chunk);  // items processed: all, or fewer when interrupted
   void process(Work& w) const;
   void emit(Work& w);
   void flush(std::vector<Work>& chunk);
