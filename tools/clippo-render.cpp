@@ -1,4 +1,6 @@
 // clippo-render: text -> images, bit-exact with big_vision's render_unifont.
+#include <csignal>
+
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/io/paths.h"
@@ -59,11 +61,20 @@ int main(int argc, char** argv) {
       job.output_path = cmd.output;
       cli::refuse_binary_to_terminal(cmd.output);
     }
+    // Without SA_RESTART, so a signal also ends a read that waits on a pipe.
+    struct sigaction sa {};
+    sa.sa_handler = [](int sig) { text::interrupted = sig; };
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
     auto s = text::run(job);
     log::debug("rendered {} image(s)", s.rendered);
     if (s.passed) log::info("{} record(s) without txt copied unchanged", s.passed);
     if (s.cut) log::info("{} line(s) longer than --max-chars needs: KEY.txt holds the rendered start", s.cut);
     if (s.bad) log::warn("{} input line(s) skipped", s.bad);
+    if (s.stopped_by) {
+      log::info("stopped by signal {} after {} image(s); the output written is complete", s.stopped_by, s.rendered);
+      return 128 + s.stopped_by;
+    }
     return 0;
   });
 }

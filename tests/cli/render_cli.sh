@@ -141,4 +141,20 @@ expect_status 0 clippo-render --raw -o /dev/null random.bin
 expect_status 0 clippo-render --tsv -q -o /dev/null random.bin
 expect_status 0 clippo-render --jsonl -q -o /dev/null random.bin
 [ -c /dev/null ] || fail "-o /dev/null replaced /dev/null"
+# --- SIGINT: what was read is rendered and written complete, then exit 130 ---
+# 50 lines arrive, then the writer pauses: the signal ends the wait.
+mkfifo slow.fifo
+(seq 1 50; exec sleep 20) >slow.fifo &
+feeder=$!
+clippo-render slow.fifo --size 16 -o 'int/r-%03d.shard' --shard-size 10 2>int.err &
+pid=$!
+sleep 1.5
+kill -INT $pid
+wait $pid
+expect_eq "$?" 130 "exit status after SIGINT"
+expect_contains "$(cat int.err)" "stopped by signal 2 after 50 image(s)" "SIGINT reported"
+expect_eq "$(cat int/sizes.json)" '{"r-000.shard":10,"r-001.shard":10,"r-002.shard":10,"r-003.shard":10,"r-004.shard":10}' \
+  "the 50 lines read before the signal, in complete shards"
+expect_eq "$(ls -A int | grep -c tmp)" "0" "no temporary files after SIGINT"
+kill $feeder 2>/dev/null
 done_testing

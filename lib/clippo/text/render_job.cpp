@@ -40,6 +40,7 @@ bool LineReader::refill() {
   if (len_ == buf_.size()) return true;
   for (;;) {
     ssize_t n = ::read(fd_, buf_.data() + len_, buf_.size() - len_);
+    if (n < 0 && errno == EINTR && interrupted) return false;  // a signal ends a wait for input
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw Error(fmt::format("read failed: {}", std::strerror(errno)));
     if (n == 0) eof_ = true;
@@ -270,10 +271,12 @@ class Job {
   RenderStats run() {
     Progress progress("rendering");
     progress_ = &progress;
-    for (const auto& input : job_.inputs) read_input(input);
+    for (const auto& input : job_.inputs)
+      if (!interrupted) read_input(input);
     flush();
     progress.finish();
     close_output();
+    stats_.stopped_by = interrupted;
     return stats_;
   }
 
@@ -342,7 +345,7 @@ class Job {
                                                         : text_cap;
     std::string line, key, text;
     bool cut;
-    for (uint64_t line_no = 1; lines.next(line, cap, cut); ++line_no) {
+    for (uint64_t line_no = 1; !interrupted && lines.next(line, cap, cut); ++line_no) {
       auto where = [&] { return fmt::format("{}:{}", name, line_no); };
       key.clear();
       if (job_.format == TextFormat::lines) {
@@ -403,7 +406,7 @@ class Job {
     RecordReader reader({path}, job_.on_error);
     for (;;) {
       Item& item = slot();
-      if (!reader.next(item.rec)) {
+      if (interrupted || !reader.next(item.rec)) {
         --used_;
         return;
       }
