@@ -139,6 +139,15 @@ assert n <= 50 * ($done_at_kill + 2), (n, $done_at_kill)" || fail "records after
 expect_status 2 clippo-pack --images big --shuffle-buffer 0 -o x.shard
 expect_status 2 clippo-pack --images big --shard-size -1 -o 'x-%d.shard'
 
+# --- folders: a link loop, a broken link and unread formats are reported, not fatal
+mkdir -p lp/a && cp photos/c.png lp/a/ && echo "a cat" >lp/a/c.txt && ln -s .. lp/a/loop && ln -s /nonexistent lp/a/gone.png
+: >lp/a/x.bmp; : >lp/a/y.gif
+expect_status 0 clippo-pack --images lp -o lp.shard
+expect_contains "$(cat .stderr)" "lp/a/loop: a directory already listed (a link loop?), not entered" "link loop"
+expect_contains "$(cat .stderr)" "lp/a/gone.png: a broken link, skipped" "broken link"
+expect_contains "$(cat .stderr)" "lp: 1 .bmp file(s) skipped" "unread image formats"
+expect_contains "$(cat .stderr)" "wrote 1 records" "the one image packed"
+
 # --- usage errors exit 2
 expect_status 2 clippo-pack -o x.shard
 expect_status 2 clippo-pack --images photos --jsonl j/pairs.jsonl -o x.shard

@@ -1,12 +1,16 @@
 #include "clippo/io/paths.h"
 
 #include <fmt/core.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <regex>
+#include <set>
 
 #include "clippo/cli/error.h"
+#include "clippo/cli/log.h"
 #include "clippo/io/record.h"
 
 namespace fs = std::filesystem;
@@ -57,6 +61,51 @@ std::vector<std::string> expand_braces(const std::string& pattern) {
   return ordered;
 }
 
+namespace {
+
+// The files under a directory that `accept` takes, sorted. Linked
+// directories are followed once each (a link back up is a loop, skipped
+// with a warning); broken links and images in formats not read are reported.
+std::vector<std::string> list_directory(const std::string& path, bool (*accept)(const std::string&)) {
+  std::vector<std::string> found;
+  std::set<std::pair<dev_t, ino_t>> dirs;
+  auto first_visit = [&](const fs::path& dir) {
+    struct stat st;
+    return ::stat(dir.c_str(), &st) != 0 || dirs.insert({st.st_dev, st.st_ino}).second;
+  };
+  first_visit(path);
+  std::map<std::string, int> unread;  // extension -> count, for images clippo does not decode
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code e;
+    const std::string p = it->path().string();
+    if (it->is_directory(e)) {
+      if (!first_visit(it->path())) {
+        log::warn("{}: a directory already listed (a link loop?), not entered", p);
+        it.disable_recursion_pending();
+      }
+    } else if (it->is_symlink(e) && !fs::exists(it->path(), e)) {
+      log::warn("{}: a broken link, skipped", p);
+    } else if (it->is_regular_file(e)) {
+      if (!accept || accept(p)) found.push_back(p);
+      else if (accept == is_image_path && is_unread_image_path(p)) ++unread[extension(p)];
+    }
+  }
+  if (ec) throw Error(path + ": " + ec.message());
+  for (auto& [ext, n] : unread)
+    log::warn("{}: {} .{} file(s) skipped (clippo reads JPEG, PNG, WebP, PPM and PGM images)", path, n, ext);
+  if (found.empty())
+    throw Error(fmt::format("{}: a directory with no {} in it", path,
+                            accept == is_image_path   ? "images"
+                            : accept == is_shard_path ? "shards (.shard, .tar, .tar.gz, .tar.zst)"
+                                                      : "files"));
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
                                        bool (*accept)(const std::string&)) {
   std::vector<std::string> out;
@@ -70,19 +119,7 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
       auto st = fs::status(path, ec);
       if (ec || !fs::exists(st)) throw Error(path + ": no such file or directory");
       if (fs::is_directory(st)) {
-        std::vector<std::string> found;
-        for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::follow_directory_symlink, ec);
-             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-          if (it->is_regular_file() && (!accept || accept(it->path().string())))
-            found.push_back(it->path().string());
-        }
-        if (ec) throw Error(path + ": " + ec.message());
-        if (found.empty())
-          throw Error(fmt::format("{}: a directory with no {} in it", path,
-                                  accept == is_image_path   ? "images"
-                                  : accept == is_shard_path ? "shards (.shard, .tar, .tar.gz, .tar.zst)"
-                                                            : "files"));
-        std::sort(found.begin(), found.end());
+        auto found = list_directory(path, accept);
         out.insert(out.end(), found.begin(), found.end());
       } else {
         out.push_back(path);
@@ -133,6 +170,13 @@ bool is_image_path(const std::string& path) {
   auto ext = extension(path);
   for (auto f : kImageFields)
     if (ext == f) return true;
+  return false;
+}
+
+bool is_unread_image_path(const std::string& path) {
+  const auto ext = extension(path);
+  for (auto e : {"bmp", "gif", "tif", "tiff", "heic", "heif", "avif", "jxl"})
+    if (ext == e) return true;
   return false;
 }
 

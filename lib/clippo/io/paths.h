@@ -40,6 +40,8 @@ std::string extension(const std::string& path);
 
 // Whether the path names an image by extension.
 bool is_image_path(const std::string& path);
+// An image in a format clippo does not decode (.bmp, .gif, .tiff, .heic, ...).
+bool is_unread_image_path(const std::string& path);
 // Whether a file in a directory of shards is one: .shard, .tar, .tar.gz,
 // .tgz, .tar.zst, .tzst (so sizes.json, captions and hidden files beside
 // them are not read as shards). Files named explicitly are read whatever

@@ -356,7 +356,7 @@ int embed_main(int argc, char** argv) {
     if (eo.res < 0) throw UsageError("--res must be >= 0");
 
     std::vector<std::string> expanded;
-    if (text_file.empty()) expanded = expand_inputs(inputs, [](const std::string& p) { return is_image_path(p); });
+    if (text_file.empty()) expanded = expand_inputs(inputs, is_image_path);
     auto t0 = std::chrono::steady_clock::now();
     Embedder emb(ckpt, eo);
     log::debug("model {} at {} px, dim {}, {} threads", emb.variant(), emb.resolution(), emb.dim(), cmd.threads);

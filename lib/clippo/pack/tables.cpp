@@ -171,7 +171,7 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
 
 std::vector<Item> read_sidecar_captions(const std::string& dir, BadInput& bad) {
   std::vector<Item> items;
-  for (auto& image : expand_inputs({dir}, [](const std::string& p) { return is_image_path(p); })) {
+  for (auto& image : expand_inputs({dir}, is_image_path)) {
     auto sidecar = fs::path(image).replace_extension(".txt").string();
     std::error_code ec;
     if (!fs::is_regular_file(sidecar, ec)) {
