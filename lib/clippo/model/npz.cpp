@@ -89,18 +89,24 @@ NpzReader::NpzReader(std::string path) : path_(std::move(path)) {
                               zip_error_text(err)));
     throw Error(fmt::format("{}: cannot open: {}", path_, zip_error_text(err)));
   }
-  zip_int64_t n = zip_get_num_entries(zip_, 0);
-  for (zip_int64_t i = 0; i < n; ++i) {
-    const char* raw = zip_get_name(zip_, static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW);
-    if (!raw) continue;
-    std::string member = raw;
-    if (member.empty() || member.back() == '/') continue;  // directories
-    // A .npy header fits in its first 64 KiB (numpy writes far smaller ones).
-    std::string head = read_member(i, member, 1 << 16);
-    std::string name = strip_npy(member);
-    NpyHeader h = parse_npy_header_prefix(head, path_ + ": " + name);
-    entries_.push_back({name, h.dtype, h.shape, h.nbytes()});
-    index_[name] = i;
+  try {
+    zip_int64_t n = zip_get_num_entries(zip_, 0);
+    for (zip_int64_t i = 0; i < n; ++i) {
+      const char* raw = zip_get_name(zip_, static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW);
+      if (!raw) continue;
+      std::string member = raw;
+      if (member.empty() || member.back() == '/') continue;  // directories
+      // A .npy header fits in its first 64 KiB (numpy writes far smaller ones).
+      std::string head = read_member(i, member, 1 << 16);
+      std::string name = strip_npy(member);
+      NpyHeader h = parse_npy_header_prefix(head, path_ + ": " + name);
+      entries_.push_back({name, h.dtype, h.shape, h.nbytes()});
+      index_[name] = i;
+    }
+  } catch (...) {
+    zip_discard(zip_);  // a constructor that throws runs no destructor
+    zip_ = nullptr;
+    throw;
   }
 }
 
