@@ -2,6 +2,8 @@
 #include <cmath>
 #include <fstream>
 
+#include <zlib.h>
+
 #include "clippo/cli/error.h"
 #include "clippo/io/image.h"
 
@@ -35,6 +37,52 @@ TEST_CASE("PNG and PGM written by Python decode to the same pixels") {
   REQUIRE(pgm.channels == 3);
   std::string gray = slurp("gray7x5.raw");
   for (size_t i = 0; i < gray.size(); ++i) REQUIRE(pgm.pixels[3 * i + 1] == static_cast<uint8_t>(gray[i]));
+}
+
+namespace {
+// A PNG written here (zlib, filter 0), independent of the decoder.
+std::string png_file(int w, int h, int color_type, int depth, const std::vector<uint8_t>& samples,
+                     const std::string& extra_chunks = {}) {
+  auto chunk = [](const std::string& type, const std::string& data) {
+    std::string c = type + data;
+    auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+    return be32(static_cast<uint32_t>(data.size())) + c +
+           be32(static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(c.data()), static_cast<uInt>(c.size()))));
+  };
+  const size_t row = samples.size() / h;
+  std::string raw;
+  for (int y = 0; y < h; ++y) raw += '\0' + std::string(samples.begin() + y * row, samples.begin() + (y + 1) * row);
+  uLongf n = compressBound(raw.size());
+  std::string z(n, '\0');
+  compress(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(raw.data()), raw.size());
+  z.resize(n);
+  std::string ihdr{char(0), char(0), char(0), char(w), char(0), char(0), char(0), char(h), char(depth), char(color_type),
+                   0, 0, 0};
+  return "\x89PNG\r\n\x1a\n" + chunk("IHDR", ihdr) + extra_chunks + chunk("IDAT", z) + chunk("IEND", "");
+}
+std::string gama_chunk(uint32_t gamma) {  // gAMA: gamma x 100000
+  std::string data{char(gamma >> 24), char(gamma >> 16), char(gamma >> 8), char(gamma)};
+  std::string c = "gAMA" + data;
+  uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(c.data()), static_cast<uInt>(c.size())));
+  return std::string{0, 0, 0, 4} + c + std::string{char(crc >> 24), char(crc >> 16), char(crc >> 8), char(crc)};
+}
+}  // namespace
+
+TEST_CASE("PNG decodes as TensorFlow's decode_png(channels=3): alpha dropped, 16 bits cut, no gamma") {
+  // Two pixels, grey 200 and an RGB colour, each with alpha 128 / 0.
+  Image rgba = decode_image(png_file(2, 1, 6, 8, {200, 200, 200, 128, 10, 20, 30, 0}));
+  CHECK(rgba.pixels == std::vector<uint8_t>{200, 200, 200, 10, 20, 30});
+  Image gray_alpha = decode_image(png_file(2, 1, 4, 8, {200, 128, 7, 0}));
+  CHECK(gray_alpha.pixels == std::vector<uint8_t>{200, 200, 200, 7, 7, 7});
+  // 16-bit RGB: the high byte of each sample (0x8080 -> 0x80, 0x40ff -> 0x40).
+  Image deep = decode_image(png_file(1, 1, 2, 16, {0x80, 0x80, 0x40, 0xff, 0x00, 0x01}));
+  CHECK(deep.pixels == std::vector<uint8_t>{0x80, 0x40, 0x00});
+  // A gAMA chunk (gamma 1.0) changes nothing.
+  Image gamma = decode_image(png_file(1, 1, 2, 8, {128, 64, 32}, gama_chunk(100000)));
+  CHECK(gamma.pixels == std::vector<uint8_t>{128, 64, 32});
+  // 2-bit grey expands to 8 bits (0, 85, 170, 255).
+  Image low = decode_image(png_file(4, 1, 0, 2, {0b00011011}));
+  CHECK(low.pixels == std::vector<uint8_t>{0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255});
 }
 
 TEST_CASE("JPEG, PNG and WebP round trips") {

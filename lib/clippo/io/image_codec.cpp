@@ -133,28 +133,70 @@ std::string encode_jpeg(const Image& im, int quality) {
   return out;
 }
 
+// As TensorFlow's decode_png(channels=3), which big_vision's `decode` runs:
+// palette and low-bit gray expanded, gray to RGB, alpha dropped (not
+// composited), 16-bit samples cut to their high byte, gamma (gAMA, sRGB)
+// ignored.
+struct PngInput {
+  std::string_view bytes;
+  size_t pos = 0;
+};
+
+void png_read_bytes(png_structp png, png_bytep out, size_t n) {
+  auto* in = static_cast<PngInput*>(png_get_io_ptr(png));
+  if (in->bytes.size() - in->pos < n) png_error(png, "truncated PNG");
+  std::memcpy(out, in->bytes.data() + in->pos, n);
+  in->pos += n;
+}
+
+void png_fail(png_structp png, png_const_charp message) {
+  auto* text = static_cast<std::string*>(png_get_error_ptr(png));
+  *text = message;
+  png_longjmp(png, 1);
+}
+
+void png_quiet(png_structp, png_const_charp) {}
+
 Image decode_png(std::string_view bytes) {
-  png_image png{};
-  png.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
-    throw Error(std::string("corrupt PNG: ") + png.message);
-  png.format = PNG_FORMAT_RGB;  // alpha composited on black, gray expanded, 16-bit reduced
-  try {
-    check_size(png.width, png.height, "PNG");
-  } catch (...) {
-    png_image_free(&png);
-    throw;
-  }
+  std::string message;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &message, png_fail, png_quiet);
+  if (!png) throw Error("corrupt PNG: out of memory");
+  png_infop info = png_create_info_struct(png);
+  PngInput in{bytes};
+  // Declared before setjmp: the jump back must not skip their destructors.
   Image im;
-  im.width = static_cast<int>(png.width);
-  im.height = static_cast<int>(png.height);
-  im.channels = 3;
-  im.pixels.resize(PNG_IMAGE_SIZE(png));
-  if (!png_image_finish_read(&png, nullptr, im.pixels.data(), 0, nullptr)) {
-    std::string msg = png.message;
-    png_image_free(&png);
-    throw Error("corrupt PNG: " + msg);
+  std::vector<png_bytep> rows;
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw Error("corrupt PNG: " + message);
   }
+  if (!info) png_error(png, "out of memory");
+  png_set_read_fn(png, &in, png_read_bytes);
+  png_set_user_limits(png, 1u << 30, 1u << 30);
+  png_read_info(png, info);
+  const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+  if (static_cast<uint64_t>(width) * height > kMaxImagePixels) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    check_size(width, height, "PNG");
+  }
+  const int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+  if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+  if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+  if (depth == 16) png_set_strip_16(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8) png_error(png, "unexpected pixel layout");
+  im.width = static_cast<int>(width);
+  im.height = static_cast<int>(height);
+  im.channels = 3;
+  im.pixels.resize(static_cast<size_t>(width) * height * 3);
+  rows.resize(height);
+  for (png_uint_32 y = 0; y < height; ++y) rows[y] = im.pixels.data() + static_cast<size_t>(y) * width * 3;
+  png_read_image(png, rows.data());
+  png_read_end(png, nullptr);
+  png_destroy_read_struct(&png, &info, nullptr);
   return im;
 }
 
