@@ -267,6 +267,14 @@ TEST_CASE("JSON: nested paths, string arrays with escapes, fields with dots") {
   JsonWriter w;
   w.begin_object().key("a\"b").value("line\nbreak").key("n").value(3).key("l").begin_array().value(1.5).null().end_array().end_object();
   CHECK(w.str() == R"({"a\"b":"line\nbreak","n":3,"l":[1.5,null]})");
+  // Invalid UTF-8 (a stray Latin-1 byte, a cut sequence, an overlong form, a
+  // surrogate) becomes U+FFFD byte by byte; valid sequences pass unchanged.
+  JsonWriter u;
+  u.begin_object().key("t").value("caf\xe9 \xe2\x82 \xc0\xaf \xed\xa0\x80 ok \xc3\xa9\xf0\x9f\x98\x80").end_object();
+  const std::string fffd = "\xef\xbf\xbd";
+  auto back = JsonObject::parse(u.str(), "u");  // simdjson refuses invalid UTF-8
+  CHECK(*back.get_string("t") == "caf" + fffd + " " + fffd + fffd + " " + fffd + fffd + " " + fffd + fffd + fffd +
+                                     " ok \xc3\xa9\xf0\x9f\x98\x80");
 }
 
 TEST_CASE("cls fields as class indexes", "[records]") {
