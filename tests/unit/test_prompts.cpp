@@ -38,9 +38,11 @@ TEST_CASE("a file of the same name wins over a bundled list", "[prompts]") {
   fs::create_directories(dir);
   auto old = fs::current_path();
   fs::current_path(dir);
-  std::ofstream("mnist") << "ja\r\n\nnein\n";
+  std::ofstream("mnist") << "ja\r\nnein\n\n";
   std::ofstream("plain") << "no placeholder\n";
-  CHECK(t::load_classes("mnist") == std::vector<std::string>{"ja", "nein"});
+  CHECK(t::load_classes("mnist") == std::vector<std::string>{"ja", "nein"});  // CRLF; blank lines at the end
+  std::ofstream("gap") << "ja\n\nnein\n";  // class 1 would become "nein"
+  CHECK_THROWS_WITH(t::load_classes("gap"), Catch::Contains("gap:2: a blank class name"));
   CHECK_THROWS_WITH(t::load_templates("plain"), Catch::Contains("plain:1: template 'no placeholder' has no {}"));
   CHECK_THROWS_WITH(t::load_classes("nosuchlist"),
                     Catch::Contains("nosuchlist: no such file, and no bundled class list of that name (cifar10, imagenet, mnist)"));

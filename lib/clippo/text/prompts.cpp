@@ -58,7 +58,10 @@ std::string find_data_file(const std::string& rel) {
                           fmt::join(roots, ", ")));
 }
 
-std::vector<std::string> load_lines(const std::string& path, const std::string& what) {
+namespace {
+
+// Every line (a CRLF's CR stripped), blank ones too.
+std::vector<std::string> read_lines(const std::string& path, const std::string& what) {
   std::ifstream file;
   if (path != "-") {
     file.open(path);
@@ -66,11 +69,20 @@ std::vector<std::string> load_lines(const std::string& path, const std::string& 
   }
   std::istream& in = path == "-" ? std::cin : file;
   std::vector<std::string> out;
-  std::string line;
-  while (std::getline(in, line)) {
+  for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) out.push_back(line);
+    out.push_back(line);
   }
+  return out;
+}
+
+bool blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
+
+}  // namespace
+
+std::vector<std::string> load_lines(const std::string& path, const std::string& what) {
+  auto out = read_lines(path, what);
+  std::erase_if(out, [](const std::string& l) { return l.empty(); });
   if (out.empty()) throw Error(fmt::format("{}: no {} in the file", path, what));
   return out;
 }
@@ -85,7 +97,17 @@ std::vector<std::string> load_templates(const std::string& name) {
 }
 
 std::vector<std::string> load_classes(const std::string& name) {
-  return load_lines(bundled_or_path(name, "classes"), "class names");
+  // Class i is line i: a blank line inside the list would shift every later
+  // class, so it is an error (blank lines at the end are not).
+  const std::string path = bundled_or_path(name, "classes");
+  auto lines = read_lines(path, "class names");
+  while (!lines.empty() && blank(lines.back())) lines.pop_back();
+  if (lines.empty()) throw Error(fmt::format("{}: no class names in the file", path));
+  // (A name may repeat: CLIP's ImageNet list has two "missile" classes.)
+  for (size_t i = 0; i < lines.size(); ++i)
+    if (blank(lines[i]))
+      throw Error(fmt::format("{}:{}: a blank class name (class indexes are line numbers)", path, i + 1));
+  return lines;
 }
 
 std::vector<std::string> fill_templates(const std::vector<std::string>& classes,
