@@ -145,6 +145,18 @@ expect_contains "$(cat .stderr)" "lp/a/gone.png: a broken link, skipped" "broken
 expect_contains "$(cat .stderr)" "lp: 1 .bmp file(s) skipped" "unread image formats"
 expect_contains "$(cat .stderr)" "wrote 1 records" "the one image packed"
 
+# --- a UTF-8 byte-order mark (Excel, Notepad) starts no path, caption or header
+mkdir -p bom && cp photos/c.png bom/c.png
+printf '\xef\xbb\xbfc.png\ta cat\n' >bom/c.tsv
+printf '\xef\xbb\xbfpath,caption\nc.png,a cat\n' >bom/c.csv
+expect_status 0 clippo-pack --images bom --captions bom/c.tsv -o bom-tsv.shard
+expect_status 0 clippo-pack --csv bom/c.csv -o bom-csv.shard
+printf '\xef\xbb\xbfa cat' >bom/c.txt
+expect_status 0 clippo-pack --images bom -o bom-side.shard
+for f in bom-tsv bom-csv bom-side; do
+  expect_eq "$(zstd -dc $f.shard | tar -xO --wildcards '*.txt' | od -An -c | head -1 | tr -s ' ')" " a c a t" "$f caption without the BOM"
+done
+
 # --- usage errors exit 2
 expect_status 2 clippo-pack -o x.shard
 expect_status 2 clippo-pack --images photos --jsonl j/pairs.jsonl -o x.shard

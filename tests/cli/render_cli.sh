@@ -141,6 +141,11 @@ expect_status 0 clippo-render --raw -o /dev/null random.bin
 expect_status 0 clippo-render --tsv -q -o /dev/null random.bin
 expect_status 0 clippo-render --jsonl -q -o /dev/null random.bin
 [ -c /dev/null ] || fail "-o /dev/null replaced /dev/null"
+# --- a UTF-8 byte-order mark is not rendered
+printf '\xef\xbb\xbfhello\n' | clippo-render --raw --size 16 -o bom.raw
+printf 'hello\n' | clippo-render --raw --size 16 -o nobom.raw
+cmp -s bom.raw nobom.raw || fail "a byte-order mark changed the rendered image"
+
 # --- SIGINT: what was read is rendered and written complete, then exit 130 ---
 # 50 lines arrive, then the writer pauses: the signal ends the wait.
 mkfifo slow.fifo

@@ -1,3 +1,4 @@
+#include "clippo/io/bom.h"
 #include "clippo/pack/packer.h"
 
 #include <fmt/core.h>
@@ -255,6 +256,7 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
     if (fmt_ == TableFormat::jsonl) {
       std::string line;
       for (size_t n = 1; std::getline(f, line); ++n) {
+        if (n == 1) strip_utf8_bom(line);
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         std::string where = fmt::format("{}:{}", path, n);
         try {
@@ -268,6 +270,7 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
       }
     } else {
       std::string text(std::istreambuf_iterator<char>(f), {});
+      strip_utf8_bom(text);
       size_t n = 0;
       for (auto& doc : split_documents(text)) add_document(doc, fmt::format("{} (document {})", path, ++n));
     }

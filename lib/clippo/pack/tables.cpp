@@ -1,3 +1,4 @@
+#include "clippo/io/bom.h"
 #include "clippo/pack/tables.h"
 
 #include <algorithm>
@@ -17,7 +18,9 @@ namespace {
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(path + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(f), {});
+  std::string text(std::istreambuf_iterator<char>(f), {});
+  strip_utf8_bom(text);
+  return text;
 }
 
 std::string resolve(const std::string& base, const std::string& p) {

@@ -1,3 +1,4 @@
+#include "clippo/io/bom.h"
 #include "clippo/text/render_job.h"
 
 #include <fcntl.h>
@@ -77,6 +78,7 @@ bool LineReader::next(std::string& line, size_t cap, bool& cut) {
   }
   if (!any) return false;
   if (!cut && !line.empty() && line.back() == '\r') line.pop_back();
+  if (first_line_) strip_utf8_bom(line), first_line_ = false;
   return true;
 }
 

@@ -63,6 +63,7 @@ class LineReader {
   std::vector<char> buf_;
   size_t pos_ = 0, len_ = 0;
   bool eof_ = false;
+  bool first_line_ = true;  // where a byte-order mark may stand
 };
 
 // The image as terminal art: half-block characters, two pixel rows per text
