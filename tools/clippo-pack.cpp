@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
       }
       throw;
     }
+    // Nothing usable: no empty shard is left, and the exit status says so.
+    if (packer.records() == 0) throw Error("no records packed (see the messages above)");
     finish();
     return 0;
   });

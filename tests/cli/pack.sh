@@ -86,9 +86,16 @@ cat kept.shard kept.shard > dup.shard
 expect_status 0 clippo-pack dup.shard --keep-keys -o dup-out.shard
 expect_contains "$(cat "$T/.stderr")" "duplicate key" "duplicate keys"
 # a truncated input: the good records before the damage are kept
-head -c 2000 py.tar > cut.tar
+# (k0's two members take 2048 bytes; the cut falls inside k1)
+head -c 3000 py.tar > cut.tar
 expect_status 0 clippo-pack cut.tar -o cut.shard
 expect_contains "$(cat "$T/.stderr")" "cut.tar" "damage names the file"
+expect_contains "$(cat "$T/.stderr")" "wrote 1 records" "the record before the damage kept"
+# nothing usable: exit 1, and no empty shard is left
+head -c 1000 py.tar > cut0.tar
+expect_status 1 clippo-pack cut0.tar -o cut0.shard
+expect_contains "$(cat "$T/.stderr")" "no records packed" "nothing packed"
+[ -e cut0.shard ] && fail "an empty shard was left"
 
 # --- shuffle: deterministic per seed, a permutation of the input
 for i in $(seq 0 49); do printf 'p%02d.png\tcaption %d\n' $i $i; done > many.tsv
