@@ -132,6 +132,19 @@ expect_contains "$(cat "$T/.stderr")" "nope.npz: no such file" "missing checkpoi
 expect_status 2 clippo-embed $CK photos/ --precision fp8
 expect_status 2 clippo-embed $CK
 expect_status 2 clippo-embed $CK photos/ --fields pixels
+expect_status 2 clippo-embed $CK photos/ --npy -
+$PY -c "
+import numpy as np
+z = dict(np.load('$CK'))
+del z['params/img/head/kernel']
+np.savez('nohead.npz', **z)
+z = dict(np.load('$CK'))
+z['params/img/head/kernel'][:] = np.nan
+np.savez('nan.npz', **z)"
+expect_status 1 clippo-embed nohead.npz photos/ --npy nh.npy
+expect_contains "$(cat "$T/.stderr")" "nohead.npz: missing array 'params/img/head/kernel' (its head/bias is there)" "head bias without kernel"
+expect_status 1 clippo-embed nan.npz photos/ --npy nan.npy
+expect_contains "$(cat "$T/.stderr")" "nan.npz: the model's output holds NaN or infinity" "NaN weights"
 expect_status 2 clippo-embed $CK photos/ --res 40 --npy r40.npy
 expect_contains "$(cat "$T/.stderr")" "--res 40 is not a multiple of $CK's patch size 16" "--res off the patch grid"
 # --font is repeatable (one file each) and leaves the checkpoint where it is

@@ -9,6 +9,11 @@ expect_status 1 clippo-knn --db mixed_dim.shard --query-emb q16.shard
 expect_contains "$(cat "$T/.stderr")" "mixed_dim.shard: b.img.npy: embedding has 16 dimensions, but mixed_dim.shard: a.img.npy has 8" "mixed dims"
 expect_status 1 clippo-knn --db model_a.shard --db model_b.shard --query-emb q16.shard
 expect_contains "$(cat "$T/.stderr")" "model_b.shard: embeddings from model 'bbb', but model_a.shard has model 'aaa'" "mixed models"
+# one stream, two models (cat a.shard b.shard): the second header is checked too
+expect_status 1 sh -c 'cat model_a.shard model_b.shard | clippo-knn --query-emb noheader.shard'
+expect_contains "$(cat "$T/.stderr")" "a later part of <stdin>: embeddings from model 'bbb', but its first part has model 'aaa'" "mixed models in one stream"
+expect_status 1 clippo-knn --db nan.shard --query-emb noheader.shard
+expect_contains "$(cat "$T/.stderr")" "nan.shard: b.img.npy: the embedding holds NaN or infinity" "NaN embedding"
 expect_status 1 clippo-knn --db empty.shard --query-emb q16.shard
 expect_contains "$(cat "$T/.stderr")" "empty.shard: empty database" "empty database"
 expect_status 1 sh -c ': | clippo-knn --query-emb q16.shard'
@@ -57,6 +62,12 @@ expect_status 2 clippo-knn build --db noheader.shard
 expect_contains "$(cat "$T/.stderr")" "give -o DIR" "build without -o"
 expect_status 2 clippo-knn zeroshot --db noheader.shard
 expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard --field foo
+expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --nprobe 0
+expect_contains "$(cat "$T/.stderr")" "--nprobe 0: must be at least 1" "--nprobe 0"
+expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --ef-search -5
+mkdir -p flat.index && expect_status 0 clippo-knn build --db noheader.shard -o flat.index
+expect_status 2 clippo-knn zeroshot --index flat.index --classes /dev/null
+expect_contains "$(cat "$T/.stderr")" "zeroshot reads embedding shards (--db SHARDS or stdin), not --index" "zeroshot with --index"
 # -o belongs to build: elsewhere it is refused, not ignored
 expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard -o results.tsv
 expect_contains "$(cat "$T/.stderr")" "prints to stdout" "-o outside build"

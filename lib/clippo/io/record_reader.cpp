@@ -116,8 +116,11 @@ bool RecordReader::next(Record& out) {
       continue;
     }
     if (out.key == kHeaderKey) {
-      if (!header_)
-        if (auto* j = out.find("json")) header_ = *j;
+      if (auto* j = out.find("json")) {
+        if (!header_) header_ = *j;
+        latest_header_ = *j;
+        ++headers_seen_;
+      }
       continue;
     }
     ++stats_.records;

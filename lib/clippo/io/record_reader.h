@@ -35,6 +35,10 @@ class RecordReader {
 
   // The first header seen (JSON text), if any.
   const std::optional<std::string>& header() const { return header_; }
+  // The latest header, and how many were seen: a concatenated stream
+  // (`cat a.shard b.shard`) brings one per archive.
+  const std::optional<std::string>& latest_header() const { return latest_header_; }
+  uint64_t headers_seen() const { return headers_seen_; }
   // The input the last record came from.
   const std::string& current_input() const { return current_input_; }
   const ReadStats& stats() const { return stats_; }
@@ -53,7 +57,8 @@ class RecordReader {
   std::string current_input_;
   bool have_pending_ = false, input_damaged_ = false;
   std::string pending_key_, pending_field_, pending_data_;
-  std::optional<std::string> header_;
+  std::optional<std::string> header_, latest_header_;
+  uint64_t headers_seen_ = 0;
   std::optional<std::string> damaged_key_;  // key of the member being read when damage hit
   ReadStats stats_;
 };

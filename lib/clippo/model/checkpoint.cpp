@@ -114,6 +114,8 @@ ModelConfig infer(const Source& s, int res) {
   if (s.find(l.img + "pre_logits/kernel"))
     throw Error(fmt::format("{}: array '{}pre_logits/kernel': ViTs with a representation layer (rep_size) are not supported",
                             s.where, l.img));
+  if (!s.find(l.img + "head/kernel") && s.find(l.img + "head/bias"))
+    throw Error(fmt::format("{}: missing array '{}head/kernel' (its head/bias is there)", s.where, l.img));
   if (auto* h = s.find(l.img + "head/kernel")) {
     need_rank(s, *h, 2);
     c.out_dim = static_cast<int>(h->shape[1]);

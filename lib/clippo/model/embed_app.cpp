@@ -352,6 +352,7 @@ int embed_main(int argc, char** argv) {
     DType dtype = dtype_name == "float16" ? DType::f16 : DType::f32;
     if (dtype_name != "float16" && dtype_name != "float32") throw UsageError("--dtype must be float32 or float16");
     if (!npy.empty() && cmd.output != "-") throw UsageError("give -o or --npy, not both");
+    if (npy == "-") throw UsageError("--npy writes two files, FILE and its .jsonl: give a name (or -o - for a shard)");
     if (npy.empty()) cli::refuse_binary_to_terminal(cmd.output);
     if (eo.res < 0) throw UsageError("--res must be >= 0");
 

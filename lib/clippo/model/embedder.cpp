@@ -119,6 +119,8 @@ std::vector<float> Embedder::embed_inputs(const float* chw, size_t n) {
     auto x = torch::from_blob(const_cast<float*>(chw + start * per), {b, 3, res, res}, torch::kFloat).to(m.device);
     auto r = m.model->forward(x);
     auto y = (m.opt.pre_logits ? r.pre_logits : r.z).to(torch::kCPU, torch::kFloat).contiguous();
+    if (!torch::isfinite(y).all().item<bool>())
+      throw Error(m.path + ": the model's output holds NaN or infinity (damaged weights?)");
     std::memcpy(out.data() + start * d, y.data_ptr<float>(), static_cast<size_t>(b * d) * sizeof(float));
   }
   return out;

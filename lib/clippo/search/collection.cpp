@@ -2,6 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
 #include "clippo/io/npy.h"
@@ -73,19 +76,20 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
   for (auto& file : files) {
     RecordReader reader({file}, opt.on_error);
     Record r;
-    bool first = true;
+    uint64_t headers_checked = 0;
     while (reader.next(r)) {
-      if (first) {
-        first = false;
-        // The header is known once the first record has been read.
-        if (auto& h = reader.header()) {
-          std::string id = header_model_id(*h);
-          if (!c.header) c.header = *h, c.model = id, first_model_input = file;
-          else if (!id.empty() && !c.model.empty() && id != c.model)
-            throw Error(fmt::format("{}: embeddings from model '{}', but {} has model '{}'; search one model's "
-                                    "embeddings at a time",
-                                    display(file), id, display(first_model_input), c.model));
-        }
+      // Each header (several in a concatenated stream) is known once the
+      // record after it has been read.
+      if (reader.headers_seen() != headers_checked) {
+        headers_checked = reader.headers_seen();
+        const std::string& h = *reader.latest_header();
+        std::string id = header_model_id(h);
+        if (!c.header) c.header = h, c.model = id, first_model_input = file;
+        else if (!id.empty() && !c.model.empty() && id != c.model)
+          throw Error(fmt::format("{}: embeddings from model '{}', but {} has model '{}'; search one model's "
+                                  "embeddings at a time",
+                                  file == first_model_input ? "a later part of " + display(file) : display(file), id,
+                                  file == first_model_input ? "its first part" : display(first_model_input), c.model));
       }
       int64_t rec = static_cast<int64_t>(c.keys.size());
       for (auto [name, vec] : {std::pair{"img.npy", &c.img}, std::pair{"txt.npy", &c.txt}}) {
@@ -97,6 +101,8 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
         if (h.shape.size() != 1 && !(h.shape.size() == 2 && h.shape[0] == 1))
           throw Error(fmt::format("{}: an embedding must be 1-D, this one has {} dimensions", where, h.shape.size()));
         if (v.empty()) throw Error(where + ": empty embedding");
+        if (!std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }))
+          throw Error(where + ": the embedding holds NaN or infinity (made by a damaged checkpoint?)");
         if (dim == 0) dim = static_cast<int>(v.size()), dim_where = where;
         else if (static_cast<int>(v.size()) != dim)
           throw Error(fmt::format("{}: embedding has {} dimensions, but {} has {}; mixed models?", where, v.size(),

@@ -97,6 +97,8 @@ struct App {
 
   Collection& database() {
     if (dbc) return *dbc;
+    if (!index_dir.empty())  // only search reads an index
+      throw UsageError(fmt::format("{} reads embedding shards (--db SHARDS or stdin), not --index", command));
     auto inputs = db;
     if (inputs.empty()) {
       if (queries_file == "-") throw UsageError("--queries - reads stdin: give the database with --db or --index");
@@ -438,7 +440,9 @@ int knn_main(int argc, char** argv, const ModelFactory& factory, const SearchFac
       argv[1] = argv[0];
       ++argv, --argc;
     }
-    app.cmd.parse(argc, argv);
+    auto vm = app.cmd.parse(argc, argv);
+    for (auto [name, value] : {std::pair{"nprobe", app.nprobe}, {"ef-search", app.ef_search}})
+      if (vm.count(name) && value < 1) throw UsageError(fmt::format("--{} {}: must be at least 1", name, value));
     for (auto& word : app.inputs)
       if (commands.count(word) && !std::filesystem::exists(word))
         throw UsageError(fmt::format("'{}' is a command: give it first (clippo-knn {} [OPTIONS])", word, word));
