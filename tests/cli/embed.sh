@@ -149,4 +149,9 @@ expect_status 2 clippo-embed $CK photos/ --res 40 --npy r40.npy
 expect_contains "$(cat "$T/.stderr")" "--res 40 is not a multiple of $CK's patch size 16" "--res off the patch grid"
 # --font is repeatable (one file each) and leaves the checkpoint where it is
 expect_status 0 clippo-embed --font /usr/share/unifont/unifont.hex $CK --text - --npy font.npy <<<"a dog"
+expect_status 1 clippo-embed $CK --text - --font nope.hex --npy nofont.npy <<<"a dog"
+expect_contains "$(cat "$T/.stderr")" "nope.hex: no such font file" "missing --font, once"
+cp /usr/share/unifont/unifont.hex my.hex
+expect_status 0 clippo-embed $CK --text - --font my.hex -o myfont.shard <<<"a dog"
+expect_contains "$(zstd -dc myfont.shard | tar -xO __clippo__.json)" "\"fonts\":[\"$PWD/my.hex\"]" "a relative --font stored absolute in the header"
 done_testing

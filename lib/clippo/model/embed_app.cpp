@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -339,6 +340,12 @@ int embed_main(int argc, char** argv) {
     inputs.erase(inputs.begin());
     eo.device = cmd.device;
     eo.threads = cmd.threads;
+    // Checked now, not at the first text; stored absolute in the output's
+    // header, so clippo-knn finds them from any folder.
+    for (auto& f : fonts) {
+      if (!std::filesystem::is_regular_file(f)) throw Error(f + ": no such font file (--font)");
+      f = std::filesystem::absolute(f).string();
+    }
     eo.fonts = fonts;
     if (benchmark > 0) {
       if (!inputs.empty() || !text_file.empty()) throw UsageError("--benchmark takes only the checkpoint");
