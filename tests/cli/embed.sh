@@ -124,6 +124,17 @@ expect_contains "$info" "opt (2 arrays" "info extra arrays"
 expect_status 0 clippo-embed --info ref/stacked_d3_64.npz --json
 expect_contains "$(cat "$T/.stdout")" '"layout":"stacked"' "info json"
 
+# --- SIGINT: the output, whole or absent, is absent; no temporary file is left
+mkdir -p many && for i in $(seq 200); do ln -f photos/a.ppm many/$i.ppm; done
+clippo-embed $CK many --res 1024 --threads 1 --batch-size 1 -o out_int/int.shard 2>int.err &
+pid=$!
+sleep 1
+kill -INT $pid
+wait $pid
+expect_eq "$?" 130 "exit status after SIGINT"
+expect_contains "$(cat int.err)" "stopped by signal 2" "SIGINT reported"
+expect_eq "$(ls -A out_int 2>/dev/null | wc -l)" "0" "nothing left in the output folder after SIGINT"
+
 # --- errors
 expect_status 1 clippo-embed ref/bad/missing.npz photos/
 expect_contains "$(cat "$T/.stderr")" "missing array 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_1/kernel'" "missing array"

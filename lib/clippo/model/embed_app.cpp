@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <exception>
@@ -409,8 +411,12 @@ int embed_main(int argc, char** argv) {
       progress.add(pending.size());
       pending.clear();
     };
+    // A signal stops the run: the output, whole or absent, is then absent
+    // (the writers' destructors remove their temporary files).
+    static std::atomic<int> stop_signal{0};
+    for (int sig : {SIGINT, SIGTERM}) std::signal(sig, [](int s) { stop_signal = s; });
     size_t imgs = 0, txts = 0;
-    while (auto j = pipe.next()) {
+    while (auto j = stop_signal ? nullptr : pipe.next()) {
       if (!j->bad_reason.empty()) {
         Progress::clear_line();
         bad.report(j->where, j->bad_reason, j->bad_detail);
@@ -427,6 +433,11 @@ int embed_main(int argc, char** argv) {
         flush();
         imgs = txts = 0;
       }
+    }
+    if (stop_signal) {
+      Progress::clear_line();
+      log::info("stopped by signal {} after {} records; nothing written", stop_signal.load(), records);
+      return 128 + stop_signal;
     }
     if (!pending.empty()) flush();
     out->close();
