@@ -325,6 +325,9 @@ int App::zeroshot() {
     LoadOptions lo;
     lo.on_error = cmd.on_error, lo.normalize = false;
     Collection pc = load_collection({class_emb}, lo);
+    if (!pc.model.empty() && !c.model.empty() && pc.model != c.model)
+      throw Error(fmt::format("{}: class embeddings from model '{}', but the records' from '{}'", class_emb, pc.model,
+                              c.model));
     const Vectors& pv = pc.field(query_field == "auto" ? "txt" : query_field);
     // Records carrying cls are prompts of that class; otherwise one record per class.
     std::vector<int64_t> group;
@@ -359,6 +362,8 @@ int App::zeroshot() {
   TopK p = exact(x.m, classes, std::min<int>(5, static_cast<int>(classes.rows)));
   auto labels = record_labels(c, x.record, label_field, names);
   bool labelled = std::any_of(labels.begin(), labels.end(), [](int64_t y) { return y >= 0; });
+  if (const auto unlabelled = std::count(labels.begin(), labels.end(), -1); labelled && unlabelled > 0)
+    log::warn("{} of {} records have no label and are left out of the accuracy", unlabelled, labels.size());
   auto write_predictions = [&](std::ostream& out) {
     for (int64_t i = 0; i < p.nq; ++i) {
       int64_t r = x.record[i], y = labels[i];
