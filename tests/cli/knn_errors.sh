@@ -12,6 +12,8 @@ expect_contains "$(cat "$T/.stderr")" "model_b.shard: embeddings from model 'bbb
 # one stream, two models (cat a.shard b.shard): the second header is checked too
 expect_status 1 sh -c 'cat model_a.shard model_b.shard | clippo-knn --query-emb noheader.shard'
 expect_contains "$(cat "$T/.stderr")" "a later part of <stdin>: embeddings from model 'bbb', but its first part has model 'aaa'" "mixed models in one stream"
+expect_status 1 clippo-knn zeroshot --db model_a.shard --class-emb model_b.shard
+expect_contains "$(cat "$T/.stderr")" "model_b.shard: class embeddings from model 'bbb', but the records' from 'aaa'" "class embeddings of another model"
 expect_status 1 clippo-knn --db nan.shard --query-emb noheader.shard
 expect_contains "$(cat "$T/.stderr")" "nan.shard: b.img.npy: the embedding holds NaN or infinity" "NaN embedding"
 expect_status 1 clippo-knn --db empty.shard --query-emb q16.shard
