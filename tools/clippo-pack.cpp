@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     o.shard_size = cmd.shard_size;
     o.compression = Compression::parse(cmd.compression);
     o.threads = cmd.threads;
-    o.compression.threads = o.threads > 1 ? o.threads : 0;
+    o.compression.threads = std::max(1, o.threads);  // zstd's threaded format: the same bytes for any count
     if (!sentences.empty()) o.text_field = text_field.empty() ? "text" : text_field;
 
     BadInput bad(cmd.on_error);

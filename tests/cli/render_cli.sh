@@ -141,6 +141,11 @@ expect_status 0 clippo-render --raw -o /dev/null random.bin
 expect_status 0 clippo-render --tsv -q -o /dev/null random.bin
 expect_status 0 clippo-render --jsonl -q -o /dev/null random.bin
 [ -c /dev/null ] || fail "-o /dev/null replaced /dev/null"
+# --- the same shard bytes for any --threads (zstd's threaded format always)
+seq 1 3000 >many.txt
+clippo-render -q --size 32 --threads 1 -o t1.shard many.txt && clippo-render -q --size 32 --threads 2 -o t2.shard many.txt
+cmp -s t1.shard t2.shard || fail "compressed shards differ between --threads 1 and 2"
+
 # --- a UTF-8 byte-order mark is not rendered
 printf '\xef\xbb\xbfhello\n' | clippo-render --raw --size 16 -o bom.raw
 printf 'hello\n' | clippo-render --raw --size 16 -o nobom.raw

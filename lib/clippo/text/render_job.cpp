@@ -291,7 +291,7 @@ class Job {
       h.key("render").raw(settings_json(o.render, font_->files()));
       h.end_object();
       Compression c = o.compression;
-      c.threads = o.threads > 1 ? o.threads : 0;
+      c.threads = std::max(1, o.threads);  // zstd's threaded format: the same bytes for any count
       shards_ = std::make_unique<ShardSetWriter>(o.output_path, o.shard_size, c, h.str());
     } else if (o.output == OutputKind::raw) {
       if (o.output_path == "-") {
