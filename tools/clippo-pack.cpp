@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, [](int sig) { pack::Packer::interrupted = sig; });
     auto finish = [&] {
       auto s = packer.finish();
-      log::info("wrote {} records in {} shard(s), {}{}{}", s.records, s.shards, human_bytes(s.bytes),
+      log::info("wrote {} records {}{}{}", s.records,
+                o.output == "-" ? "to standard output"
+                                : fmt::format("in {} shard(s), {}", s.shards, human_bytes(static_cast<double>(s.bytes))),
                 s.skipped.empty() ? "" : "; ", s.skipped);
     };
     try {

@@ -164,6 +164,10 @@ for f in bom-tsv bom-csv bom-side; do
   expect_eq "$(zstd -dc $f.shard | tar -xO --wildcards '*.txt' | od -An -c | head -1 | tr -s ' ')" " a c a t" "$f caption without the BOM"
 done
 
+# --- to standard output: the summary says so (not "0 B")
+clippo-pack --images bom -o - 2>stdout.err | cat >piped.shard
+expect_contains "$(cat stdout.err)" "wrote 1 records to standard output" "summary for stdout"
+
 # --- usage errors exit 2
 expect_status 2 clippo-pack -o x.shard
 expect_status 2 clippo-pack --images photos --jsonl j/pairs.jsonl -o x.shard

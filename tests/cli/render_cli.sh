@@ -141,6 +141,12 @@ expect_status 0 clippo-render --raw -o /dev/null random.bin
 expect_status 0 clippo-render --tsv -q -o /dev/null random.bin
 expect_status 0 clippo-render --jsonl -q -o /dev/null random.bin
 [ -c /dev/null ] || fail "-o /dev/null replaced /dev/null"
+# --- a key given twice in --tsv input: the second is skipped and named
+printf 'k1\ta\nk2\tb\nk1\tc\n' >dup.tsv
+expect_status 0 clippo-render --tsv dup.tsv -o dup.shard
+expect_contains "$(cat .stderr)" "dup.tsv:3: key 'k1' again (skipped)" "repeated --tsv key"
+expect_eq "$(members dup.shard | grep -c pgm)" "2" "one image per key"
+
 # --- the same shard bytes for any --threads (zstd's threaded format always)
 seq 1 3000 >many.txt
 clippo-render -q --size 32 --threads 1 -o t1.shard many.txt && clippo-render -q --size 32 --threads 2 -o t2.shard many.txt

@@ -17,6 +17,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
@@ -363,6 +364,11 @@ class Job {
           bad(where(), fmt::format("bad key '{}' (no '.' in its last part, no control characters)", key));
           continue;
         }
+        // A repeated key would make two records of one name (and one PNG file).
+        if (!tsv_keys_.insert(key).second) {
+          bad(where(), fmt::format("key '{}' again", key));
+          continue;
+        }
         text.assign(line, tab + 1);
       } else {
         if (cut) {
@@ -541,6 +547,7 @@ class Job {
   std::unique_ptr<ShardSetWriter> shards_;
   int raw_fd_ = -1;
   uint64_t next_key_ = 0;
+  std::unordered_set<std::string> tsv_keys_;
   Progress* progress_ = nullptr;
   RenderStats stats_;
 };
