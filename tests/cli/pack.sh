@@ -164,6 +164,12 @@ for f in bom-tsv bom-csv bom-side; do
   expect_eq "$(zstd -dc $f.shard | tar -xO --wildcards '*.txt' | od -An -c | head -1 | tr -s ' ')" " a c a t" "$f caption without the BOM"
 done
 
+# --- a caption of spaces is no caption for --min-caption-chars
+printf '   ' >bom/c.txt
+expect_status 1 clippo-pack --images bom --min-caption-chars 1 -o spaces.shard
+expect_contains "$(cat .stderr)" "caption too short" "caption of spaces"
+printf 'a cat' >bom/c.txt
+
 # --- to standard output: the summary says so (not "0 B")
 clippo-pack --images bom -o - 2>stdout.err | cat >piped.shard
 expect_contains "$(cat stdout.err)" "wrote 1 records to standard output" "summary for stdout"

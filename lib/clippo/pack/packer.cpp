@@ -93,7 +93,11 @@ void Packer::process(Work& w) const {
     if (!t) continue;
     if (!valid_utf8(*t)) return skip("invalid UTF-8", field);
     size_t n = count_code_points(*t);
-    if (n < opt_.min_caption_chars) return skip("caption too short", fmt::format("{} < {} characters", n, opt_.min_caption_chars));
+    // Spaces at the ends do not count: "   " is no caption.
+    const size_t first = t->find_first_not_of(" \t\r\n"), last = t->find_last_not_of(" \t\r\n");
+    const size_t ink = first == std::string::npos ? 0 : count_code_points(std::string_view(*t).substr(first, last - first + 1));
+    if (ink < opt_.min_caption_chars)
+      return skip("caption too short", fmt::format("{} < {} characters", ink, opt_.min_caption_chars));
     if (opt_.max_caption_chars && n > opt_.max_caption_chars)
       return skip("caption too long", fmt::format("{} > {} characters", n, opt_.max_caption_chars));
   }
