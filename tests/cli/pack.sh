@@ -164,6 +164,17 @@ for f in bom-tsv bom-csv bom-side; do
   expect_eq "$(zstd -dc $f.shard | tar -xO --wildcards '*.txt' | od -An -c | head -1 | tr -s ' ')" " a c a t" "$f caption without the BOM"
 done
 
+# --- tables: JSONL values of the wrong type and CSV rows of the wrong width are named
+printf '{"path": "c.png", "caption": 42}\n{"path": "c.png", "caption": ["a", "b"]}\n["c.png"]\n{"path": "c.png", "caption": "ok"}\n' >bom/t.jsonl
+expect_status 0 clippo-pack --jsonl bom/t.jsonl -o types.shard
+expect_contains "$(cat .stderr)" "t.jsonl:1" "number caption reported"
+expect_contains "$(cat .stderr)" "field 'caption' is 42, not a string" "number caption named"
+expect_contains "$(cat .stderr)" "not a JSON object" "a JSON list"
+expect_contains "$(cat .stderr)" "wrote 1 records" "the good row packed"
+printf 'path,caption\nc.png,a cat,extra\nc.png,a cat\n' >bom/w.csv
+expect_status 0 clippo-pack --csv bom/w.csv -o width.shard
+expect_contains "$(cat .stderr)" "3 columns, header has 2" "a CSV row with an extra column"
+
 # --- a caption of spaces is no caption for --min-caption-chars
 printf '   ' >bom/c.txt
 expect_status 1 clippo-pack --images bom --min-caption-chars 1 -o spaces.shard

@@ -135,8 +135,8 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
       ++row;
       if (rec.size() == 1 && rec[0].empty()) continue;  // blank line
       std::string where = fmt::format("{}:{}", path, row);
-      int need = std::max({ci, ct, cl});
-      if (static_cast<int>(rec.size()) <= need) {
+      // Too many columns is as wrong as too few: a stray comma shifts them.
+      if (rec.size() != header.size()) {
         bad.report(where, "malformed row", fmt::format("{} columns, header has {}", rec.size(), header.size()));
         continue;
       }
@@ -150,12 +150,18 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
       JsonObject obj;
       try {
         obj = JsonObject::parse(line, where);
-      } catch (const Error& e) {
-        bad.report(where, "malformed row", "invalid JSON");
+      } catch (const Error&) {
+        bad.report(where, "malformed row", "not a JSON object");
         return;
       }
-      auto image = obj.get(fields.image);
-      auto caption = obj.get(fields.text);
+      // Path and caption are JSON strings: a number or a list is a mistake.
+      for (auto& f : {fields.image, fields.text})
+        if (obj.get(f) && !obj.get_string(f)) {
+          bad.report(where, "malformed row", fmt::format("field '{}' is {}, not a string", f, *obj.get(f)));
+          return;
+        }
+      auto image = obj.get_string(fields.image);
+      auto caption = obj.get_string(fields.text);
       if (!image) {
         bad.report(where, "malformed row", "no field '" + fields.image + "'");
         return;
