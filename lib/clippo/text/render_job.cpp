@@ -378,9 +378,11 @@ class Job {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
         try {
           auto obj = JsonObject::parse(line, where());
-          auto v = obj.get(job_.text_field);
+          auto v = obj.get_string(job_.text_field);
           if (!v) {
-            bad(where(), fmt::format("no field '{}' (see --text-field)", job_.text_field));
+            auto other = obj.get(job_.text_field);
+            bad(where(), other ? fmt::format("field '{}' is {}, not a string", job_.text_field, *other)
+                               : fmt::format("no field '{}' (see --text-field)", job_.text_field));
             continue;
           }
           text = std::move(*v);
