@@ -14,6 +14,11 @@ expect_status 1 sh -c 'cat model_a.shard model_b.shard | clippo-knn --query-emb 
 expect_contains "$(cat "$T/.stderr")" "a later part of <stdin>: embeddings from model 'bbb', but its first part has model 'aaa'" "mixed models in one stream"
 expect_status 1 clippo-knn zeroshot --db model_a.shard --class-emb model_b.shard
 expect_contains "$(cat "$T/.stderr")" "model_b.shard: class embeddings from model 'bbb', but the records' from 'aaa'" "class embeddings of another model"
+# a damaged .npy member: skipped and named by default, fatal with --on-error fail
+expect_status 0 clippo-knn --db badnpy.shard --query-emb noheader.shard -k 1
+expect_contains "$(cat "$T/.stderr")" "badnpy.shard: b.img.npy: not a .npy array (bad magic) (skipped)" "damaged .npy skipped"
+expect_eq "$(cut -f4 "$T/.stdout" | sort -u)" "a" "only the good vector searched"
+expect_status 1 clippo-knn --db badnpy.shard --query-emb noheader.shard -k 1 --on-error fail
 expect_status 1 clippo-knn --db nan.shard --query-emb noheader.shard
 expect_contains "$(cat "$T/.stderr")" "nan.shard: b.img.npy: the embedding holds NaN or infinity" "NaN embedding"
 expect_status 1 clippo-knn --db empty.shard --query-emb q16.shard

@@ -179,6 +179,7 @@ def bad_sets(a):
     write_shard(f"{a.out}/matrix.shard", [("a", {"img.npy": npy_bytes(np.zeros((2, 8), np.float32))})])
     nan = np.ones(8, np.float32)
     nan[3] = np.nan
+    write_shard(f"{a.out}/badnpy.shard", [("a", {"img.npy": v(8)}), ("b", {"img.npy": b"junk"})])
     write_shard(f"{a.out}/nan.shard", [("a", {"img.npy": v(8)}), ("b", {"img.npy": npy_bytes(nan)})])
 
 

@@ -72,7 +72,7 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
   std::string dim_where;
   auto files = expand_inputs(inputs, is_shard_path);
   if (files.empty()) throw Error("no input files");
-  uint64_t damaged = 0;
+  uint64_t damaged = 0, bad_vectors = 0;
   for (auto& file : files) {
     RecordReader reader({file}, opt.on_error);
     Record r;
@@ -97,7 +97,15 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
         if (!bytes) continue;
         std::string where = fmt::format("{}: {}.{}", display(file), r.key, name);
         NpyHeader h;
-        auto v = npy_to_floats(*bytes, where, &h);
+        std::vector<float> v;
+        try {
+          v = npy_to_floats(*bytes, where, &h);
+        } catch (const Error& e) {  // a damaged member: as --on-error says
+          if (opt.on_error == OnError::fail) throw;
+          log::warn("{} (skipped)", e.what());
+          ++bad_vectors;
+          continue;
+        }
         if (h.shape.size() != 1 && !(h.shape.size() == 2 && h.shape[0] == 1))
           throw Error(fmt::format("{}: an embedding must be 1-D, this one has {} dimensions", where, h.shape.size()));
         if (v.empty()) throw Error(where + ": empty embedding");
@@ -124,6 +132,7 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
     if (!c.header && reader.header()) c.header = *reader.header(), c.model = header_model_id(*reader.header());
   }
   if (damaged) log::warn("{} damaged input(s) skipped", damaged);
+  if (bad_vectors) log::warn("{} unreadable embedding(s) skipped", bad_vectors);
   std::string names = files.size() == 1 ? display(files[0]) : fmt::format("{} inputs", files.size());
   if (c.keys.empty()) throw Error(names + ": empty database (no records)");
   if (opt.need_vectors && c.img.m.rows == 0 && c.txt.m.rows == 0)
