@@ -124,6 +124,13 @@ expect_contains "$info" "opt (2 arrays" "info extra arrays"
 expect_status 0 clippo-embed --info ref/stacked_d3_64.npz --json
 expect_contains "$(cat "$T/.stdout")" '"layout":"stacked"' "info json"
 
+# --- a damaged shard input: named, and counted in the last line
+printf 'a dog\n' | clippo-embed $CK --text - -o one.shard
+head -c 300 one.shard >cut.shard
+expect_status 0 clippo-embed $CK one.shard cut.shard -o cut.emb.shard
+expect_contains "$(cat "$T/.stderr")" "cut.shard: cannot open" "damaged input named"
+expect_contains "$(cat "$T/.stderr")" "1 damaged input(s) cut short" "damaged input counted"
+
 # --- SIGINT: the output, whole or absent, is absent; no temporary file is left
 mkdir -p many && for i in $(seq 200); do ln -f photos/a.ppm many/$i.ppm; done
 clippo-embed $CK many --res 1024 --threads 1 --batch-size 1 -o out_int/int.shard 2>int.err &

@@ -444,6 +444,8 @@ int embed_main(int argc, char** argv) {
     progress.finish();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string skipped = bad.summary();
+    if (src.damaged())  // the reader has finished: its count is final
+      skipped += fmt::format("{}{} damaged input(s) cut short", skipped.empty() ? "" : ", ", src.damaged());
     log::info("embedded {} images and {} texts ({} records) in {:.1f} s{}{}", n_img, n_txt, records, secs,
               skipped.empty() ? "" : "; ", skipped);
     return 0;
