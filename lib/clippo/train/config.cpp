@@ -1,0 +1,207 @@
+// clippo-train's configuration: config.json (written and read back), the
+// checks of a new run's options, and what a resumed run may change.
+#include "clippo/train/trainer.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <type_traits>
+
+#include "clippo/cli/log.h"
+#include "clippo/io/json.h"
+
+namespace fs = std::filesystem;
+
+namespace clippo::train {
+
+std::string TrainConfig::to_json() const {
+  JsonWriter w;
+  auto list = [&](const char* k, const std::vector<std::string>& v) {
+    w.key(k).begin_array();
+    for (auto& s : v) w.value(s);
+    w.end_array();
+  };
+  w.begin_object();
+  list("data", data);
+  list("text_pairs", text_pairs);
+  w.key("text_pair_fraction").value(text_pair_fraction);
+  w.key("shuffle_buffer").value(shuffle_buffer);
+  list("fonts", fonts);
+  w.key("variant").value(variant).key("res").value(res).key("out_dim").value(out_dim);
+  w.key("init").value(init);
+  list("init_skip", init_skip);
+  w.key("batch_size").value(batch_size);
+  w.key("optimizer").value(optim.name).key("lr").value(optim.lr).key("wd").value(optim.wd);
+  w.key("grad_clip").value(optim.clip_norm).key("momentum").value(optim.momentum);
+  w.key("schedule").value(schedule.type).key("steps").value(schedule.total_steps);
+  w.key("warmup").value(schedule.warmup_steps).key("cooldown").value(schedule.cooldown_steps);
+  w.key("timescale").value(schedule.timescale);
+  w.key("seed").value(seed);
+  w.key("checkpoint_every").value(checkpoint_every).key("keep_every").value(keep_every);
+  w.key("log_every").value(log_every);
+  list("eval_data", eval_data);
+  w.key("eval_every").value(eval_every).key("eval_size").value(eval_size);
+  w.key("eval_classes").value(eval_classes).key("eval_prompts").value(eval_prompts);
+  w.key("threads").value(threads).key("data_threads").value(data_threads);
+  w.key("grad_checkpointing").value(grad_checkpointing);
+  w.key("device").value(device).key("precision").value(precision);
+  w.key("on_error").value(on_error == OnError::fail ? "fail" : "skip");
+  w.end_object();
+  return w.str() + "\n";
+}
+
+TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
+  const JsonObject doc = JsonObject::parse(text, where);
+  TrainConfig c;
+  auto bad = [&](const char* k) { return Error(fmt::format("{}: field '{}' is missing or has the wrong type", where, k)); };
+  auto str = [&](const char* k, std::string& out) {
+    auto v = doc.get_string(k);
+    if (!v) throw bad(k);
+    out = std::move(*v);
+  };
+  auto num = [&](const char* k, auto& out) {
+    auto v = doc.get_number(k);
+    if (!v) throw bad(k);
+    out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+  };
+  auto list = [&](const char* k, std::vector<std::string>& out) {
+    auto v = doc.get_strings(k);
+    if (!v) throw bad(k);
+    out = std::move(*v);
+  };
+  list("data", c.data);
+  list("text_pairs", c.text_pairs);
+  num("text_pair_fraction", c.text_pair_fraction);
+  num("shuffle_buffer", c.shuffle_buffer);
+  list("fonts", c.fonts);
+  str("variant", c.variant);
+  num("res", c.res);
+  num("out_dim", c.out_dim);
+  str("init", c.init);
+  list("init_skip", c.init_skip);
+  num("batch_size", c.batch_size);
+  str("optimizer", c.optim.name);
+  num("lr", c.optim.lr);
+  num("wd", c.optim.wd);
+  num("grad_clip", c.optim.clip_norm);
+  num("momentum", c.optim.momentum);
+  str("schedule", c.schedule.type);
+  num("steps", c.schedule.total_steps);
+  num("warmup", c.schedule.warmup_steps);
+  num("cooldown", c.schedule.cooldown_steps);
+  num("timescale", c.schedule.timescale);
+  num("seed", c.seed);
+  num("checkpoint_every", c.checkpoint_every);
+  num("keep_every", c.keep_every);
+  num("log_every", c.log_every);
+  // A string in configs written before --eval-data could repeat.
+  if (auto one = doc.get_string("eval_data")) c.eval_data = one->empty() ? std::vector<std::string>{} : std::vector{*one};
+  else list("eval_data", c.eval_data);
+  num("eval_every", c.eval_every);
+  num("eval_size", c.eval_size);
+  // Absent from configs written before these were saved.
+  if (doc.get("eval_classes")) str("eval_classes", c.eval_classes);
+  if (doc.get("eval_prompts")) str("eval_prompts", c.eval_prompts);
+  if (doc.get("threads")) num("threads", c.threads);
+  if (doc.get("data_threads")) num("data_threads", c.data_threads);
+  if (doc.get("grad_checkpointing")) {
+    auto on = doc.get_bool("grad_checkpointing");
+    if (!on) throw bad("grad_checkpointing");
+    c.grad_checkpointing = *on;
+  }
+  str("device", c.device);
+  if (doc.get("precision")) str("precision", c.precision);
+  std::string oe;
+  str("on_error", oe);
+  c.on_error = oe == "fail" ? OnError::fail : OnError::skip;
+  return c;
+}
+
+void TrainConfig::validate() const {
+  if (workdir.empty()) throw UsageError("--workdir is required");
+  if (data.empty() && text_pairs.empty()) throw UsageError("--data is required for a new run");
+  if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (res < 1) throw UsageError(fmt::format("--res {}: must be positive", res));
+  if (out_dim < 0) throw UsageError(fmt::format("--out-dim {}: must be >= 0 (0 = the width)", out_dim));
+  if (shuffle_buffer < 0) throw UsageError(fmt::format("--shuffle-buffer {}: must be >= 0", shuffle_buffer));
+  if (data_threads < 0) throw UsageError(fmt::format("--data-threads {}: must be >= 0", data_threads));
+  if (checkpoint_every < 0 || keep_every < 0 || log_every < 1)
+    throw UsageError("--checkpoint-every/--keep-every must be >= 0 and --log-every >= 1");
+  if (eval_data.empty() && (eval_every > 0 || !eval_classes.empty()))
+    throw UsageError(fmt::format("--{} needs --eval-data", eval_every > 0 ? "eval-every" : "eval-classes"));
+  if (eval_every < 0 || eval_size < 1) throw UsageError("--eval-every must be >= 0 and --eval-size >= 1");
+  if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
+  if (precision != "auto" && precision != "fp32" && precision != "bf16")
+    throw UsageError(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
+  optim.validate();
+  schedule.validate();
+}
+
+TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given) {
+  fs::path saved_path = fs::path(cli.workdir) / "config.json";
+  if (!fs::exists(saved_path)) {
+    if (cli.data.empty() && cli.text_pairs.empty() && fs::exists(fs::path(cli.workdir) / "checkpoint.npz"))
+      throw UsageError(fmt::format("{} holds checkpoint.npz but no config.json: give the run's options again "
+                                   "(--data, --variant, --res, ...) to resume it",
+                                   cli.workdir));
+    return cli;
+  }
+  // No checkpoint yet: nothing was trained, so a command line that names the
+  // data starts the run anew (e.g. after a typo in a --data pattern).
+  const bool named_data = std::find(given.begin(), given.end(), "data") != given.end() ||
+                          std::find(given.begin(), given.end(), "text-pairs") != given.end();
+  if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return cli;
+  std::ifstream f(saved_path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  TrainConfig c = TrainConfig::from_json(text, saved_path.string());
+  c.workdir = cli.workdir;
+  // What a resumed run may change; everything else must match the run.
+  const TrainConfig saved = c;
+  for (auto& name : given) {
+    if (name == "steps") {
+      if (cli.schedule.total_steps != saved.schedule.total_steps &&
+          (saved.schedule.type == "cosine" || saved.schedule.type == "linear" || saved.schedule.cooldown_steps > 0))
+        log::warn("{}: its {} schedule{} is over --steps {}; with {} the learning rate follows the new schedule "
+                  "from the resumed step on (it may jump)",
+                  cli.workdir, saved.schedule.type, saved.schedule.cooldown_steps > 0 ? " with cool-down" : "",
+                  saved.schedule.total_steps, cli.schedule.total_steps);
+      c.schedule.total_steps = cli.schedule.total_steps;
+    } else if (name == "checkpoint-every") c.checkpoint_every = cli.checkpoint_every;
+    else if (name == "keep-every") c.keep_every = cli.keep_every;
+    else if (name == "log-every") c.log_every = cli.log_every;
+    else if (name == "eval-data") c.eval_data = cli.eval_data;
+    else if (name == "eval-every") c.eval_every = cli.eval_every;
+    else if (name == "eval-size") c.eval_size = cli.eval_size;
+    else if (name == "eval-classes") c.eval_classes = cli.eval_classes;
+    else if (name == "eval-prompts") c.eval_prompts = cli.eval_prompts;
+    else if (name == "on-error") c.on_error = cli.on_error;
+    else if (name == "device") c.device = cli.device;
+    else if (name == "precision") c.precision = cli.precision;
+    else if (name == "grad-checkpointing") c.grad_checkpointing = cli.grad_checkpointing;
+    else if (name == "threads") {
+      if (saved.threads > 0 && cli.threads != saved.threads)
+        log::warn("{} ran with --threads {}; with {} the result will differ in the last bits from an uninterrupted run",
+                  cli.workdir, saved.threads, cli.threads);
+      c.threads = cli.threads;
+    } else if (name == "data-threads") c.data_threads = cli.data_threads;
+    else if (name == "workdir" || name == "quiet" || name == "verbose") continue;
+    else {
+      // Anything else must equal the saved value: compare the field's JSON.
+      const JsonObject a = JsonObject::parse(saved.to_json(), "saved config");
+      const JsonObject b = JsonObject::parse(cli.to_json(), "command line");
+      std::string key = name == "font" ? "fonts" : name;
+      std::replace(key.begin(), key.end(), '-', '_');
+      const auto was = a.get(key);
+      if (!was) throw std::logic_error("--" + name + " has no field in config.json");
+      if (was != b.get(key))
+        throw UsageError(fmt::format("{} holds a run with --{} {}; start a new --workdir to change it", cli.workdir,
+                                     name, *was));
+    }
+  }
+  return c;
+}
+
+}  // namespace clippo::train
