@@ -20,6 +20,9 @@ TEST_CASE("abbreviations, initials and decimals do not end a sentence") {
   CHECK(split_sentences("It supports Python 3.11 etc. and more. Version 2.0 is out.") ==
         V{"It supports Python 3.11 etc. and more.", "Version 2.0 is out."});
   CHECK(split_sentences("Founded in the U.S. in 1990. It grew.") == V{"Founded in the U.S. in 1990.", "It grew."});
+  // Numbered headings, as in license texts: the label belongs to its sentence.
+  CHECK(split_sentences("   1. Definitions. The license applies. 2.1. Grant. Rights are given.") ==
+        V{"1. Definitions.", "The license applies.", "2.1. Grant.", "Rights are given."});
 }
 
 TEST_CASE("quotes and brackets stay with their sentence") {

@@ -73,6 +73,12 @@ std::vector<std::string> split_sentences(std::string_view text) {
     if (next < text.size() && !starts_sentence(text, next)) continue;
     // "Dr. Smith" stays one sentence; an abbreviation at the very end still ends it.
     if (lone_period && next < text.size() && is_abbreviation(text, i)) continue;
+    // A numbered heading's label ("1.", "2.3.") starts its sentence: it is none.
+    std::string_view so_far = text.substr(start, i - start);
+    while (!so_far.empty() && space(so_far.front())) so_far.remove_prefix(1);
+    if (lone_period && !so_far.empty() &&
+        std::all_of(so_far.begin(), so_far.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) || ch == '.'; }))
+      continue;
     push_clean(out, text.substr(start, end - start));
     start = next;
     i = next > 0 ? next - 1 : 0;
