@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
                      cli::kOutput | cli::kThreads | cli::kOnError | cli::kShards);
     std::string images, captions, jsonl, csv, image_field, text_field, label_field;
     std::vector<std::string> inputs, sentences;
-    int64_t shuffle_buffer = 0;
+    int64_t shuffle_buffer = 0, min_chars = 0, max_chars = 0;
     pack::PackOptions o;
     cmd.options().add_options()
       ("images", cli::po::value(&images)->value_name("DIR"), "folder of images (recursive); captions from --captions or sidecar .txt files")
@@ -35,8 +35,8 @@ int main(int argc, char** argv) {
       ("resize", cli::po::value(&o.resize)->value_name("S")->default_value(0), "shrink images so the shorter side is S pixels, re-encoded as JPEG (0 keeps the original bytes)")
       ("jpeg-quality", cli::po::value(&o.jpeg_quality)->value_name("Q")->default_value(95), "JPEG quality for --resize (1-100)")
       ("min-image-size", cli::po::value(&o.min_image_size)->value_name("S")->default_value(0), "skip images whose shorter side is smaller")
-      ("min-caption-chars", cli::po::value(&o.min_caption_chars)->value_name("N")->default_value(0), "skip captions with fewer characters (and records without one)")
-      ("max-caption-chars", cli::po::value(&o.max_caption_chars)->value_name("N")->default_value(0), "skip captions with more characters (0: no limit)")
+      ("min-caption-chars", cli::po::value(&min_chars)->value_name("N")->default_value(0), "skip captions with fewer characters (and records without one)")
+      ("max-caption-chars", cli::po::value(&max_chars)->value_name("N")->default_value(0), "skip captions with more characters (0: no limit)")
       ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars)")
       ("seed", cli::po::value(&o.seed)->value_name("N")->default_value(0), "random seed for --shuffle")
       ("shuffle-buffer", cli::po::value(&shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input")
@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
     if (o.resize < 0 || o.min_image_size < 0) throw UsageError("sizes must be >= 0");
     if (shuffle_buffer < 1) throw UsageError(fmt::format("--shuffle-buffer {}: must be at least 1", shuffle_buffer));
     o.shuffle_buffer = static_cast<size_t>(shuffle_buffer);
+    if (min_chars < 0 || max_chars < 0) throw UsageError("--min-caption-chars and --max-caption-chars must be >= 0");
+    o.min_caption_chars = static_cast<size_t>(min_chars), o.max_caption_chars = static_cast<size_t>(max_chars);
     o.output = cmd.output;
     o.shard_size = cmd.shard_size;
     o.compression = Compression::parse(cmd.compression);

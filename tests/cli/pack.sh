@@ -141,6 +141,7 @@ import json
 n = sum(json.load(open('int/sizes.json')).values())
 assert 50 <= n < 4000, n" || fail "records after SIGINT: sizes.json should count the complete shards only"
 expect_status 2 clippo-pack --images big --shuffle-buffer 0 -o x.shard
+expect_status 2 clippo-pack --images big --min-caption-chars -1 -o x.shard
 expect_status 2 clippo-pack --images big --shard-size -1 -o 'x-%d.shard'
 
 # --- folders: a link loop, a broken link and unread formats are reported, not fatal

@@ -367,6 +367,11 @@ int embed_main(int argc, char** argv) {
 
     std::vector<std::string> expanded;
     if (text_file.empty()) expanded = expand_inputs(inputs, is_image_path);
+    // --npy holds one kind of vector: shards with both, as --fields asks by
+    // default, would fail at their first record; say so before any work.
+    if (!npy.empty() && want_img && want_txt &&
+        std::any_of(expanded.begin(), expanded.end(), [](auto& p) { return p == "-" || !is_image_path(p); }))
+      throw UsageError("--npy holds one kind of embedding: give --fields image or --fields text for shards");
     auto t0 = std::chrono::steady_clock::now();
     Embedder emb(ckpt, eo);
     log::debug("model {} at {} px, dim {}, {} threads", emb.variant(), emb.resolution(), emb.dim(), cmd.threads);
