@@ -41,6 +41,9 @@ first=$(head -1 "$T/.stdout")
 expect_contains "$first" '"query":"q000","rank":1' "JSONL result"
 expect_contains "$first" '"text":"caption ' "JSONL caption"
 expect_eq "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["factory"])' ivf.index/index.json)" "IVF16,Flat" "index.json factory"
+# One list of sixteen holds fewer than 1,000 of the vectors: the short answer is said.
+expect_status 0 clippo-knn --index ivf.index --query-emb floats/q.shard -k 1000 --nprobe 1
+expect_contains "$(cat "$T/.stderr")" "queries found fewer than 1000 results: the index searches --nprobe of its lists" "IVF short of k"
 expect_status 0 clippo-knn build --db floats/db.shard --index-type HNSW16 -o hnsw.index
 expect_status 0 clippo-knn --index hnsw.index --query-emb floats/q.shard -k 10 --ef-search 400
 cp "$T/.stdout" hnsw.tsv

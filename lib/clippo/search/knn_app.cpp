@@ -230,6 +230,13 @@ struct App {
         }
       }
     std::cout << out << std::flush;
+    // An IVF index visits --nprobe lists only, which may hold fewer than k.
+    if (row_record || static_cast<int64_t>(meta.keys.size()) < top.k) return;
+    int64_t short_queries = 0;
+    for (int64_t i = 0; i < top.nq; ++i) short_queries += top.k > 0 && top.id(i, top.k - 1) < 0;
+    if (short_queries)
+      log::warn("{} of {} queries found fewer than {} results: the index searches --nprobe of its lists (raise it)",
+                short_queries, top.nq, top.k);
   }
 
   int search() {
