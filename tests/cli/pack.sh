@@ -165,6 +165,15 @@ for f in bom-tsv bom-csv bom-side; do
   expect_eq "$(zstd -dc $f.shard | tar -xO --wildcards '*.txt' | od -An -c | head -1 | tr -s ' ')" " a c a t" "$f caption without the BOM"
 done
 
+# --- re-sharding: a record with neither image nor text (a json alone) is dropped and named
+cat > lone.json <<'J'
+[{"key": "k0", "fields": {"json": "{}"}}, {"key": "k1", "fields": {"txt": "one"}}]
+J
+$PY "$REF/shards.py" write lone.tar lone.json
+expect_status 0 clippo-pack lone.tar -o lone.shard
+expect_contains "$(cat .stderr)" "lone.tar: k0" "the json-only record named"
+expect_contains "$(cat .stderr)" "wrote 1 records" "the text record kept"
+
 # --- tables: JSONL values of the wrong type and CSV rows of the wrong width are named
 printf '{"path": "c.png", "caption": 42}\n{"path": "c.png", "caption": ["a", "b"]}\n["c.png"]\n{"path": "c.png", "caption": "ok"}\n' >bom/t.jsonl
 expect_status 0 clippo-pack --jsonl bom/t.jsonl -o types.shard

@@ -113,8 +113,10 @@ void Packer::process(Work& w) const {
   } else if (auto* img = find_image(w.rec)) {
     field = img->first;
     bytes = img->second;
+  } else if (w.rec.has("txt") || w.rec.has("next.txt")) {
+    return;  // a text-only record (a sentence pair)
   } else {
-    return;  // a text-only record
+    return skip("nothing to train on", "no image, txt or next.txt");  // e.g. a failed download's json alone
   }
   std::string format = sniff_image_format(bytes);
   if (format.empty()) return skip("not an image");
