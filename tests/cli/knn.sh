@@ -5,7 +5,7 @@
 REF="$PY $CLIPPO_SOURCE/tests/ref/search_ref.py"
 
 # --- exact search, integer vectors: every tie is a real tie, broken by the lower row
-mkdir ints floats
+mkdir ints floats few
 $REF gen ints --ints --n 3000 --dim 24 --nq 30 --seed 1
 expect_status 0 clippo-knn --db ints/db.shard --query-emb ints/q.shard -k 10 --no-normalize
 cp "$T/.stdout" ints.tsv
@@ -41,6 +41,10 @@ first=$(head -1 "$T/.stdout")
 expect_contains "$first" '"query":"q000","rank":1' "JSONL result"
 expect_contains "$first" '"text":"caption ' "JSONL caption"
 expect_eq "$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["factory"])' ivf.index/index.json)" "IVF16,Flat" "index.json factory"
+# -q silences FAISS's own k-means warnings too (300 points for 16 lists are few).
+$REF gen few --f16 --n 300 --dim 16 --nq 2 --seed 3
+expect_status 0 clippo-knn build --db few/db.shard --index-type IVF16,Flat -o few.index -q
+expect_eq "$(cat "$T/.stderr")" "" "clippo-knn build -q prints nothing"
 # One list of sixteen holds fewer than 1,000 of the vectors: the short answer is said.
 expect_status 0 clippo-knn --index ivf.index --query-emb floats/q.shard -k 1000 --nprobe 1
 expect_contains "$(cat "$T/.stderr")" "queries found fewer than 1000 results: the index searches --nprobe of its lists" "IVF short of k"

@@ -8,7 +8,9 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <fcntl.h>
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -52,6 +54,23 @@ std::unique_ptr<faiss::Index> build_index(const Matrix& v, const BuildOptions& o
         for (int64_t i = 0; i < n; ++i) sample.insert(sample.end(), v.row(order[i]), v.row(order[i]) + v.dim);
       }
       log::info("training {} on {} vectors", opt.factory, n);
+      // FAISS's k-means prints its warnings to stderr itself: -q silences them.
+      struct QuietStderr {
+        int saved = -1;
+        QuietStderr() {
+          if (log::level() > 0) return;
+          std::fflush(stderr);
+          saved = ::dup(STDERR_FILENO);
+          if (saved < 0) return;
+          const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+          if (null >= 0) ::dup2(null, STDERR_FILENO), ::close(null);
+        }
+        ~QuietStderr() {
+          if (saved < 0) return;
+          std::fflush(stderr);
+          ::dup2(saved, STDERR_FILENO), ::close(saved);
+        }
+      } quiet;
       index->train(n, sample.data());
     }
     index->add(v.rows, v.data.data());
