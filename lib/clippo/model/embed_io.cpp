@@ -3,7 +3,9 @@
 #include <fmt/core.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -61,9 +63,19 @@ class NpyOutput : public EmbedOutput {
                            ? path_.substr(0, path_.size() - 4)
                            : path_;
     jsonl_path_ = stem + ".jsonl";
+    // As -o does, a missing folder is made.
+    if (auto dir = std::filesystem::path(path_).parent_path(); !dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+    }
     f_ = std::fopen((path_ + ".tmp").c_str(), "wb");
-    j_ = std::fopen((jsonl_path_ + ".tmp").c_str(), "wb");
-    if (!f_ || !j_) throw Error(fmt::format("{}: cannot create", !f_ ? path_ : jsonl_path_));
+    const int f_errno = errno;
+    j_ = f_ ? std::fopen((jsonl_path_ + ".tmp").c_str(), "wb") : nullptr;
+    if (!f_ || !j_) {
+      const std::string reason = std::strerror(f_ ? errno : f_errno);
+      if (f_) std::fclose(f_), std::remove((path_ + ".tmp").c_str());  // a constructor that throws runs no destructor
+      throw Error(fmt::format("{}: cannot create: {}", !f_ ? path_ : jsonl_path_, reason));
+    }
     std::string h = header(0);
     std::fwrite(h.data(), 1, h.size(), f_);
   }

@@ -177,7 +177,8 @@ struct App {
         try {
           images.push_back(decode_image(read_file(p, "query image")));
         } catch (const Error& e) {
-          throw Error(fmt::format("{}: {}", p, e.what()));
+          const std::string what = e.what();  // read_file's message names the file already
+          throw Error(what.starts_with(p + ":") ? what : fmt::format("{}: {}", p, what));
         }
       }
       add(m->embed_images(images), query_images);
