@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -95,8 +96,10 @@ RecordWriter::~RecordWriter() {
 
 void RecordWriter::check(int rc, const char* what) {
   if (rc < ARCHIVE_WARN)
-    throw Error(fmt::format("{}: write failed ({}): {}", path_ == "-" ? "<stdout>" : path_, what,
-                            archive_message(archive_)));
+    throw Error(fmt::format("{}: write failed ({}): {}{}", path_ == "-" ? "<stdout>" : path_, what,
+                            archive_message(archive_),
+                            archive_errno(archive_) > 0 ? fmt::format(" ({})", std::strerror(archive_errno(archive_)))
+                                                        : std::string()));
 }
 
 void RecordWriter::write(const Record& record) {
