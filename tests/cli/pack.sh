@@ -165,6 +165,12 @@ for f in bom-tsv bom-csv bom-side; do
   expect_eq "$(zstd -dc $f.shard | tar -xO --wildcards '*.txt' | od -An -c | head -1 | tr -s ' ')" " a c a t" "$f caption without the BOM"
 done
 
+# --- a shorter run into the folder of a longer one: the leftover shards are pointed out
+mkdir -p three && for i in 1 2 3; do cp photos/c.png three/$i.png; echo "cat $i" >three/$i.txt; done
+expect_status 0 clippo-pack --images three -o 'ov/s-{0..2}.shard'
+expect_status 0 clippo-pack --images three -o 'ov/s-{0..1}.shard'
+expect_contains "$(cat .stderr)" "1 shard(s) of the same name pattern from an earlier run remain beside these (ov/s-2.shard)" "leftover shards"
+
 # --- re-sharding: a record with neither image nor text (a json alone) is dropped and named
 cat > lone.json <<'J'
 [{"key": "k0", "fields": {"json": "{}"}}, {"key": "k1", "fields": {"txt": "one"}}]

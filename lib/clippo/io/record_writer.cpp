@@ -215,11 +215,28 @@ void ShardSetWriter::close() {
       std::ifstream in(final_name, std::ios::binary);
       const std::string text((std::istreambuf_iterator<char>(in)), {});
       const JsonObject old = JsonObject::parse(text, final_name);
+      // A kept shard named like this run's but for its number is likely left
+      // from an earlier, longer run of the same set: say so.
+      auto family = [](const std::string& name) {  // the name without its last run of digits
+        size_t end = name.find_last_of("0123456789");
+        if (end == std::string::npos) return name;
+        size_t start = name.find_last_not_of("0123456789", end);
+        return name.substr(0, start + 1) + "#" + name.substr(end + 1);
+      };
+      const std::string ours = family(entries.front().first);
+      std::vector<std::string> stale;
       for (auto& name : old.keys()) {
         auto mine = [&](auto& e) { return e.first == name; };
         if (std::none_of(entries.begin(), entries.end(), mine) && fs::is_regular_file(dir / name))
-          if (auto n = old.get_number(name)) entries.emplace_back(name, std::to_string(static_cast<uint64_t>(*n)));
+          if (auto n = old.get_number(name)) {
+            entries.emplace_back(name, std::to_string(static_cast<uint64_t>(*n)));
+            if (family(name) == ours) stale.push_back((dir / name).string());
+          }
       }
+      if (!stale.empty())
+        log::warn("{} shard(s) of the same name pattern from an earlier run remain beside these ({}{}); "
+                  "remove them if they are not meant to go with this set",
+                  stale.size(), stale.front(), stale.size() > 1 ? ", ..." : "");
     } catch (const Error& e) {
       log::warn("{} (rewritten with this run's shards only)", e.what());
     }
