@@ -151,6 +151,9 @@ expect_status 2 clippo-embed $CK photos/ --precision fp8
 expect_status 2 clippo-embed $CK
 expect_status 2 clippo-embed $CK photos/ --fields pixels
 expect_status 2 clippo-embed $CK photos/ --npy -
+expect_status 2 clippo-embed $CK photos/ --fields text --npy t.npy
+expect_contains "$(cat "$T/.stderr")" "image files have no text" "--fields text on image files"
+expect_status 2 clippo-embed $CK --text - --keep-images --npy t.npy <<<"a dog"
 expect_status 0 clippo-embed $CK photos/ --npy newdir/sub/x.npy
 [ -f newdir/sub/x.npy ] && [ -f newdir/sub/x.jsonl ] || fail "--npy into a folder that does not exist yet"
 expect_status 2 clippo-embed $CK one.shard --npy both.npy

@@ -330,7 +330,7 @@ int embed_main(int argc, char** argv) {
       ("info", cli::po::value(&info)->value_name("CKPT"), "describe a checkpoint (variant, resolution, dims, parameters, dtypes, extra arrays) and exit");
     cmd.hidden().add_options()("input", cli::po::value(&inputs));
     cmd.positional("input");
-    cmd.parse(argc, argv);
+    auto vm = cmd.parse(argc, argv);
 
     if (!info.empty()) {
       if (!inputs.empty()) throw UsageError("--info takes only the checkpoint");
@@ -367,6 +367,12 @@ int embed_main(int argc, char** argv) {
 
     std::vector<std::string> expanded;
     if (text_file.empty()) expanded = expand_inputs(inputs, is_image_path);
+    // Options that cannot apply are mistakes, not no-ops.
+    if (!text_file.empty() && (!vm["fields"].defaulted() || keep_images))
+      throw UsageError("--fields and --keep-images are for shards; --text embeds its lines as text");
+    if (!want_img && !expanded.empty() &&
+        std::all_of(expanded.begin(), expanded.end(), [](auto& p) { return p != "-" && is_image_path(p); }))
+      throw UsageError("--fields text: image files have no text (give shards, or --text FILE)");
     // --npy holds one kind of vector: shards with both, as --fields asks by
     // default, would fail at their first record; say so before any work.
     if (!npy.empty() && want_img && want_txt &&
