@@ -73,6 +73,8 @@ expect_eq "$(grep -c confusion "$T/.stdout")" "4" "confusion pairs"
 expect_contains "$(cat "$T/.stdout")" "$(printf 'confusion\tzero\ttwo\t1')" "confusion: x08 is a zero taken for a two"
 expect_eq "$(cut -f1,3,5 pred.tsv | sed -n 7p)" "$(printf 'x06\tzero\tthree')" "prediction line"
 # labels given by name in a json field give the same numbers
+expect_status 1 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/classes.txt --label-field lable
+expect_contains "$(cat "$T/.stderr")" "--label-field lable: no record's json has a label there" "a mistyped --label-field"
 expect_status 0 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/classes.txt --label-field label --json
 expect_contains "$(cat "$T/.stdout")" '"top1":0.666666' "json label field"
 

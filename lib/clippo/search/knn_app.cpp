@@ -370,6 +370,8 @@ int App::zeroshot() {
   TopK p = exact(x.m, classes, std::min<int>(5, static_cast<int>(classes.rows)));
   auto labels = record_labels(c, x.record, label_field, names);
   bool labelled = std::any_of(labels.begin(), labels.end(), [](int64_t y) { return y >= 0; });
+  if (!label_field.empty() && !labelled)  // asked for by name: a typo, not unlabelled data
+    throw Error(fmt::format("--label-field {}: no record's json has a label there", label_field));
   if (const auto unlabelled = std::count(labels.begin(), labels.end(), -1); labelled && unlabelled > 0)
     log::warn("{} of {} records have no label and are left out of the accuracy", unlabelled, labels.size());
   auto write_predictions = [&](std::ostream& out) {
