@@ -121,6 +121,7 @@ expect_contains "$info" $'variant\tmu/16' "info variant"
 expect_contains "$info" $'resolution\t32' "info resolution"
 expect_contains "$info" $'out_dim\t24' "info out_dim"
 expect_contains "$info" "opt (2 arrays" "info extra arrays"
+expect_contains "$info" $'loads\tyes' "info: the model loads"
 expect_status 0 clippo-embed --info ref/stacked_d3_64.npz --json
 expect_contains "$(cat "$T/.stdout")" '"layout":"stacked"' "info json"
 
@@ -166,6 +167,9 @@ np.savez('nohead.npz', **z)
 z = dict(np.load('$CK'))
 z['params/img/head/kernel'][:] = np.nan
 np.savez('nan.npz', **z)"
+expect_status 1 clippo-embed --info ref/bad/missing.npz
+expect_contains "$(cat "$T/.stdout")" $'loads\tno: ' "--info of a checkpoint no model loads from"
+expect_contains "$(cat "$T/.stderr")" "missing array 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_1/kernel'" "--info says why"
 expect_status 1 clippo-embed nohead.npz photos/ --npy nh.npy
 expect_contains "$(cat "$T/.stderr")" "nohead.npz: missing array 'params/img/head/kernel' (its head/bias is there)" "head bias without kernel"
 expect_status 1 clippo-embed nan.npz photos/ --npy nan.npy

@@ -334,7 +334,9 @@ int embed_main(int argc, char** argv) {
 
     if (!info.empty()) {
       if (!inputs.empty()) throw UsageError("--info takes only the checkpoint");
-      std::cout << checkpoint_info(info, cmd.json);
+      std::string problem;
+      std::cout << checkpoint_info(info, cmd.json, &problem) << std::flush;
+      if (!problem.empty()) throw Error(problem);  // described, but no model loads from it
       return 0;
     }
     if (inputs.empty()) throw UsageError("give a checkpoint and inputs (see --help)");

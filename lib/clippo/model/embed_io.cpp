@@ -164,7 +164,7 @@ std::unique_ptr<EmbedOutput> make_npy_output(const std::string& path, int dim, D
   return std::make_unique<NpyOutput>(path, dim, dtype);
 }
 
-std::string checkpoint_info(const std::string& path, bool json) {
+std::string checkpoint_info(const std::string& path, bool json, std::string* problem) {
   NpzReader r(path);
   ModelConfig c = infer_config(r.entries(), 0, path);
   // The tower's arrays vs. everything else (optimizer state, extra trees).
@@ -217,6 +217,16 @@ std::string checkpoint_info(const std::string& path, bool json) {
       {"dtypes", dts},
       {"extra", extras.empty() ? "none" : extras},
   };
+  // Whether the model loads from it, as clippo-embed would load it.
+  std::string why;
+  try {
+    OneTower net(c, /*init=*/false);
+    load_params(net, r);
+  } catch (const Error& e) {
+    why = e.what();
+  }
+  rows.emplace_back("loads", why.empty() ? "yes" : "no: " + why);
+  if (problem) *problem = why;
   if (json) {
     JsonWriter j;
     j.begin_object();

@@ -34,6 +34,7 @@ std::unique_ptr<EmbedOutput> make_shard_output(const std::string& output, uint64
 std::unique_ptr<EmbedOutput> make_npy_output(const std::string& path, int dim, DType dtype);
 
 // What --info prints: TSV lines "key<TAB>value", or one JSON object.
-std::string checkpoint_info(const std::string& path, bool json);
+// `problem`: why the model does not load from it (empty when it does).
+std::string checkpoint_info(const std::string& path, bool json, std::string* problem = nullptr);
 
 }  // namespace clippo::model
