@@ -140,6 +140,9 @@ $PY -c "
 import json
 n = sum(json.load(open('int/sizes.json')).values())
 assert 50 <= n < 4000, n" || fail "records after SIGINT: sizes.json should count the complete shards only"
+expect_status 2 clippo-pack --images three --shard-size 1 -o 'small/x-{0..1}.shard'
+expect_contains "$(cat .stderr)" "3 items, but -o 'small/x-{0..1}.shard' with --shard-size 1 holds at most 2" "output too small, said before any work"
+[ -e small ] && fail "the too-small output was begun"
 expect_status 2 clippo-pack --images big --shuffle-buffer 0 -o x.shard
 expect_status 2 clippo-pack --images big --min-caption-chars -1 -o x.shard
 expect_status 2 clippo-pack --images big --shard-size -1 -o 'x-%d.shard'

@@ -61,6 +61,12 @@ class ShardSetWriter {
 
   uint64_t records() const { return records_; }
   uint64_t shards() const { return names_.size(); }
+  // The most records the output takes: a fixed list of names times the
+  // shard size; nullopt when unbounded.
+  std::optional<uint64_t> capacity() const {
+    if (shard_size_ == 0 || !pattern_.count()) return std::nullopt;
+    return *pattern_.count() * shard_size_;
+  }
   // Compressed bytes written (known after close()).
   uint64_t bytes_written() const { return bytes_written_; }
 
