@@ -140,9 +140,6 @@ $PY -c "
 import json
 n = sum(json.load(open('int/sizes.json')).values())
 assert 50 <= n < 4000, n" || fail "records after SIGINT: sizes.json should count the complete shards only"
-expect_status 2 clippo-pack --images three --shard-size 1 -o 'small/x-{0..1}.shard'
-expect_contains "$(cat .stderr)" "3 items, but -o 'small/x-{0..1}.shard' with --shard-size 1 holds at most 2" "output too small, said before any work"
-[ -e small ] && fail "the too-small output was begun"
 expect_status 2 clippo-pack --images big --shuffle-buffer 0 -o x.shard
 expect_status 2 clippo-pack --images big --min-caption-chars -1 -o x.shard
 expect_status 2 clippo-pack --images big --shard-size -1 -o 'x-%d.shard'
@@ -173,6 +170,9 @@ mkdir -p three && for i in 1 2 3; do cp photos/c.png three/$i.png; echo "cat $i"
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..2}.shard'
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..1}.shard'
 expect_contains "$(cat .stderr)" "1 shard(s) of the same name pattern from an earlier run remain beside these (ov/s-2.shard)" "leftover shards"
+expect_status 2 clippo-pack --images three --shard-size 1 -o 'small/x-{0..1}.shard'
+expect_contains "$(cat .stderr)" "3 items, but -o 'small/x-{0..1}.shard' with --shard-size 1 holds at most 2" "output too small, said before any work"
+[ -e small ] && fail "the too-small output was begun"
 
 # --- re-sharding: a record with neither image nor text (a json alone) is dropped and named
 cat > lone.json <<'J'
