@@ -175,9 +175,11 @@ Image decode_png(std::string_view bytes) {
   png_set_user_limits(png, 1u << 30, 1u << 30);
   png_read_info(png, info);
   const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
-  if (static_cast<uint64_t>(width) * height > kMaxImagePixels) {
-    png_destroy_read_struct(&png, &info, nullptr);
+  try {
     check_size(width, height, "PNG");
+  } catch (...) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw;
   }
   const int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
@@ -152,6 +153,42 @@ void RecordWriter::close() {
     throw Error(fmt::format("{}: cannot rename from {}: {}", path_, temp_, std::strerror(errno)));
 }
 
+namespace {
+
+// The entries of sizes.json's other shards that still exist join `sizes`
+// (two sets, one folder); one that shares the new shards' name pattern is
+// likely left from an earlier, longer run of this set, and is pointed out.
+void keep_other_sizes(const std::string& path, std::map<std::string, uint64_t>& sizes) {
+  if (!fs::exists(path)) return;
+  auto family = [](const std::string& name) {  // the name without its last run of digits
+    size_t end = name.find_last_of("0123456789");
+    if (end == std::string::npos) return name;
+    size_t start = name.find_last_not_of("0123456789", end);
+    return name.substr(0, start + 1) + "#" + name.substr(end + 1);
+  };
+  const fs::path dir = fs::path(path).parent_path();
+  const std::string ours = family(sizes.begin()->first);
+  std::vector<std::string> stale;
+  try {
+    std::ifstream in(path, std::ios::binary);
+    const JsonObject old = JsonObject::parse(std::string(std::istreambuf_iterator<char>(in), {}), path);
+    for (auto& name : old.keys()) {
+      auto n = old.get_number(name);
+      if (!n || sizes.count(name) || !fs::is_regular_file(dir / name)) continue;
+      sizes[name] = static_cast<uint64_t>(*n);
+      if (family(name) == ours) stale.push_back((dir / name).string());
+    }
+  } catch (const Error& e) {
+    log::warn("{} (rewritten with this run's shards only)", e.what());
+  }
+  if (!stale.empty())
+    log::warn("{} shard(s) of the same name pattern from an earlier run remain beside these ({}{}); "
+              "remove them if they are not meant to go with this set",
+              stale.size(), stale.front(), stale.size() > 1 ? ", ..." : "");
+}
+
+}  // namespace
+
 Record header_record(std::string json) {
   Record r;
   r.key = std::string(kHeaderKey);
@@ -203,48 +240,15 @@ void ShardSetWriter::close() {
   closed_ = true;
   // No sizes.json for stdout or a device (-o /dev/null).
   if (names_.size() == 1 && (names_[0] == "-" || !fs::is_regular_file(names_[0]))) return;
-  // sizes.json beside the shards, as open_clip and webdataset tools read it;
-  // the entries of other shards still there are kept (two sets, one folder).
+  // sizes.json beside the shards, as open_clip and webdataset tools read it.
   fs::path dir = fs::path(names_[0]).parent_path();
   std::string tmp = (dir / ".sizes.json.tmp").string(), final_name = (dir / "sizes.json").string();
-  std::vector<std::pair<std::string, std::string>> entries;  // name -> count (JSON number text)
-  for (size_t i = 0; i < names_.size(); ++i)
-    entries.emplace_back(fs::path(names_[i]).filename().string(), std::to_string(counts_[i]));
-  if (fs::exists(final_name)) {
-    try {
-      std::ifstream in(final_name, std::ios::binary);
-      const std::string text((std::istreambuf_iterator<char>(in)), {});
-      const JsonObject old = JsonObject::parse(text, final_name);
-      // A kept shard named like this run's but for its number is likely left
-      // from an earlier, longer run of the same set: say so.
-      auto family = [](const std::string& name) {  // the name without its last run of digits
-        size_t end = name.find_last_of("0123456789");
-        if (end == std::string::npos) return name;
-        size_t start = name.find_last_not_of("0123456789", end);
-        return name.substr(0, start + 1) + "#" + name.substr(end + 1);
-      };
-      const std::string ours = family(entries.front().first);
-      std::vector<std::string> stale;
-      for (auto& name : old.keys()) {
-        auto mine = [&](auto& e) { return e.first == name; };
-        if (std::none_of(entries.begin(), entries.end(), mine) && fs::is_regular_file(dir / name))
-          if (auto n = old.get_number(name)) {
-            entries.emplace_back(name, std::to_string(static_cast<uint64_t>(*n)));
-            if (family(name) == ours) stale.push_back((dir / name).string());
-          }
-      }
-      if (!stale.empty())
-        log::warn("{} shard(s) of the same name pattern from an earlier run remain beside these ({}{}); "
-                  "remove them if they are not meant to go with this set",
-                  stale.size(), stale.front(), stale.size() > 1 ? ", ..." : "");
-    } catch (const Error& e) {
-      log::warn("{} (rewritten with this run's shards only)", e.what());
-    }
-  }
-  std::sort(entries.begin(), entries.end());
+  std::map<std::string, uint64_t> sizes;
+  for (size_t i = 0; i < names_.size(); ++i) sizes[fs::path(names_[i]).filename().string()] = counts_[i];
+  keep_other_sizes(final_name, sizes);
   JsonWriter j;
   j.begin_object();
-  for (auto& [name, n] : entries) j.key(name).raw(n);
+  for (auto& [name, n] : sizes) j.key(name).value(n);
   j.end_object();
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f || std::fputs((j.str() + "\n").c_str(), f) < 0 || std::fclose(f) != 0)

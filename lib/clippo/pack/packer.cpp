@@ -1,4 +1,3 @@
-#include "clippo/io/bom.h"
 #include "clippo/pack/packer.h"
 
 #include <fmt/core.h>
@@ -15,6 +14,7 @@
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
 #include "clippo/io/record_reader.h"
+#include "clippo/io/utf8.h"
 #include "clippo/pack/sentences.h"
 
 namespace clippo::pack {
@@ -40,36 +40,6 @@ bool read_file(const std::string& path, std::string& out) {
 }
 
 }  // namespace
-
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    else if ((c & 0xe0) == 0xc0) n = 1, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) n = 2, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) n = 3, cp = c & 0x07;
-    else return false;
-    if (i + n >= s.size()) return false;  // sequence cut off
-    for (size_t k = 1; k <= n; ++k) {
-      auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (d & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
-size_t count_code_points(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
-  return n;
-}
 
 struct Packer::Work {
   Record rec;

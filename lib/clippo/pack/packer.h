@@ -69,9 +69,5 @@ class Packer {
   uint64_t next_key_ = 0;
 };
 
-// Whether bytes are valid UTF-8 (no overlongs, no surrogates).
-bool valid_utf8(std::string_view s);
-// Number of code points of valid UTF-8.
-size_t count_code_points(std::string_view s);
 
 }  // namespace clippo::pack

@@ -1,4 +1,3 @@
-#include "clippo/io/bom.h"
 #include "clippo/pack/tables.h"
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
+#include "clippo/io/utf8.h"
 
 namespace fs = std::filesystem;
 

@@ -1,4 +1,3 @@
-#include "clippo/io/bom.h"
 #include "clippo/text/render_job.h"
 
 #include <fcntl.h>
@@ -24,6 +23,7 @@
 #include "clippo/io/image.h"
 #include "clippo/io/json.h"
 #include "clippo/io/record_reader.h"
+#include "clippo/io/utf8.h"
 
 namespace fs = std::filesystem;
 
