@@ -1,11 +1,11 @@
 // clippo-pack: build training shards from image folders, caption tables,
 // webdataset tars, or documents (neighbouring-sentence pairs).
-#include <csignal>
 #include <filesystem>
 
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
+#include "clippo/cli/stop.h"
 #include "clippo/io/paths.h"
 #include "clippo/pack/packer.h"
 
@@ -64,8 +64,7 @@ int main(int argc, char** argv) {
 
     BadInput bad(cmd.on_error);
     pack::Packer packer(o, bad);
-    std::signal(SIGINT, [](int sig) { pack::Packer::interrupted = sig; });
-    std::signal(SIGTERM, [](int sig) { pack::Packer::interrupted = sig; });
+    cli::catch_stop_signals();
     auto finish = [&] {
       auto s = packer.finish();
       log::info("wrote {} records {}{}{}", s.records,
@@ -92,7 +91,7 @@ int main(int argc, char** argv) {
       // What was written stays complete and valid; a run that wrote nothing
       // leaves nothing (and any earlier shard of that name untouched).
       if (packer.records() > 0) finish();
-      if (const int sig = pack::Packer::interrupted) {
+      if (const int sig = cli::stop_signal()) {
         log::info("stopped by signal {}; the shards written are complete", sig);
         return 128 + sig;
       }

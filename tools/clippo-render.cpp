@@ -1,8 +1,7 @@
 // clippo-render: text -> images, bit-exact with big_vision's render_unifont.
-#include <csignal>
-
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
+#include "clippo/cli/stop.h"
 #include "clippo/io/paths.h"
 #include "clippo/text/render_job.h"
 
@@ -61,11 +60,7 @@ int main(int argc, char** argv) {
       job.output_path = cmd.output;
       cli::refuse_binary_to_terminal(cmd.output);
     }
-    // Without SA_RESTART, so a signal also ends a read that waits on a pipe.
-    struct sigaction sa {};
-    sa.sa_handler = [](int sig) { text::interrupted = sig; };
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    cli::catch_stop_signals(cli::kInterruptReads);  // a signal also ends a wait on a pipe
     auto s = text::run(job);
     log::debug("rendered {} image(s)", s.rendered);
     if (s.passed) log::info("{} record(s) without txt copied unchanged", s.passed);

@@ -5,9 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <atomic>
 #include <condition_variable>
-#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <exception>
@@ -22,6 +20,7 @@
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
+#include "clippo/cli/stop.h"
 #include "clippo/io/json.h"
 #include "clippo/io/npy.h"
 #include "clippo/io/paths.h"
@@ -426,10 +425,9 @@ int embed_main(int argc, char** argv) {
     };
     // A signal stops the run: the output, whole or absent, is then absent
     // (the writers' destructors remove their temporary files).
-    static std::atomic<int> stop_signal{0};
-    for (int sig : {SIGINT, SIGTERM}) std::signal(sig, [](int s) { stop_signal = s; });
+    cli::catch_stop_signals();
     size_t imgs = 0, txts = 0;
-    while (auto j = stop_signal ? nullptr : pipe.next()) {
+    while (auto j = cli::stop_signal() ? nullptr : pipe.next()) {
       if (!j->bad_reason.empty()) {
         Progress::clear_line();
         bad.report(j->where, j->bad_reason, j->bad_detail);
@@ -447,10 +445,10 @@ int embed_main(int argc, char** argv) {
         imgs = txts = 0;
       }
     }
-    if (stop_signal) {
+    if (const int sig = cli::stop_signal()) {
       Progress::clear_line();
-      log::info("stopped by signal {} after {} records; nothing written", stop_signal.load(), records);
-      return 128 + stop_signal;
+      log::info("stopped by signal {} after {} records; nothing written", sig, records);
+      return 128 + sig;
     }
     if (!pending.empty()) flush();
     out->close();

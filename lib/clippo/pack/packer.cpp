@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -10,6 +11,7 @@
 
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
+#include "clippo/cli/stop.h"
 #include "clippo/io/image.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
@@ -19,7 +21,6 @@
 
 namespace clippo::pack {
 
-std::atomic<int> Packer::interrupted{0};
 
 namespace {
 
@@ -116,7 +117,7 @@ size_t Packer::run_chunk(std::vector<Work>& chunk) {
   int jobs = std::max(1, std::min<int>(opt_.threads, static_cast<int>(chunk.size())));
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i; !interrupted && (i = next++) < chunk.size();) {
+    for (size_t i; !cli::stop_signal() && (i = next++) < chunk.size();) {
       try {
         process(chunk[i]);
       } catch (const std::exception& e) {
@@ -148,7 +149,7 @@ void Packer::flush(std::vector<Work>& chunk) {
     for (size_t i = 0; i < done; ++i) emit(chunk[i]);
     chunk.clear();
   }
-  if (interrupted) throw Error(fmt::format("interrupted by signal {}", interrupted.load()));
+  if (cli::stop_signal()) throw Error(fmt::format("interrupted by signal {}", cli::stop_signal()));
 }
 
 void Packer::add_items(std::vector<Item> items) {
@@ -161,7 +162,7 @@ void Packer::add_items(std::vector<Item> items) {
   Progress progress("packing", items.size());
   std::vector<Work> chunk;
   for (auto& item : items) {
-    if (interrupted) break;
+    if (cli::stop_signal()) break;
     Work w;
     w.image_path = std::move(item.image_path);
     w.origin = w.image_path + " (" + item.origin + ")";
@@ -192,7 +193,7 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
     }
   };
   Record r;
-  while (!interrupted && reader.next(r)) {
+  while (!cli::stop_signal() && reader.next(r)) {
     Work w;
     w.origin = fmt::format("{}: {}", reader.current_input(), r.key);
     w.rec = std::move(r);
@@ -208,7 +209,7 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
   }
   std::shuffle(buffer.begin(), buffer.end(), rng);
   for (auto& w : buffer)
-    if (!interrupted) push(std::move(w));
+    if (!cli::stop_signal()) push(std::move(w));
   flush(chunk);
   auto& s = reader.stats();
   if (s.dropped_records) log::warn("{} record(s) cut off by damaged input dropped", s.dropped_records);
@@ -219,7 +220,7 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
   Progress progress("sentence pairs");
   auto add_document = [&](const std::string& doc, const std::string& origin) {
     auto sentences = split_sentences(doc);
-    for (size_t i = 0; i + 1 < sentences.size() && !interrupted; ++i) {
+    for (size_t i = 0; i + 1 < sentences.size() && !cli::stop_signal(); ++i) {
       Work w;
       w.origin = origin;
       w.rec.fields = {{"txt", sentences[i]}, {"next.txt", sentences[i + 1]}};

@@ -3,7 +3,6 @@
 // documents; filtered, optionally resized and shuffled, written with stable
 // unique keys.
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,15 +49,12 @@ class Packer {
   // Finishes the shards and sizes.json. Also after an error or interruption,
   // so that everything written so far stays complete and valid.
   PackSummary finish();
-  // Records written so far.
+  // Records written so far. (A cli::stop_signal() stops the adding.)
   uint64_t records() const { return writer_.records(); }
-
-  // The signal number, set from a handler: stop at the next chunk boundary.
-  static std::atomic<int> interrupted;
 
  private:
   struct Work;
-  size_t run_chunk(std::vector<Work>& chunk);  // items processed: all, or fewer when interrupted
+  size_t run_chunk(std::vector<Work>& chunk);  // items processed: all, or fewer when asked to stop
   void process(Work& w) const;
   void emit(Work& w);
   void flush(std::vector<Work>& chunk);

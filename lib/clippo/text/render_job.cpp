@@ -20,6 +20,7 @@
 
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
+#include "clippo/cli/stop.h"
 #include "clippo/io/image.h"
 #include "clippo/io/json.h"
 #include "clippo/io/record_reader.h"
@@ -42,7 +43,7 @@ bool LineReader::refill() {
   if (len_ == buf_.size()) return true;
   for (;;) {
     ssize_t n = ::read(fd_, buf_.data() + len_, buf_.size() - len_);
-    if (n < 0 && errno == EINTR && interrupted) return false;  // a signal ends a wait for input
+    if (n < 0 && errno == EINTR && cli::stop_signal()) return false;  // a signal ends a wait for input
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw Error(fmt::format("read failed: {}", std::strerror(errno)));
     if (n == 0) eof_ = true;
@@ -275,11 +276,11 @@ class Job {
     Progress progress("rendering");
     progress_ = &progress;
     for (const auto& input : job_.inputs)
-      if (!interrupted) read_input(input);
+      if (!cli::stop_signal()) read_input(input);
     flush();
     progress.finish();
     close_output();
-    stats_.stopped_by = interrupted;
+    stats_.stopped_by = cli::stop_signal();
     return stats_;
   }
 
@@ -348,7 +349,7 @@ class Job {
                                                         : text_cap;
     std::string line, key, text;
     bool cut;
-    for (uint64_t line_no = 1; !interrupted && lines.next(line, cap, cut); ++line_no) {
+    for (uint64_t line_no = 1; !cli::stop_signal() && lines.next(line, cap, cut); ++line_no) {
       auto where = [&] { return fmt::format("{}:{}", name, line_no); };
       key.clear();
       if (job_.format == TextFormat::lines) {
@@ -416,7 +417,7 @@ class Job {
     RecordReader reader({path}, job_.on_error);
     for (;;) {
       Item& item = slot();
-      if (interrupted || !reader.next(item.rec)) {
+      if (cli::stop_signal() || !reader.next(item.rec)) {
         --used_;
         return;
       }

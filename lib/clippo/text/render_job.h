@@ -2,7 +2,6 @@
 // (lines, TSV, JSONL or shards), render each item, write a shard, raw pixels,
 // PNG files or terminal art.
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,16 +29,12 @@ struct RenderJob {
   OnError on_error = OnError::skip;
 };
 
-// Set by clippo-render's SIGINT/SIGTERM handlers: run() stops reading, and
-// renders and writes what it has read, so the output stays complete.
-inline std::atomic<int> interrupted{0};
-
 struct RenderStats {
   uint64_t rendered = 0;     // images made
   uint64_t passed = 0;       // shard records without txt, copied unchanged
   uint64_t bad = 0;          // input items skipped (bad TSV/JSONL lines, bad keys)
   uint64_t cut = 0;          // lines longer than needed, cut after max_chars code points
-  int stopped_by = 0;        // the signal that ended the input early, or 0
+  int stopped_by = 0;        // cli::stop_signal() ended the input early: rendered and written is what was read
 };
 
 RenderStats run(const RenderJob& job);

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -18,6 +17,7 @@
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
+#include "clippo/cli/stop.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
 #include "clippo/model/autocast.h"
@@ -34,13 +34,6 @@ namespace fs = std::filesystem;
 namespace clippo::train {
 
 namespace {
-
-volatile std::sig_atomic_t g_signal = 0;
-
-extern "C" void on_signal(int sig) {
-  g_signal = sig;
-  std::signal(sig, SIG_DFL);  // a second one ends the process at once
-}
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -243,8 +236,7 @@ int train(const TrainConfig& cfg0) {
     evaluator = std::make_unique<Evaluator>(ec);
   }
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  cli::catch_stop_signals(cli::kSecondSignalKills);
 
   std::ofstream metrics;
   if (dist.is_main()) {
@@ -284,14 +276,14 @@ int train(const TrainConfig& cfg0) {
   auto window_start = Clock::now();
   double last_loss = 0;
   const bool tty = Progress::enabled() && dist.is_main();
-  auto interrupted = [&] { return world == 1 && g_signal != 0; };
+  auto interrupted = [&] { return world == 1 && cli::stop_signal() != 0; };
   auto stop_at = [&](int64_t step, int sig) {
     save(step);
     if (tty) fmt::print(stderr, "\n");
     log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step, ckpt_path.string());
     return 128 + sig;
   };
-  int stop_signal = 0;
+  int stopping = 0;
   const char* kill_env = std::getenv("CLIPPO_TRAIN_KILL_AT_STEP");
   const int64_t kill_at = kill_env ? std::atoll(kill_env) : -1;
 
@@ -300,7 +292,7 @@ int train(const TrainConfig& cfg0) {
     // One process stops while it waits for data too; ranks stop together,
     // after a step (the loader fails rather than wait for ever).
     std::optional<Batch> next = loader.next(interrupted);
-    if (!next) return stop_at(step, g_signal);
+    if (!next) return stop_at(step, cli::stop_signal());
     Batch& batch = *next;
     double td = since(t0);
     auto t1 = Clock::now();
@@ -372,7 +364,7 @@ int train(const TrainConfig& cfg0) {
     if (evaluator && ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || last)) {
       if (tty) fmt::print(stderr, "\n");
       // A signal ends the evaluation (a preempted job has seconds to save).
-      if (auto r = evaluator->run(net, 256, [] { return g_signal != 0; })) {
+      if (auto r = evaluator->run(net, 256, [] { return cli::stop_signal() != 0; })) {
         JsonWriter w;
         w.begin_object().key("step").value(step);
         for (auto& [k, v] : *r) w.key("eval/" + k).value(v);
@@ -384,9 +376,10 @@ int train(const TrainConfig& cfg0) {
         log::info("step {}: evaluation stopped by signal", step);
       }
     }
-    stop_signal = dist.any(g_signal != 0) ? (g_signal ? g_signal : SIGTERM) : 0;
+    const int mine = cli::stop_signal();  // the ranks stop together, whichever got the signal
+    stopping = dist.any(mine != 0) ? (mine ? mine : SIGTERM) : 0;
     const bool keep = cfg.keep_every > 0 && step % cfg.keep_every == 0;
-    if (stop_signal) return stop_at(step, stop_signal);
+    if (stopping) return stop_at(step, stopping);
     if (last || keep || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
     // For the resume test: die hard after this step, as a crash or `kill -9` would.
     if (kill_at == step) std::raise(SIGKILL);

@@ -1,0 +1,31 @@
+#include "clippo/cli/stop.h"
+
+#include <atomic>
+#include <csignal>
+
+namespace clippo::cli {
+namespace {
+
+std::atomic<int> g_stop{0};
+bool g_second_kills = false;  // set before the handler is installed
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop = sig;
+  if (g_second_kills) std::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+void catch_stop_signals(unsigned how) {
+  g_second_kills = how & kSecondSignalKills;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = (how & kInterruptReads) ? 0 : SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int stop_signal() { return g_stop; }
+
+}  // namespace clippo::cli
