@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     log::debug("rendered {} image(s)", s.rendered);
     if (s.passed) log::info("{} record(s) without txt copied unchanged", s.passed);
     if (s.cut) log::info("{} line(s) longer than --max-chars needs: KEY.txt holds the rendered start", s.cut);
-    if (s.bad) log::warn("{} input line(s) skipped", s.bad);
+    if (s.bad) log::warn("{} input text(s) skipped", s.bad);
     if (s.stopped_by) {
       log::info("stopped by signal {} after {} image(s); the output written is complete", s.stopped_by, s.rendered);
       return 128 + s.stopped_by;

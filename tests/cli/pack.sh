@@ -170,6 +170,9 @@ mkdir -p three && for i in 1 2 3; do cp photos/c.png three/$i.png; echo "cat $i"
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..2}.shard'
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..1}.shard'
 expect_contains "$(cat .stderr)" "1 shard(s) of the same name pattern from an earlier run remain beside these (ov/s-2.shard)" "leftover shards"
+expect_status 0 clippo-pack --images three -o 'ov/single-1.shard'
+expect_status 0 clippo-pack --images three -o 'ov/single-2.shard'
+case "$(cat .stderr)" in *"same name pattern"*) fail "a single named shard is no set with leftovers" ;; esac
 expect_status 2 clippo-pack --images three --shard-size 1 -o 'small/x-{0..1}.shard'
 expect_contains "$(cat .stderr)" "3 items, but -o 'small/x-{0..1}.shard' with --shard-size 1 holds at most 2" "output too small, said before any work"
 [ -e small ] && fail "the too-small output was begun"

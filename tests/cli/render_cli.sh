@@ -6,9 +6,12 @@
 REF="$CLIPPO_SOURCE/tests/ref/render_ref.py"
 export RENDER_REF_CACHE="$T/unifont-table.npy"
 
-# --- lines: keys, txt kept byte for byte, CRLF, empty line, NUL, bad UTF-8
+# --- lines: keys, txt kept byte for byte, CRLF, empty line, NUL; bad UTF-8
+# is drawn (raw) but kept out of the shard
 printf 'Hello World\r\n\nnul\0byte\nbad \xff\xfe utf\xe2\x82\nlast line without newline' >in.txt
 expect_status 0 clippo-render -o out.shard in.txt
+expect_contains "$(cat .stderr)" "in.txt:4: text is not valid UTF-8" "invalid UTF-8 line named"
+expect_status 0 clippo-render --raw -o in.raw in.txt
 $PY - <<'EOF' || fail "lines: shard content"
 import io, json, tarfile, subprocess, sys
 import numpy as np
@@ -17,20 +20,24 @@ import render_ref
 raw = subprocess.run(["zstd", "-dc", "out.shard"], capture_output=True, check=True).stdout
 tar = tarfile.open(fileobj=io.BytesIO(raw))
 names = tar.getnames()
-want_names = ["__clippo__.json"] + [f"{i:09d}.{f}" for i in range(5) for f in ("pgm", "txt")]
+want_names = ["__clippo__.json"] + [f"{i:09d}.{f}" for i in range(4) for f in ("pgm", "txt")]
 assert names == want_names, names
 header = json.loads(tar.extractfile("__clippo__.json").read())
 assert header["tool"] == "clippo-render" and header["render"]["size"] == 224, header
 assert header["render"]["fonts"] == ["/usr/share/unifont/unifont.hex"], header
 texts = [b"Hello World", b"", b"nul\0byte", b"bad \xff\xfe utf\xe2\x82", b"last line without newline"]
 table = render_ref.load_font([render_ref.DEFAULT_FONT])
-for i, t in enumerate(texts):
+stored = [t for t in texts if t != texts[3]]
+for i, t in enumerate(stored):
     got = tar.extractfile(f"{i:09d}.txt").read()
     assert got == t, (i, got)
     pgm = tar.extractfile(f"{i:09d}.pgm").read()
     assert pgm.startswith(b"P5\n224 224\n255\n"), pgm[:20]
     img = np.frombuffer(pgm[15:], np.uint8).reshape(224, 224)
     assert np.array_equal(img, render_ref.render(t, table)), f"record {i} pixels"
+raw = np.fromfile("in.raw", np.uint8).reshape(5, 224, 224)
+for i, t in enumerate(texts):
+    assert np.array_equal(raw[i], render_ref.render(t, table)), f"raw image {i} pixels"
 EOF
 
 # --- raw output equals the shard's pixels; --threads 2 gives the same bytes
@@ -100,7 +107,7 @@ cmp -s <(zstd -dc s.shard) <(zstd -dc r.shard) || fail "shard on redirected stdi
 expect_status 0 clippo-render -o 'split-{0..1}.shard' in.txt
 # (the folder's other shards keep their entries)
 expect_eq "$($PY -c "import json; s = json.load(open('sizes.json')); print(s['split-0.shard'], s['split-1.shard'], s['out.shard'])")" \
-  "3 2 5" "sizes.json"
+  "2 2 4" "sizes.json"
 
 # --- PNG files and terminal art
 expect_status 0 clippo-render --png pngs --size 64 in.txt
@@ -146,6 +153,18 @@ printf 'k1\ta\nk2\tb\nk1\tc\n' >dup.tsv
 expect_status 0 clippo-render --tsv dup.tsv -o dup.shard
 expect_contains "$(cat .stderr)" "dup.tsv:3: key 'k1' again (skipped)" "repeated --tsv key"
 expect_eq "$(members dup.shard | grep -c pgm)" "2" "one image per key"
+# --- text that is not UTF-8: drawn as U+FFFD in images, kept out of shards
+printf 'good\nbad \xff here\nok\n' >latin.txt
+expect_status 0 clippo-render latin.txt -o latin.shard
+expect_contains "$(cat .stderr)" "latin.txt:2: text is not valid UTF-8" "invalid UTF-8 line named"
+expect_eq "$(members latin.shard | grep -c txt)" "2" "the other lines are kept"
+expect_status 1 clippo-render --on-error fail latin.txt -o latin-fail.shard
+expect_status 0 clippo-render --raw --size 32 latin.txt -o latin.raw
+expect_eq "$(stat -c %s latin.raw)" $((3 * 32 * 32)) "raw output keeps one image per line"
+mkdir -p nonutf && printf 'a\xfeb' >nonutf/k1.txt && printf 'fine' >nonutf/k2.txt && tar -cf nonutf.tar -C nonutf k1.txt k2.txt
+expect_status 0 clippo-render nonutf.tar -o nonutf.shard
+expect_contains "$(cat .stderr)" "nonutf.tar: k1: text is not valid UTF-8" "invalid UTF-8 shard record named"
+expect_eq "$(members nonutf.shard | tr '\n' ' ')" "__clippo__.json k2.txt k2.pgm " "only the UTF-8 record is rendered"
 
 # --- the same shard bytes for any --threads (zstd's threaded format always)
 seq 1 3000 >many.txt

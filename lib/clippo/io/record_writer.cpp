@@ -156,9 +156,10 @@ void RecordWriter::close() {
 namespace {
 
 // The entries of sizes.json's other shards that still exist join `sizes`
-// (two sets, one folder); one that shares the new shards' name pattern is
-// likely left from an earlier, longer run of this set, and is pointed out.
-void keep_other_sizes(const std::string& path, std::map<std::string, uint64_t>& sizes) {
+// (two sets, one folder). When the new shards are a numbered set, one that
+// shares their name pattern is likely left from an earlier, longer run of
+// this set, and is pointed out.
+void keep_other_sizes(const std::string& path, bool numbered_set, std::map<std::string, uint64_t>& sizes) {
   if (!fs::exists(path)) return;
   auto family = [](const std::string& name) {  // the name without its last run of digits
     size_t end = name.find_last_of("0123456789");
@@ -176,7 +177,7 @@ void keep_other_sizes(const std::string& path, std::map<std::string, uint64_t>& 
       auto n = old.get_number(name);
       if (!n || sizes.count(name) || !fs::is_regular_file(dir / name)) continue;
       sizes[name] = static_cast<uint64_t>(*n);
-      if (family(name) == ours) stale.push_back((dir / name).string());
+      if (numbered_set && family(name) == ours) stale.push_back((dir / name).string());
     }
   } catch (const Error& e) {
     log::warn("{} (rewritten with this run's shards only)", e.what());
@@ -245,7 +246,7 @@ void ShardSetWriter::close() {
   std::string tmp = (dir / ".sizes.json.tmp").string(), final_name = (dir / "sizes.json").string();
   std::map<std::string, uint64_t> sizes;
   for (size_t i = 0; i < names_.size(); ++i) sizes[fs::path(names_[i]).filename().string()] = counts_[i];
-  keep_other_sizes(final_name, sizes);
+  keep_other_sizes(final_name, shard_size_ > 0 || round_robin_, sizes);
   JsonWriter j;
   j.begin_object();
   for (auto& [name, n] : sizes) j.key(name).value(n);

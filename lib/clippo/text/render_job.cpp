@@ -313,6 +313,11 @@ class Job {
       throw Error(fmt::format("{}: cannot write: {}", job_.output_path, std::strerror(errno)));
   }
 
+  // Images draw any bytes (each invalid sequence as U+FFFD), but a shard
+  // keeps the text too, and clippo-pack and clippo-train take only UTF-8.
+  static constexpr const char* kNotUtf8 = "text is not valid UTF-8 (a shard keeps only UTF-8 text)";
+  bool storable(std::string_view text) const { return job_.output != OutputKind::shard || valid_utf8(text); }
+
   void bad(const std::string& where, const std::string& what) {
     ++stats_.bad;
     std::string msg = fmt::format("{}: {}", where, what);
@@ -336,11 +341,11 @@ class Job {
     LineReader lines(fd);
     lines.fill(512);
     if (looks_like_shard(lines.buffered())) {
-      if (input != "-") return read_shard(input);
+      if (input != "-") return read_shard(input, name);
       struct stat st;
-      if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && ::lseek(0, 0, SEEK_SET) == 0) return read_shard("-");
+      if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && ::lseek(0, 0, SEEK_SET) == 0) return read_shard("-", name);
       StdinReplay replay{std::string(lines.buffered())};
-      return read_shard(replay.path());
+      return read_shard(replay.path(), name);
     }
     const int max_chars = job_.render.max_chars;
     const size_t text_cap = max_chars > 0 ? 4 * static_cast<size_t>(max_chars) : SIZE_MAX;
@@ -396,6 +401,10 @@ class Job {
         ++stats_.cut;
         text.resize(utf8_prefix_bytes(text, max_chars));
       }
+      if (!storable(text)) {
+        bad(where(), kNotUtf8);
+        continue;
+      }
       // Slots are reused chunk after chunk, so the image buffers are not
       // allocated (and faulted in) again for every record.
       Item& item = slot();
@@ -413,7 +422,7 @@ class Job {
     }
   }
 
-  void read_shard(const std::string& path) {
+  void read_shard(const std::string& path, const std::string& name) {
     RecordReader reader({path}, job_.on_error);
     for (;;) {
       Item& item = slot();
@@ -424,6 +433,11 @@ class Job {
       item.text = item.image = -1;
       for (size_t i = 0; i < item.rec.fields.size(); ++i)
         if (item.rec.fields[i].first == "txt") item.text = static_cast<int>(i);
+      if (item.text >= 0 && !storable(item.rec.fields[item.text].second)) {
+        bad(fmt::format("{}: {}", name, item.rec.key), kNotUtf8);
+        --used_;
+        continue;
+      }
       if (item.text >= 0) {
         item.rec.set("pgm", std::string());
         for (size_t i = 0; i < item.rec.fields.size(); ++i)
