@@ -48,6 +48,19 @@ int main(int argc, char** argv) {
     int modes = !images.empty() + !jsonl.empty() + !csv.empty() + !sentences.empty() + !inputs.empty();
     if (modes != 1) throw UsageError("give exactly one input: TAR..., --images, --jsonl, --csv or --sentences");
     if (!captions.empty() && images.empty()) throw UsageError("--captions goes with --images");
+    // Field names pick columns of a CSV/JSONL table (and --text-field the
+    // documents' text); anywhere else they would be silently ignored.
+    const bool fielded_table = !jsonl.empty() || !csv.empty() ||
+                               (!captions.empty() && pack::table_format(captions) != pack::TableFormat::tsv);
+    for (const char* name : {"image-field", "text-field", "label-field"}) {
+      if (fielded_table || !vm.count(name) || vm[name].defaulted()) continue;
+      if (!sentences.empty() && std::string_view(name) == "text-field") continue;
+      throw UsageError(fmt::format(
+          "--{} names a field of a CSV/JSONL table (--csv, --jsonl, or --captions FILE.csv/.jsonl){}", name,
+          !captions.empty() ? "; a TSV caption table has the columns path, caption and label"
+          : !images.empty() ? "; sidecar captions have no fields"
+                            : ""));
+    }
     if (cmd.output == "-") cli::refuse_binary_to_terminal(cmd.output);
     if (o.jpeg_quality < 1 || o.jpeg_quality > 100) throw UsageError("--jpeg-quality must be 1..100");
     if (o.resize < 0 || o.min_image_size < 0) throw UsageError("sizes must be >= 0");

@@ -170,6 +170,12 @@ mkdir -p three && for i in 1 2 3; do cp photos/c.png three/$i.png; echo "cat $i"
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..2}.shard'
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..1}.shard'
 expect_contains "$(cat .stderr)" "1 shard(s) of the same name pattern from an earlier run remain beside these (ov/s-2.shard)" "leftover shards"
+# --- field options where there are no fields are refused, not ignored
+expect_status 2 clippo-pack --images three --label-field cls -o fields.shard
+expect_contains "$(cat .stderr)" "sidecar captions have no fields" "--label-field with sidecars"
+expect_status 2 clippo-pack ov/s-0.shard --image-field img -o fields.shard
+expect_contains "$(cat .stderr)" "--image-field names a field of a CSV/JSONL table" "--image-field with tars"
+[ -e fields.shard ] && fail "a refused field option wrote a shard"
 expect_status 0 clippo-pack --images three -o 'ov/single-1.shard'
 expect_status 0 clippo-pack --images three -o 'ov/single-2.shard'
 case "$(cat .stderr)" in *"same name pattern"*) fail "a single named shard is no set with leftovers" ;; esac
