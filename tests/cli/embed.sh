@@ -132,16 +132,28 @@ expect_status 0 clippo-embed $CK one.shard cut.shard -o cut.emb.shard
 expect_contains "$(cat "$T/.stderr")" "cut.shard: cannot open" "damaged input named"
 expect_contains "$(cat "$T/.stderr")" "1 damaged input(s) cut short" "damaged input counted"
 
-# --- SIGINT: the output, whole or absent, is absent; no temporary file is left
+# --- SIGINT: the output, whole or absent, is absent, even shards already
+# full; no temporary file is left
 mkdir -p many && for i in $(seq 200); do ln -f photos/a.ppm many/$i.ppm; done
-clippo-embed $CK many --res 1024 --threads 1 --batch-size 1 -o out_int/int.shard 2>int.err &
+clippo-embed $CK many --res 1024 --threads 1 --batch-size 1 --shard-size 2 -o 'out_int/int-%03d.shard' 2>int.err &
 pid=$!
-sleep 1
+for _ in $(seq 300); do [ "$(ls -A out_int 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done  # a shard full
 kill -INT $pid
 wait $pid
 expect_eq "$?" 130 "exit status after SIGINT"
 expect_contains "$(cat int.err)" "stopped by signal 2" "SIGINT reported"
 expect_eq "$(ls -A out_int 2>/dev/null | wc -l)" "0" "nothing left in the output folder after SIGINT"
+
+# --- an output too small: refused before any work for image files, and
+# after a partial run (shards) nothing is left
+expect_status 2 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm -o 'small/e-{0..1}.shard' --shard-size 1
+expect_contains "$(cat "$T/.stderr")" "3 images, but -o 'small/e-{0..1}.shard' with --shard-size 1 holds at most 2" "too small, said up front"
+printf 'a\nb\nc\n' | clippo-render --size 32 -q -o three.shard
+expect_status 1 clippo-embed $CK three.shard -o 'small/e-{0..1}.shard' --shard-size 1
+expect_contains "$(cat "$T/.stderr")" "more are needed" "too small for a shard's records"
+expect_eq "$(ls -A small 2>/dev/null | wc -l)" "0" "no part of a set that failed is left"
+expect_status 2 clippo-embed $CK photos/a.ppm --keep-images -o kept.shard
+expect_contains "$(cat "$T/.stderr")" "--keep-images carries the images of shard records" "--keep-images for image files"
 
 # --- errors
 expect_status 1 clippo-embed ref/bad/missing.npz photos/

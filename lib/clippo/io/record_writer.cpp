@@ -87,7 +87,9 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
 
 RecordWriter::~RecordWriter() {
   if (archive_) archive_write_free(archive_);  // abandons the stream
-  if (!temp_.empty() && fd_ >= 0) {
+  if (finished_) {
+    ::unlink(temp_.c_str());
+  } else if (!temp_.empty() && fd_ >= 0) {
     ::close(fd_);
     ::unlink(temp_.c_str());
   } else if (fd_ >= 0 && fd_ != STDOUT_FILENO) {
@@ -131,7 +133,7 @@ void RecordWriter::write(const Record& record) {
   ++records_;
 }
 
-void RecordWriter::close() {
+void RecordWriter::finish() {
   if (!archive_) return;
   check(archive_write_close(archive_), "close");
   archive_write_free(archive_);
@@ -149,8 +151,14 @@ void RecordWriter::close() {
     throw Error(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
   }
   fd_ = -1;
+  finished_ = true;
+}
+
+void RecordWriter::commit() {
+  if (!finished_) return;
   if (::rename(temp_.c_str(), path_.c_str()) != 0)
     throw Error(fmt::format("{}: cannot rename from {}: {}", path_, temp_, std::strerror(errno)));
+  finished_ = false;
 }
 
 namespace {
@@ -190,6 +198,15 @@ void keep_other_sizes(const std::string& path, bool numbered_set, std::map<std::
 
 }  // namespace
 
+void check_shard_set_fits(const std::string& pattern, uint64_t shard_size, uint64_t records, const char* what) {
+  if (shard_size == 0 || pattern == "-") return;
+  const auto names = OutputPattern(pattern).count();
+  if (names && records > *names * shard_size)
+    throw UsageError(fmt::format("{} {}, but -o '{}' with --shard-size {} holds at most {}: widen the pattern or "
+                                 "raise --shard-size",
+                                 records, what, pattern, shard_size, *names * shard_size));
+}
+
 Record header_record(std::string json) {
   Record r;
   r.key = std::string(kHeaderKey);
@@ -198,8 +215,12 @@ Record header_record(std::string json) {
 }
 
 ShardSetWriter::ShardSetWriter(const std::string& pattern, uint64_t shard_size, Compression compression,
-                               std::optional<std::string> header_json)
-    : pattern_(pattern), shard_size_(shard_size), compression_(compression), header_(std::move(header_json)) {
+                               std::optional<std::string> header_json, Commit commit)
+    : pattern_(pattern),
+      shard_size_(shard_size),
+      commit_(commit),
+      compression_(compression),
+      header_(std::move(header_json)) {
   round_robin_ = shard_size_ == 0 && pattern_.count().value_or(1) > 1;
   if (shard_size_ == 0 && !pattern_.count())
     throw UsageError("output pattern '" + pattern + "' has no fixed number of shards: give --shard-size");
@@ -223,7 +244,8 @@ void ShardSetWriter::write(const Record& record) {
   uint64_t shard = round_robin_ ? records_ % *pattern_.count() : shard_size_ ? records_ / shard_size_ : 0;
   // Sequential filling: finish the previous shard as soon as the next starts.
   if (!round_robin_ && shard > 0 && writers_.size() == shard && writers_[shard - 1]) {
-    writers_[shard - 1]->close();
+    if (commit_ == Commit::each_shard) writers_[shard - 1]->close();
+    else writers_[shard - 1]->finish();
   }
   open(shard).write(record);
   ++counts_[shard];
@@ -235,7 +257,8 @@ void ShardSetWriter::close() {
   // Every named shard of a round-robin list exists, and an empty run still
   // writes one valid (empty) shard.
   open(round_robin_ ? *pattern_.count() - 1 : 0);
-  for (auto& w : writers_) w->close();
+  for (auto& w : writers_) w->finish();
+  for (auto& w : writers_) w->commit();
   for (auto& n : names_)
     if (n != "-" && fs::is_regular_file(n)) bytes_written_ += fs::file_size(n);
   closed_ = true;

@@ -31,8 +31,15 @@ class RecordWriter {
   RecordWriter& operator=(const RecordWriter&) = delete;
 
   void write(const Record& record);
-  // Finishes the archive, fsyncs and renames it to its final name.
-  void close();
+  // Finishes the archive and fsyncs it, still under its temporary name
+  // (removed by the destructor unless commit() follows).
+  void finish();
+  // Renames a finished file to its final name.
+  void commit();
+  void close() {
+    finish();
+    commit();
+  }
 
   const std::string& path() const { return path_; }
   uint64_t records() const { return records_; }
@@ -42,6 +49,7 @@ class RecordWriter {
   void check(int rc, const char* what);
   std::string path_, temp_;
   int fd_ = -1;
+  bool finished_ = false;  // temp_ is complete and awaits commit()
   archive* archive_ = nullptr;
   uint64_t records_ = 0, bytes_ = 0;
 };
@@ -53,20 +61,18 @@ class RecordWriter {
 // sizes.json (shard basename -> records) beside the shards.
 class ShardSetWriter {
  public:
+  // each_shard: a shard gets its final name when it is full, so an
+  // interrupted run keeps the full ones; whole_set: all at close(), so the
+  // set is whole or absent.
+  enum class Commit { each_shard, whole_set };
   ShardSetWriter(const std::string& pattern, uint64_t shard_size, Compression compression,
-                 std::optional<std::string> header_json = std::nullopt);
+                 std::optional<std::string> header_json = std::nullopt, Commit commit = Commit::each_shard);
   ~ShardSetWriter();
   void write(const Record& record);
   void close();
 
   uint64_t records() const { return records_; }
   uint64_t shards() const { return names_.size(); }
-  // The most records the output takes: a fixed list of names times the
-  // shard size; nullopt when unbounded.
-  std::optional<uint64_t> capacity() const {
-    if (shard_size_ == 0 || !pattern_.count()) return std::nullopt;
-    return *pattern_.count() * shard_size_;
-  }
   // Compressed bytes written (known after close()).
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -75,6 +81,7 @@ class ShardSetWriter {
   OutputPattern pattern_;
   uint64_t shard_size_;
   bool round_robin_;
+  Commit commit_;
   Compression compression_;
   std::optional<std::string> header_;
   std::vector<std::unique_ptr<RecordWriter>> writers_;
@@ -83,6 +90,11 @@ class ShardSetWriter {
   uint64_t records_ = 0, bytes_written_ = 0;
   bool closed_ = false;
 };
+
+// Where the number of records is known before writing: a usage error when
+// `pattern` with `shard_size` (a fixed list of names times the shard size)
+// cannot take them, rather than a failure after part of the work.
+void check_shard_set_fits(const std::string& pattern, uint64_t shard_size, uint64_t records, const char* what);
 
 // The `__clippo__` record holding a header's JSON.
 Record header_record(std::string json);

@@ -371,14 +371,19 @@ int embed_main(int argc, char** argv) {
     // Options that cannot apply are mistakes, not no-ops.
     if (!text_file.empty() && (!vm["fields"].defaulted() || keep_images))
       throw UsageError("--fields and --keep-images are for shards; --text embeds its lines as text");
-    if (!want_img && !expanded.empty() &&
-        std::all_of(expanded.begin(), expanded.end(), [](auto& p) { return p != "-" && is_image_path(p); }))
+    const bool image_files_only =
+        std::all_of(expanded.begin(), expanded.end(), [](auto& p) { return p != "-" && is_image_path(p); });
+    if (!want_img && !expanded.empty() && image_files_only)
       throw UsageError("--fields text: image files have no text (give shards, or --text FILE)");
+    if (keep_images && !expanded.empty() && image_files_only)
+      throw UsageError("--keep-images carries the images of shard records; image files are not copied into the output");
     // --npy holds one kind of vector: shards with both, as --fields asks by
     // default, would fail at their first record; say so before any work.
     if (!npy.empty() && want_img && want_txt &&
         std::any_of(expanded.begin(), expanded.end(), [](auto& p) { return p == "-" || !is_image_path(p); }))
       throw UsageError("--npy holds one kind of embedding: give --fields image or --fields text for shards");
+    // Image files are counted now; shards and text only as they are read.
+    if (npy.empty() && image_files_only) check_shard_set_fits(cmd.output, cmd.shard_size, expanded.size(), "images");
     auto t0 = std::chrono::steady_clock::now();
     Embedder emb(ckpt, eo);
     log::debug("model {} at {} px, dim {}, {} threads", emb.variant(), emb.resolution(), emb.dim(), cmd.threads);

@@ -28,7 +28,8 @@ class ShardOutput : public EmbedOutput {
       single_ = std::make_unique<RecordWriter>("-", c);
       single_->write(header_record(header));
     } else {
-      set_ = std::make_unique<ShardSetWriter>(output, shard_size, c, header);
+      // Like an interrupted run, a failed one leaves no part of the set.
+      set_ = std::make_unique<ShardSetWriter>(output, shard_size, c, header, ShardSetWriter::Commit::whole_set);
     }
   }
   void write(Record& rec, const std::vector<std::pair<std::string, std::string>>&, const float* img,

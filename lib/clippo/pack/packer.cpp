@@ -154,10 +154,7 @@ void Packer::flush(std::vector<Work>& chunk) {
 
 void Packer::add_items(std::vector<Item> items) {
   // Known up front: refuse an output too small before writing part of it.
-  if (auto cap = writer_.capacity(); cap && items.size() > *cap)
-    throw UsageError(fmt::format("{} items, but -o '{}' with --shard-size {} holds at most {}: widen the pattern or "
-                                 "raise --shard-size",
-                                 items.size(), opt_.output, opt_.shard_size, *cap));
+  check_shard_set_fits(opt_.output, opt_.shard_size, items.size(), "items");
   if (opt_.shuffle) std::shuffle(items.begin(), items.end(), std::mt19937_64(opt_.seed));
   Progress progress("packing", items.size());
   std::vector<Work> chunk;
