@@ -140,6 +140,21 @@ $PY -c "
 import json
 n = sum(json.load(open('int/sizes.json')).values())
 assert 50 <= n < 4000, n" || fail "records after SIGINT: sizes.json should count the complete shards only"
+# --- SIGINT while a pipe stalls: the wait ends (records read but not yet
+# processed are dropped, as for any SIGINT)
+mkfifo stall.fifo
+clippo-pack stall.fifo -o stall/s.shard 2>stall.err & pid=$!
+exec 3>stall.fifo
+zstd -dc int/x-000.shard >&3
+sleep 1
+kill -INT $pid
+for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && { fail "clippo-pack still waits on the stalled pipe 5 s after SIGINT"; kill -9 $pid; }
+wait $pid
+expect_eq "$?" 130 "exit status after SIGINT on a stalled pipe"
+exec 3>&-
+expect_contains "$(cat stall.err)" "stopped by signal 2" "SIGINT on a stalled pipe reported"
+expect_eq "$(ls -A stall 2>/dev/null | grep -c tmp)" "0" "no temporary files after SIGINT on a stalled pipe"
 expect_status 2 clippo-pack --images big --shuffle-buffer 0 -o x.shard
 expect_status 2 clippo-pack --images big --min-caption-chars -1 -o x.shard
 expect_status 2 clippo-pack --images big --shard-size -1 -o 'x-%d.shard'

@@ -60,6 +60,8 @@ class RecordReader {
   std::optional<std::string> header_, latest_header_;
   uint64_t headers_seen_ = 0;
   std::optional<std::string> damaged_key_;  // key of the member being read when damage hit
+  struct PipeSource;                         // stdin or a FIFO, read so that a stop signal ends the wait
+  std::unique_ptr<PipeSource> pipe_;
   ReadStats stats_;
 };
 
