@@ -11,6 +11,8 @@ endmacro()
 
 clippo_require_pkg(ARCHIVE libarchive libarchive-dev)
 clippo_require_pkg(ZSTD libzstd libzstd-dev)
+# gzip shards are decoded by clippo itself (io/input_bytes), as zstd ones.
+clippo_require_pkg(ZLIB zlib zlib1g-dev)
 clippo_require_pkg(LIBZIP libzip libzip-dev)
 clippo_require_pkg(SIMDJSON simdjson libsimdjson-dev)
 # SHA-256 of checkpoints at hardware speed (SHA-NI).

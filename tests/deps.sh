@@ -1,7 +1,7 @@
 # Debian packages clippo builds, tests and runs with; sourced by tests/run.sh,
 # the benchmarks and examples/quickstart.sh. Installs only what is missing.
 CLIPPO_DEPS=(build-essential cmake pkg-config ccache zstd bc
-  libtorch-dev libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libzstd-dev libarchive-dev libzip-dev libsimdjson-dev
+  libtorch-dev libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libzstd-dev zlib1g-dev libarchive-dev libzip-dev libsimdjson-dev
   libboost-program-options-dev libfmt-dev libssl-dev libfaiss-dev catch2 unifont libopenblas0-pthread
   libgloo-dev
   python3 python3-numpy man-db)

@@ -4,53 +4,27 @@
 #include <archive_entry.h>
 #include <fmt/core.h>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "clippo/cli/log.h"
 #include "clippo/cli/stop.h"
 #include "clippo/io/archive_message.h"
+#include "clippo/io/input_bytes.h"
 
 namespace clippo {
 
-// libarchive's own fd reader retries a read that a signal interrupted, so a
-// tool reading a stalled pipe would never see its stop signal. This one
-// waits in short polls and gives up once stop_signal() is set.
-struct RecordReader::PipeSource {
-  int fd;
-  bool owned;
-  std::vector<char> buffer = std::vector<char>(1 << 20);
+namespace {
 
-  static la_ssize_t read(archive* a, void* self, const void** out) {
-    auto* s = static_cast<PipeSource*>(self);
-    for (;;) {
-      if (const int sig = cli::stop_signal()) {
-        archive_set_error(a, EINTR, "interrupted by signal %d", sig);
-        return -1;
-      }
-      pollfd p{s->fd, POLLIN, 0};
-      const int ready = ::poll(&p, 1, 200);
-      if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
-      const ssize_t n = ::read(s->fd, s->buffer.data(), s->buffer.size());
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n < 0) archive_set_error(a, errno, "read error");
-      *out = s->buffer.data();
-      return n;
-    }
-  }
-  static int close(archive*, void* self) {
-    auto* s = static_cast<PipeSource*>(self);
-    if (s->owned && s->fd >= 0) ::close(s->fd);
-    s->fd = -1;
-    return ARCHIVE_OK;
-  }
-};
+la_ssize_t read_input(archive* a, void* self, const void** out) {
+  auto* in = static_cast<InputBytes*>(self);
+  const char* data = nullptr;
+  const long n = in->read(&data);
+  if (n < 0) archive_set_error(a, -1, "%s", in->error().c_str());  // -1: libarchive's "miscellaneous" errno
+  *out = data;
+  return n;
+}
+
+}  // namespace
 
 RecordReader::RecordReader(std::vector<std::string> inputs, OnError on_error)
     : inputs_(std::move(inputs)), on_error_(on_error) {}
@@ -60,7 +34,7 @@ RecordReader::~RecordReader() { close_input(); }
 void RecordReader::close_input() {
   if (archive_) archive_read_free(archive_);
   archive_ = nullptr;
-  pipe_.reset();
+  input_.reset();
   have_pending_ = false;
 }
 
@@ -68,24 +42,20 @@ bool RecordReader::open_next_input() {
   close_input();
   if (next_input_ >= inputs_.size()) return false;
   current_input_ = inputs_[next_input_++];
+  try {
+    input_ = InputBytes::open(current_input_);
+  } catch (const Error& e) {
+    damaged(e.what());
+    return open_next_input();
+  }
   archive_ = archive_read_new();
-  archive_read_support_filter_all(archive_);
+  // gzip and zstd arrive decoded; other compressions (bzip2, xz, ...) are
+  // libarchive's.
+  if (input_->decoding().empty()) archive_read_support_filter_all(archive_);
   archive_read_support_format_tar(archive_);
   // `cat a.shard b.shard | tool`: go past the zero blocks between archives.
   archive_read_set_format_option(archive_, "tar", "read_concatenated_archives", "1");
-  int rc;
-  struct stat st;
-  if (current_input_ != "-" && ::stat(current_input_.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-    rc = archive_read_open_filename(archive_, current_input_.c_str(), 1 << 20);  // seeks past skipped data
-  } else {
-    const int fd = current_input_ == "-" ? 0 : ::open(current_input_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      damaged(fmt::format("cannot open: {}", std::strerror(errno)));
-      return open_next_input();
-    }
-    pipe_ = std::make_unique<PipeSource>(PipeSource{fd, fd != 0});
-    rc = archive_read_open(archive_, pipe_.get(), nullptr, PipeSource::read, PipeSource::close);
-  }
+  const int rc = archive_read_open(archive_, input_.get(), nullptr, read_input, nullptr);
   if (rc != ARCHIVE_OK) {
     damaged(fmt::format("cannot open: {}", archive_message(archive_)));
     return open_next_input();

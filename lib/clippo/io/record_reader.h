@@ -13,6 +13,8 @@ struct archive;
 
 namespace clippo {
 
+class InputBytes;
+
 struct ReadStats {
   uint64_t records = 0, bytes = 0;
   uint64_t damaged_inputs = 0;   // inputs cut short by corruption
@@ -60,8 +62,7 @@ class RecordReader {
   std::optional<std::string> header_, latest_header_;
   uint64_t headers_seen_ = 0;
   std::optional<std::string> damaged_key_;  // key of the member being read when damage hit
-  struct PipeSource;                         // stdin or a FIFO, read so that a stop signal ends the wait
-  std::unique_ptr<PipeSource> pipe_;
+  std::unique_ptr<InputBytes> input_;        // what archive_ reads
   ReadStats stats_;
 };
 

@@ -1,0 +1,179 @@
+#include "clippo/io/input_bytes.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "clippo/cli/error.h"
+#include "clippo/cli/stop.h"
+
+namespace clippo {
+namespace {
+
+constexpr size_t kBuffer = 1 << 20;
+
+enum class Codec { none, gzip, zstd };
+
+Codec codec_of(const char* p, size_t n) {
+  auto u = [&](size_t i) { return static_cast<unsigned char>(p[i]); };
+  if (n >= 2 && u(0) == 0x1f && u(1) == 0x8b) return Codec::gzip;
+  // A zstd frame, or a skippable frame (magic 0x184D2A5?, little-endian).
+  if (n >= 4 && ((u(0) == 0x28 && u(1) == 0xb5 && u(2) == 0x2f && u(3) == 0xfd) ||
+                 ((u(0) & 0xf0) == 0x50 && u(1) == 0x2a && u(2) == 0x4d && u(3) == 0x18)))
+    return Codec::zstd;
+  return Codec::none;
+}
+
+class FdInput final : public InputBytes {
+ public:
+  FdInput(int fd, bool owned) : fd_(fd), owned_(owned), in_(kBuffer) {
+    struct stat st;
+    pipe_ = ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode);
+  }
+  ~FdInput() override {
+    if (zlib_ready_) inflateEnd(&z_);
+    if (zstd_) ZSTD_freeDStream(zstd_);
+    if (owned_) ::close(fd_);
+  }
+
+  // Reads the first bytes to tell the compression; false with error() set.
+  bool start() {
+    while (in_end_ < 4 && !eof_)
+      if (!fill()) return false;
+    codec_ = codec_of(in_.data(), in_end_);
+    if (codec_ != Codec::none) out_.resize(kBuffer);
+    return true;
+  }
+
+  std::string_view decoding() const override {
+    return codec_ == Codec::gzip ? "gzip" : codec_ == Codec::zstd ? "zstd" : "";
+  }
+
+  long read(const char** data) override {
+    if (codec_ == Codec::none) {
+      if (pos_ == in_end_ && !eof_ && !fill()) return -1;
+      *data = in_.data() + pos_;
+      const size_t n = in_end_ - pos_;
+      pos_ = in_end_;
+      return static_cast<long>(n);
+    }
+    for (;;) {
+      if (pos_ == in_end_ && !eof_ && !fill()) return -1;
+      if (!in_member_) {
+        // Between members (gzip) or frames (zstd): another follows only if
+        // its magic does (`cat a.shard b.shard`); anything else ends the data.
+        while (in_end_ - pos_ < 4 && !eof_)
+          if (!fill()) return -1;
+        if (codec_of(in_.data() + pos_, in_end_ - pos_) != codec_) return 0;
+        if (!begin_member()) return -1;
+      }
+      size_t produced = 0;
+      const size_t before = pos_;
+      if (!decode(produced)) return -1;
+      if (produced > 0) {
+        *data = out_.data();
+        return static_cast<long>(produced);
+      }
+      if (pos_ == before && pos_ == in_end_ && eof_)
+        return fail(fmt::format("truncated {} input: the stream ends inside a {}", decoding(),
+                                codec_ == Codec::gzip ? "member" : "frame"));
+    }
+  }
+
+ private:
+  // More raw bytes after the unconsumed ones; on a pipe, in short waits
+  // that a stop signal ends.
+  bool fill() {
+    if (pos_ > 0) {
+      std::memmove(in_.data(), in_.data() + pos_, in_end_ - pos_);
+      in_end_ -= pos_, pos_ = 0;
+    }
+    for (;;) {
+      if (pipe_) {
+        if (const int sig = cli::stop_signal()) return broken(fmt::format("interrupted by signal {}", sig));
+        pollfd p{fd_, POLLIN, 0};
+        const int ready = ::poll(&p, 1, 200);
+        if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
+      }
+      const ssize_t n = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n < 0) return broken(fmt::format("read error: {}", std::strerror(errno)));
+      if (n == 0) eof_ = true;
+      in_end_ += static_cast<size_t>(n);
+      return true;
+    }
+  }
+
+  bool begin_member() {
+    in_member_ = true;
+    if (codec_ == Codec::gzip) {
+      if (zlib_ready_) return inflateReset(&z_) == Z_OK || broken("gzip: cannot reset the decoder");
+      z_ = {};
+      if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) return broken("gzip: cannot start the decoder");
+      zlib_ready_ = true;
+      return true;
+    }
+    if (!zstd_ && !(zstd_ = ZSTD_createDStream())) return broken("zstd: cannot start the decoder");
+    ZSTD_initDStream(zstd_);
+    return true;
+  }
+
+  // Decodes from the unconsumed input into out_; ends the member at its end.
+  bool decode(size_t& produced) {
+    if (codec_ == Codec::gzip) {
+      z_.next_in = reinterpret_cast<Bytef*>(in_.data() + pos_);
+      z_.avail_in = static_cast<uInt>(in_end_ - pos_);
+      z_.next_out = reinterpret_cast<Bytef*>(out_.data());
+      z_.avail_out = static_cast<uInt>(out_.size());
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      pos_ = in_end_ - z_.avail_in;
+      produced = out_.size() - z_.avail_out;
+      if (rc == Z_STREAM_END) in_member_ = false;
+      else if (rc != Z_OK && rc != Z_BUF_ERROR) return broken(fmt::format("gzip: {}", z_.msg ? z_.msg : "bad data"));
+      return true;
+    }
+    ZSTD_inBuffer in{in_.data() + pos_, in_end_ - pos_, 0};
+    ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+    const size_t rc = ZSTD_decompressStream(zstd_, &out, &in);
+    if (ZSTD_isError(rc)) return broken(fmt::format("zstd: {}", ZSTD_getErrorName(rc)));
+    pos_ += in.pos;
+    produced = out.pos;
+    if (rc == 0) in_member_ = false;  // the frame is whole and flushed
+    return true;
+  }
+
+  bool broken(std::string what) {
+    fail(std::move(what));
+    return false;
+  }
+
+  int fd_;
+  bool owned_, pipe_ = false;
+  Codec codec_ = Codec::none;
+  std::vector<char> in_, out_;
+  size_t pos_ = 0, in_end_ = 0;  // in_[pos_, in_end_) is read and not yet consumed
+  bool eof_ = false, in_member_ = false;
+  z_stream z_{};
+  bool zlib_ready_ = false;
+  ZSTD_DStream* zstd_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<InputBytes> InputBytes::open(const std::string& path) {
+  const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(fmt::format("cannot open: {}", std::strerror(errno)));
+  auto in = std::make_unique<FdInput>(fd, fd != STDIN_FILENO);
+  if (!in->start()) throw Error(in->error());
+  return in;
+}
+
+}  // namespace clippo
