@@ -178,7 +178,14 @@ del z['params/img/head/kernel']
 np.savez('nohead.npz', **z)
 z = dict(np.load('$CK'))
 z['params/img/head/kernel'][:] = np.nan
-np.savez('nan.npz', **z)"
+np.savez('nan.npz', **z)
+z = dict(np.load('$CK'))
+k = 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_0/kernel'
+z[k] = np.zeros((z[k].shape[0], 100), np.float32)
+np.savez('badmlp.npz', **z)"
+expect_status 1 clippo-embed badmlp.npz photos/ --npy bm.npy
+expect_contains "$(cat "$T/.stderr")" "badmlp.npz: array 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_0/kernel' has shape (32, 100), the model (mu/16) needs (32, 128)" \
+  "a misshaped MLP kernel is the array named"
 expect_status 1 clippo-embed --info ref/bad/missing.npz
 expect_contains "$(cat "$T/.stdout")" $'loads\tno: ' "--info of a checkpoint no model loads from"
 expect_contains "$(cat "$T/.stderr")" "missing array 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_1/kernel'" "--info says why"

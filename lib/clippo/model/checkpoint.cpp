@@ -90,6 +90,13 @@ ModelConfig infer(const Source& s, int res) {
   auto& d0 = need(s, blk0 + "MlpBlock_0/Dense_0/kernel");
   need_rank(s, d0, l.stacked ? 3 : 2);
   c.mlp_dim = static_cast<int>(d0.shape[o + 1]);
+  // Two of block 0's three MLP arrays that agree outvote the kernel, so that
+  // a misshaped kernel is the array reported, not the MAP head's and every
+  // other block's that the width taken from it would misfit.
+  auto* b0 = s.find(blk0 + "MlpBlock_0/Dense_0/bias");
+  auto* d1 = s.find(blk0 + "MlpBlock_0/Dense_1/kernel");
+  if (b0 && d1 && b0->shape.size() == o + 1 && d1->shape.size() == o + 2 && b0->shape[o] == d1->shape[o])
+    c.mlp_dim = static_cast<int>(b0->shape[o]);
   if (l.stacked) {
     c.depth = static_cast<int>(q.shape[0]);
   } else {
