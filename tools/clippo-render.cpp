@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
       job.output_path = cmd.output;
       cli::refuse_binary_to_terminal(cmd.output);
     }
-    cli::catch_stop_signals(cli::kInterruptReads);  // a signal also ends a wait on a pipe
+    cli::catch_stop_signals();
     auto s = text::run(job);
     log::debug("rendered {} image(s)", s.rendered);
     if (s.passed) log::info("{} record(s) without txt copied unchanged", s.passed);

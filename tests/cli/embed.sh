@@ -144,6 +144,12 @@ expect_eq "$?" 130 "exit status after SIGINT"
 expect_contains "$(cat int.err)" "stopped by signal 2" "SIGINT reported"
 expect_eq "$(ls -A out_int 2>/dev/null | wc -l)" "0" "nothing left in the output folder after SIGINT"
 
+# --- SIGINT while standard input stalls: the wait ends, nothing is written
+printf 'a dog\n' >dog.txt
+expect_stop_on_stall "--text - on a stalled pipe" dog.txt clippo-embed $CK --text - -o stall-t.shard
+expect_stop_on_stall "a shard on a stalled pipe" one.shard clippo-embed $CK - -o stall-s.shard
+[ -e stall-t.shard ] || [ -e stall-s.shard ] && fail "an interrupted run wrote its output"
+
 # --- an output too small: refused before any work for image files, and
 # after a partial run (shards) nothing is left
 expect_status 2 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm -o 'small/e-{0..1}.shard' --shard-size 1

@@ -18,6 +18,42 @@ expect_status() {
   "$@" >"$T/.stdout" 2>"$T/.stderr"; local got=$?
   [ "$got" == "$want" ] || fail "exit $got (expected $want) from: $* -- stderr: $(head -c 2000 "$T/.stderr")"
 }
+# wait_for_sigint_handler PID: a script's background job starts with SIGINT
+# ignored, so a signal sent before the tool installs its handler is lost;
+# waits (30 s at most) until /proc says the process catches it.
+wait_for_sigint_handler() {
+  local i mask
+  for i in $(seq 300); do
+    mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+    [ -n "$mask" ] && (((0x$mask & 2) != 0)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# expect_stop_on_stall WHAT FEED CMD...: CMD reads standard input from a pipe
+# that stays open after the bytes of file FEED (none: ""); a SIGINT a second
+# later must end it with exit 130 within 5 s. stderr to $T/.stderr.
+expect_stop_on_stall() {
+  local what=$1 feed=$2 pid got i
+  shift 2
+  rm -f "$T/.stall" && mkfifo "$T/.stall"
+  "$@" <"$T/.stall" >"$T/.stdout" 2>"$T/.stderr" &
+  pid=$!
+  exec 3>"$T/.stall"
+  [ -n "$feed" ] && cat "$feed" >&3
+  wait_for_sigint_handler $pid || fail "$what: no SIGINT handler after 30 s"
+  sleep 0.5
+  kill -INT $pid
+  for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  if kill -0 $pid 2>/dev/null; then
+    fail "$what: still waiting on the pipe 5 s after SIGINT"
+    kill -9 $pid
+  fi
+  wait $pid
+  got=$?
+  exec 3>&-
+  [ "$got" == 130 ] || fail "$what: exit $got after SIGINT (expected 130) -- stderr: $(head -c 2000 "$T/.stderr")"
+}
 # Lists a shard (any compression) as KEY.FIELD lines with GNU tar.
 members() { tar --auto-compress -tf "$1" 2>/dev/null || zstd -dc "$1" | tar -t; }
 done_testing() {

@@ -153,6 +153,11 @@ printf 'k1\ta\nk2\tb\nk1\tc\n' >dup.tsv
 expect_status 0 clippo-render --tsv dup.tsv -o dup.shard
 expect_contains "$(cat .stderr)" "dup.tsv:3: key 'k1' again (skipped)" "repeated --tsv key"
 expect_eq "$(members dup.shard | grep -c pgm)" "2" "one image per key"
+# --- SIGINT while standard input stalls, with lines or a shard on it
+expect_stop_on_stall "lines on a stalled pipe" in.txt clippo-render -o stall-l.shard
+expect_eq "$(members stall-l.shard | grep -c pgm)" "4" "the lines read before the stall are rendered"
+expect_stop_on_stall "a shard on a stalled pipe" s.shard clippo-render -o stall-s.shard
+
 # --- text that is not UTF-8: drawn as U+FFFD in images, kept out of shards
 printf 'good\nbad \xff here\nok\n' >latin.txt
 expect_status 0 clippo-render latin.txt -o latin.shard

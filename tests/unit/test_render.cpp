@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "clippo/io/json.h"
+#include "clippo/io/line_reader.h"
 #include "clippo/text/render.h"
 #include "clippo/text/render_job.h"
 

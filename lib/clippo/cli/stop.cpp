@@ -7,6 +7,7 @@ namespace clippo::cli {
 namespace {
 
 std::atomic<int> g_stop{0};
+std::atomic<bool> g_stop_reading{false};
 bool g_second_kills = false;  // set before the handler is installed
 
 extern "C" void on_stop_signal(int sig) {
@@ -21,11 +22,15 @@ void catch_stop_signals(unsigned how) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = (how & kInterruptReads) ? 0 : SA_RESTART;
+  sa.sa_flags = SA_RESTART;  // reads of pipes poll reading_stopped() instead (io/input_bytes)
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
 
 int stop_signal() { return g_stop; }
+
+void stop_reading() { g_stop_reading = true; }
+
+bool reading_stopped() { return g_stop != 0 || g_stop_reading; }
 
 }  // namespace clippo::cli

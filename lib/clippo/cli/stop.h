@@ -6,12 +6,17 @@
 namespace clippo::cli {
 
 enum StopHow : unsigned {
-  kInterruptReads = 1u << 0,     // a read waiting on a pipe returns (EINTR) instead of going on
-  kSecondSignalKills = 1u << 1,  // a second signal ends the process at once
+  kSecondSignalKills = 1u << 0,  // a second signal ends the process at once
 };
 void catch_stop_signals(unsigned how = 0);
 
 // The signal that asked to stop, or 0.
 int stop_signal();
+
+// Ends every wait for input, as a stop signal does, without one: for a tool
+// that leaves early on an error while a thread still reads a pipe.
+void stop_reading();
+// A stop signal came, or stop_reading() was called: reads of pipes give up.
+bool reading_stopped();
 
 }  // namespace clippo::cli

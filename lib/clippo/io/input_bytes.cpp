@@ -34,10 +34,7 @@ Codec codec_of(const char* p, size_t n) {
 
 class FdInput final : public InputBytes {
  public:
-  FdInput(int fd, bool owned) : fd_(fd), owned_(owned), in_(kBuffer) {
-    struct stat st;
-    pipe_ = ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode);
-  }
+  FdInput(int fd, bool owned) : fd_(fd), owned_(owned), pipe_(is_pipe(fd)), in_(kBuffer) {}
   ~FdInput() override {
     if (zlib_ready_) inflateEnd(&z_);
     if (zstd_) ZSTD_freeDStream(zstd_);
@@ -96,20 +93,12 @@ class FdInput final : public InputBytes {
       std::memmove(in_.data(), in_.data() + pos_, in_end_ - pos_);
       in_end_ -= pos_, pos_ = 0;
     }
-    for (;;) {
-      if (pipe_) {
-        if (const int sig = cli::stop_signal()) return broken(fmt::format("interrupted by signal {}", sig));
-        pollfd p{fd_, POLLIN, 0};
-        const int ready = ::poll(&p, 1, 200);
-        if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
-      }
-      const ssize_t n = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n < 0) return broken(fmt::format("read error: {}", std::strerror(errno)));
-      if (n == 0) eof_ = true;
-      in_end_ += static_cast<size_t>(n);
-      return true;
-    }
+    const ssize_t n = read_or_stop(fd_, pipe_, in_.data() + in_end_, in_.size() - in_end_);
+    if (n < 0 && errno == EINTR) return broken("interrupted");
+    if (n < 0) return broken(fmt::format("read error: {}", std::strerror(errno)));
+    if (n == 0) eof_ = true;
+    in_end_ += static_cast<size_t>(n);
+    return true;
   }
 
   bool begin_member() {
@@ -156,7 +145,7 @@ class FdInput final : public InputBytes {
   }
 
   int fd_;
-  bool owned_, pipe_ = false;
+  bool owned_, pipe_;
   Codec codec_ = Codec::none;
   std::vector<char> in_, out_;
   size_t pos_ = 0, in_end_ = 0;  // in_[pos_, in_end_) is read and not yet consumed
@@ -167,6 +156,31 @@ class FdInput final : public InputBytes {
 };
 
 }  // namespace
+
+bool is_pipe(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode);
+}
+
+ssize_t read_or_stop(int fd, bool pipe, void* buf, size_t n) {
+  for (;;) {
+    if (pipe) {
+      if (cli::reading_stopped()) {
+        errno = EINTR;
+        return -1;
+      }
+      pollfd p{fd, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 200);
+      if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
+    }
+    const ssize_t got = ::read(fd, buf, n);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+      if (!pipe && cli::reading_stopped()) return -1;
+      continue;
+    }
+    return got;
+  }
+}
 
 std::unique_ptr<InputBytes> InputBytes::open(const std::string& path) {
   const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -4,11 +4,19 @@
 // megabyte gave no record at all; this source hands out every byte before
 // the damage, then the error. Waits on a pipe end at a stop signal.
 #pragma once
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace clippo {
+
+// read(2) that, on a pipe (not a regular file), waits in short polls and
+// gives up, returning -1 with errno EINTR, once cli::reading_stopped().
+ssize_t read_or_stop(int fd, bool pipe, void* buf, size_t n);
+// Whether reads of fd can wait for ever: anything but a regular file.
+bool is_pipe(int fd);
 
 class InputBytes {
  public:

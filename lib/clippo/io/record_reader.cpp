@@ -64,7 +64,7 @@ bool RecordReader::open_next_input() {
 }
 
 void RecordReader::damaged(const std::string& what) {
-  if (cli::stop_signal()) {  // a read ended by the stop signal: no damage, no more input
+  if (cli::reading_stopped()) {  // a read ended by a stop: no damage, no more input
     close_input();
     next_input_ = inputs_.size();
     input_damaged_ = true;  // a record begun is not handed out

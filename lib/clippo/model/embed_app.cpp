@@ -1,11 +1,14 @@
 #include "clippo/model/embed_app.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <cstdio>
 #include <deque>
 #include <exception>
@@ -22,6 +25,7 @@
 #include "clippo/cli/progress.h"
 #include "clippo/cli/stop.h"
 #include "clippo/io/json.h"
+#include "clippo/io/line_reader.h"
 #include "clippo/io/npy.h"
 #include "clippo/io/paths.h"
 #include "clippo/io/record_reader.h"
@@ -99,21 +103,21 @@ class Source {
     }
   }
 
+  ~Source() {
+    if (text_fd_ > STDIN_FILENO) ::close(text_fd_);
+  }
   uint64_t damaged() const { return damaged_; }
 
  private:
   bool next_line(Job& j) {
-    if (!text_in_) {
-      if (text_file_ == "-") text_in_ = &std::cin;
-      else {
-        owned_.open(text_file_, std::ios::binary);
-        if (!owned_) throw Error(text_file_ + ": cannot read");
-        text_in_ = &owned_;
-      }
+    if (!lines_in_) {
+      text_fd_ = text_file_ == "-" ? STDIN_FILENO : ::open(text_file_.c_str(), O_RDONLY | O_CLOEXEC);
+      if (text_fd_ < 0) throw Error(fmt::format("{}: cannot read: {}", text_file_, std::strerror(errno)));
+      lines_in_ = std::make_unique<LineReader>(text_fd_);
     }
     std::string line;
-    if (!std::getline(*text_in_, line)) return false;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+    bool cut;
+    if (!lines_in_->next(line, SIZE_MAX, cut)) return false;
     j.rec.key = fmt::format("{:09d}", lines_++);
     j.rec.fields.push_back({"txt", line});
     j.where = fmt::format("{}:{}", text_file_ == "-" ? "<stdin>" : text_file_, lines_);
@@ -130,8 +134,8 @@ class Source {
   size_t next_input_ = 0;
   uint64_t files_ = 0, lines_ = 0, damaged_ = 0;
   std::unique_ptr<RecordReader> reader_;
-  std::istream* text_in_ = nullptr;
-  std::ifstream owned_;
+  int text_fd_ = -1;
+  std::unique_ptr<LineReader> lines_in_;
 };
 
 // Reads from the source on one thread, prepares model inputs on `workers`
@@ -151,11 +155,10 @@ class Pipeline {
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
-    // Stopped early (an error): the reader may be blocked reading a pipe
-    // that never ends; the process is about to exit, so leave it there
-    // rather than hang.
-    if (reading) reader_.detach();
-    else reader_.join();
+    // Stopped early (an error): the reader may be waiting on a pipe that
+    // never ends; that wait gives up once reading is stopped.
+    if (reading) cli::stop_reading();
+    reader_.join();
   }
 
   // The next job in input order, or nullptr at the end.

@@ -1,10 +1,15 @@
 #include "clippo/pack/packer.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_set>
@@ -14,6 +19,7 @@
 #include "clippo/cli/stop.h"
 #include "clippo/io/image.h"
 #include "clippo/io/json.h"
+#include "clippo/io/line_reader.h"
 #include "clippo/io/paths.h"
 #include "clippo/io/record_reader.h"
 #include "clippo/io/utf8.h"
@@ -229,27 +235,38 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
     }
   };
   for (auto& path : inputs) {
-    std::ifstream f(path == "-" ? "/dev/stdin" : path, std::ios::binary);
-    if (!f) throw Error(path + ": cannot read");
-    auto fmt_ = table_format(path);
-    if (fmt_ == TableFormat::jsonl) {
-      std::string line;
-      for (size_t n = 1; std::getline(f, line); ++n) {
-        if (n == 1) strip_utf8_bom(line);
+    const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+    struct FdCloser {
+      int fd;
+      ~FdCloser() {
+        if (fd != STDIN_FILENO) ::close(fd);
+      }
+    } closer{fd};
+    LineReader lines(fd);
+    std::string line;
+    bool cut;
+    if (table_format(path) == TableFormat::jsonl) {
+      for (size_t n = 1; lines.next(line, SIZE_MAX, cut); ++n) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         std::string where = fmt::format("{}:{}", path, n);
+        std::optional<JsonObject> row;
         try {
-          auto text = JsonObject::parse(line, where).get(opt_.text_field);
-          if (!text) bad_.report(where, "missing text", "no field '" + opt_.text_field + "'");
-          else add_document(*text, where);
+          row = JsonObject::parse(line, where);
         } catch (const Error& e) {
           if (bad_.policy() == OnError::fail) throw;
           bad_.report(where, "malformed row", "invalid JSON");
+          continue;
         }
+        // Only the row's own faults are bad input; the writer's errors are not.
+        if (auto text = row->get_string(opt_.text_field)) add_document(*text, where);
+        else if (auto other = row->get(opt_.text_field))
+          bad_.report(where, "malformed row", fmt::format("field '{}' is {}, not a string", opt_.text_field, *other));
+        else bad_.report(where, "missing text", "no field '" + opt_.text_field + "'");
       }
     } else {
-      std::string text(std::istreambuf_iterator<char>(f), {});
-      strip_utf8_bom(text);
+      std::string text;
+      while (lines.next(line, SIZE_MAX, cut)) text.append(line).push_back('\n');
       size_t n = 0;
       for (auto& doc : split_documents(text)) add_document(doc, fmt::format("{} (document {})", path, ++n));
     }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -23,66 +24,13 @@
 #include "clippo/cli/stop.h"
 #include "clippo/io/image.h"
 #include "clippo/io/json.h"
+#include "clippo/io/line_reader.h"
 #include "clippo/io/record_reader.h"
 #include "clippo/io/utf8.h"
 
 namespace fs = std::filesystem;
 
 namespace clippo::text {
-
-// ---------------------------------------------------------------- lines
-
-LineReader::LineReader(int fd) : fd_(fd), buf_(1 << 20) {}
-
-bool LineReader::refill() {
-  if (eof_) return false;
-  if (pos_ > 0) {
-    std::memmove(buf_.data(), buf_.data() + pos_, len_ - pos_);
-    len_ -= pos_, pos_ = 0;
-  }
-  if (len_ == buf_.size()) return true;
-  for (;;) {
-    ssize_t n = ::read(fd_, buf_.data() + len_, buf_.size() - len_);
-    if (n < 0 && errno == EINTR && cli::stop_signal()) return false;  // a signal ends a wait for input
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(fmt::format("read failed: {}", std::strerror(errno)));
-    if (n == 0) eof_ = true;
-    len_ += static_cast<size_t>(n);
-    return n > 0;
-  }
-}
-
-void LineReader::fill(size_t n) {
-  // A newline ends the wait too, so that interactive input is not held up.
-  while (len_ - pos_ < n && !std::memchr(buf_.data() + pos_, '\n', len_ - pos_) && refill()) {
-  }
-}
-
-bool LineReader::next(std::string& line, size_t cap, bool& cut) {
-  line.clear();
-  cut = false;
-  bool any = false;
-  for (;;) {
-    if (pos_ == len_ && !refill()) break;
-    any = true;
-    const char* start = buf_.data() + pos_;
-    size_t avail = len_ - pos_;
-    const char* nl = static_cast<const char*>(std::memchr(start, '\n', avail));
-    size_t take = nl ? static_cast<size_t>(nl - start) : avail;
-    size_t room = cap - line.size();
-    if (take > room) cut = true;
-    line.append(start, std::min(take, room));
-    pos_ += take;
-    if (nl) {
-      ++pos_;
-      break;
-    }
-  }
-  if (!any) return false;
-  if (!cut && !line.empty() && line.back() == '\r') line.pop_back();
-  if (first_line_) strip_utf8_bom(line), first_line_ = false;
-  return true;
-}
 
 // ---------------------------------------------------------------- art
 
@@ -233,9 +181,15 @@ class StdinReplay {
         return true;
       };
       if (put(head.data(), head.size())) {
+        // Waits for stdin and for the reader's end to close (POLLERR on ours).
         std::vector<char> buf(1 << 16);
-        for (;;) {
-          ssize_t n = ::read(0, buf.data(), buf.size());
+        pollfd wait[2] = {{0, POLLIN, 0}, {fds_[1], 0, 0}};
+        while (!cli::reading_stopped()) {
+          const int ready = ::poll(wait, 2, 200);
+          if (ready < 0 && errno != EINTR) break;
+          if (ready <= 0) continue;
+          if (wait[1].revents) break;
+          const ssize_t n = ::read(0, buf.data(), buf.size());
           if (n < 0 && errno == EINTR) continue;
           if (n <= 0 || !put(buf.data(), static_cast<size_t>(n))) break;
         }
@@ -244,7 +198,7 @@ class StdinReplay {
     });
   }
   ~StdinReplay() {
-    ::close(fds_[0]);  // unblocks the thread
+    ::close(fds_[0]);  // ends the thread's wait (and any write)
     thread_.join();
   }
   std::string path() const { return fmt::format("/dev/fd/{}", fds_[0]); }

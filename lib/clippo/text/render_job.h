@@ -39,28 +39,6 @@ struct RenderStats {
 
 RenderStats run(const RenderJob& job);
 
-// A line reader that holds at most `cap` bytes of a line, whatever its
-// length, and strips the CR of a CRLF line end.
-class LineReader {
- public:
-  explicit LineReader(int fd);
-  // Reads the next line into `line` (without its end); false at the end of
-  // input. `cut` tells whether bytes past `cap` were dropped.
-  bool next(std::string& line, size_t cap, bool& cut);
-  // Bytes already buffered but not returned (for peeking at a stream).
-  std::string_view buffered() const { return {buf_.data() + pos_, len_ - pos_}; }
-  // Reads until `n` bytes or a newline are buffered, or the input ends.
-  void fill(size_t n);
-
- private:
-  bool refill();
-  int fd_;
-  std::vector<char> buf_;
-  size_t pos_ = 0, len_ = 0;
-  bool eof_ = false;
-  bool first_line_ = true;  // where a byte-order mark may stand
-};
-
 // The image as terminal art: half-block characters, two pixel rows per text
 // row, cropped to the ink (rows above and below it, columns right of it).
 std::string terminal_art(const uint8_t* pixels, int size, int background);
