@@ -83,6 +83,14 @@ expect_status 2 clippo-train --workdir w1 --font /usr/share/unifont/unifont.hex
 expect_contains "$(cat .stderr)" "with --font []" "changed font on resume"
 expect_status 0 clippo-train --workdir w1 --variant mu/4 --quiet  # the saved value: accepted
 
+# A resume whose data now holds fewer records than the saved position goes
+# on at the next epoch (it looped for ever)
+cp d-0.shard shrink.shard
+expect_status 0 clippo-train --data shrink.shard --workdir shrink "${TINY[@]}" --batch-size 8 --steps 2
+clippo-pack -q d-1.shard --max-caption-chars 9 -o shrink.shard  # the 5 records of captions "the one 1" ... "the nine 9"
+expect_status 0 timeout 60 clippo-train --workdir shrink --steps 4
+expect_contains "$(cat .stderr)" "lies past the" "resume past the end of shrunk data warned"
+
 # --init from a checkpoint (params only), --init-skip head keeps the head fresh;
 # lr 0 and wd 0 leave the loaded weights untouched.
 expect_status 0 clippo-train --data 'd-{0..1}.shard' --workdir fromw1 "${TINY[@]}" --batch-size 8 --steps 1 \

@@ -107,7 +107,17 @@ void RecordStream::seek(const StreamPosition& target) {
   pos_.epoch = target.epoch;
   start_epoch();
   Record r;
-  while (pos_.drawn < target.drawn) next(r);
+  while (pos_.drawn < target.drawn) {
+    next(r);
+    if (pos_.epoch != target.epoch) {
+      // The data holds fewer records than it did: the saved epoch is over.
+      log::warn("{}: the saved data position (record {} of epoch {}) lies past the {} record(s) the data holds now; "
+                "going on at the start of epoch {}",
+                describe(), target.drawn, target.epoch, epoch_records_, pos_.epoch);
+      start_epoch();
+      return;
+    }
+  }
 }
 
 // ---- Loader ----------------------------------------------------------------
