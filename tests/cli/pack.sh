@@ -192,6 +192,12 @@ mkdir -p three && for i in 1 2 3; do cp photos/c.png three/$i.png; echo "cat $i"
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..2}.shard'
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..1}.shard'
 expect_contains "$(cat .stderr)" "1 shard(s) of the same name pattern from an earlier run remain beside these (ov/s-2.shard)" "leftover shards"
+# --- -o naming a folder: a usage error before any work
+mkdir -p outdir
+expect_status 2 clippo-pack --images three -o outdir
+expect_contains "$(cat .stderr)" "output 'outdir' is a folder: name a shard file in it, such as 'outdir/train-{000..003}.shard'" "-o folder"
+expect_status 2 clippo-pack --images three -o newdir/
+[ -e newdir ] && fail "-o with a trailing slash made a folder"
 # --- field options where there are no fields are refused, not ignored
 expect_status 2 clippo-pack --images three --label-field cls -o fields.shard
 expect_contains "$(cat .stderr)" "sidecar captions have no fields" "--label-field with sidecars"

@@ -139,6 +139,13 @@ OutputPattern::OutputPattern(std::string pattern) : pattern_(std::move(pattern))
   } else {
     fixed_ = {pattern_};
   }
+  // Found now rather than at the rename after all the work.
+  for (auto& name : fixed_.empty() ? std::vector<std::string>{pattern_} : fixed_) {
+    if (name == "-" || (name.back() != '/' && !fs::is_directory(name))) continue;
+    const std::string dir = name.substr(0, name.find_last_not_of('/') + 1);
+    throw UsageError(fmt::format("output '{}' is a folder: name a shard file in it, such as '{}/train-{{000..003}}.shard'",
+                                 name, dir));
+  }
 }
 
 std::string OutputPattern::name(uint64_t i) const {
