@@ -33,11 +33,23 @@ uint64_t RecordStream::damaged_inputs() const { return damaged_; }
 
 void RecordStream::start_epoch() {
   // One generator per (seed, rank, epoch), so any epoch can be replayed alone.
-  std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), static_cast<uint32_t>(rank_),
-                    static_cast<uint32_t>(pos_.epoch)};
-  rng_.seed(seq);
+  auto seeded = [&](uint32_t rank) {
+    std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), rank,
+                      static_cast<uint32_t>(pos_.epoch)};
+    return std::mt19937_64(seq);
+  };
+  rng_ = seeded(static_cast<uint32_t>(rank_));
   order_ = files_;
-  if (buffer_size_ > 0) std::shuffle(order_.begin(), order_.end(), rng_);
+  // Ranks that split records by index must read the files in one order, or
+  // some records would go to two ranks and others to none.
+  if (buffer_size_ > 0) {
+    if (stride_records_) {
+      auto shared = seeded(0);
+      std::shuffle(order_.begin(), order_.end(), shared);
+    } else {
+      std::shuffle(order_.begin(), order_.end(), rng_);
+    }
+  }
   open_.clear();
   open_file_.clear();
   buffer_.clear();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "test_model_fixture.h"  // torch, then Catch
 
@@ -269,4 +270,32 @@ TEST_CASE("gradient checkpointing gives the gradients of the plain backward pass
           CHECK(diff <= (bf16 ? 1e-3 : 1e-4) * scale + 1e-6 * largest);
         }
       }
+}
+
+#include "clippo/io/record_writer.h"
+#include "clippo/train/data.h"
+
+TEST_CASE("ranks that split records of fewer shards than ranks read each record once per epoch", "[train]") {
+  TempDir dir("ranks");
+  std::vector<std::string> files;
+  for (int f = 0; f < 2; ++f) {
+    files.push_back((dir.path / fmt::format("s{}.shard", f)).string());
+    RecordWriter w(files.back(), {});
+    for (int i = 0; i < 12; ++i) w.write(Record{fmt::format("f{}r{:02d}", f, i), {{"txt", "x"}}});
+    w.close();
+  }
+  for (uint64_t seed = 0; seed < 4; ++seed) {
+    std::multiset<std::string> seen;
+    for (int rank = 0; rank < 3; ++rank) {
+      RecordStream stream(files, rank, 3, /*shuffle_buffer=*/5, seed, OnError::fail);
+      Record r;
+      for (int i = 0; i < 8; ++i) {  // 24 records over 3 ranks: one epoch
+        stream.next(r);
+        seen.insert(r.key);
+      }
+      CHECK(stream.position().epoch == 0);
+    }
+    CHECK(seen.size() == 24);
+    CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 24);  // none twice, so none missed
+  }
 }
