@@ -186,8 +186,13 @@ CLIPPO_TRAIN_KILL_AT_STEP=6 clippo-train "${RUN[@]}" --workdir crash >/dev/null 
 expect_eq "$?" 137 "exit status of the killed run"
 $PY -c "import numpy as np; assert int(np.load('crash/checkpoint.npz')['state/step'][0]) == 4" || fail "checkpoint of the killed run is not step 4"
 # Bitwise needs the same thread count (reductions split by threads): the
-# resumed run takes the saved one.
+# resumed run takes the saved one. A line torn by the kill is dropped.
+printf '{"step":7,"lo' >>crash/metrics.jsonl
 expect_status 0 clippo-train --workdir crash
+$PY -c "
+import json
+assert [json.loads(l)['step'] for l in open('crash/metrics.jsonl')] == list(range(1, 11))
+" || fail "metrics.jsonl of the resumed run: each step once, no torn line"
 $PY - <<'PYEOF' || fail "resumed run differs from the uninterrupted one"
 import numpy as np
 a, b = np.load("full/checkpoint.npz"), np.load("crash/checkpoint.npz")
@@ -215,7 +220,8 @@ import json, numpy as np
 c = json.load(open('early/config.json'))
 assert c['data'] == ['d-{0..1}.shard'] and c['batch_size'] == 4, c
 assert int(np.load('early/checkpoint.npz')['state/step'][0]) == 2
-" || fail "a corrected command line did not start the checkpoint-less run anew"
+assert [json.loads(l)['step'] for l in open('early/metrics.jsonl')] == [1, 2]
+" || fail "a corrected command line did not start the checkpoint-less run anew (each step logged once)"
 
 # --- SIGTERM: checkpoint, exit 143, resumable --------------------------------
 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --batch-size 8 --steps 100000 --checkpoint-every 0 --workdir term >term.log 2>&1 &

@@ -77,8 +77,9 @@ model::ModelConfig model_config(const std::string& variant, int res, int out_dim
   throw UsageError(e.what());
 }
 
-// A run killed after its last checkpoint logged steps it will train again:
-// drop those lines, so metrics.jsonl holds each step once, in order.
+// A run killed after its last checkpoint (or before its first) logged steps
+// it will train again: drop those lines, and any torn by the kill, so
+// metrics.jsonl holds each step once, in order.
 void drop_metrics_after(const fs::path& path, int64_t step) {
   std::ifstream in(path);
   if (!in) return;
@@ -90,13 +91,13 @@ void drop_metrics_after(const fs::path& path, int64_t step) {
       s = JsonObject::parse(line, path.string()).get_number("step");
     } catch (const Error&) {
     }
-    if (s && *s > static_cast<double>(step)) ++dropped;
+    if (!s || *s > static_cast<double>(step)) ++dropped;
     else kept += line + "\n";
   }
   if (!dropped) return;
   write_text_atomic(path, kept);
-  log::info("{}: {} line(s) past step {} dropped (the run goes on from its checkpoint)", path.string(), dropped,
-            step);
+  log::info("{}: {} line(s) past step {} or unreadable dropped (the run goes on from step {})", path.string(),
+            dropped, step, step);
 }
 
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
@@ -240,7 +241,7 @@ int train(const TrainConfig& cfg0) {
 
   std::ofstream metrics;
   if (dist.is_main()) {
-    if (resuming) drop_metrics_after(workdir / "metrics.jsonl", state.step);
+    drop_metrics_after(workdir / "metrics.jsonl", resuming ? state.step : 0);
     metrics.open(workdir / "metrics.jsonl", std::ios::app);
   }
 
