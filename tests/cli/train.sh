@@ -264,6 +264,16 @@ two_ranks() {
   expect_eq "$statuses" "0/0/" "$launcher two-process exit statuses for $workdir ($(cat "$workdir".rank*.log | head -c 1500))"
 }
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
+# A Slurm job of one task trains alone: no rendezvous, so a port another job
+# holds is no matter.
+port=$(free_port)
+$PY -c "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', $port)); s.listen(1); time.sleep(30)" &
+holder=$!
+sleep 0.5
+expect_status 0 env SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_NODELIST=localhost MASTER_PORT=$port \
+  clippo-train "${DP[@]}" --workdir slurm_one
+case "$(cat .stderr)" in *rendezvous*) fail "a Slurm job of one task held a rendezvous" ;; esac
+kill $holder 2>/dev/null
 expect_status 0 clippo-train "${DP[@]}" --workdir one
 two_ranks torchrun two "${DP[@]}"
 expect_contains "$(cat two.rank0.log)" "rendezvous of 2 processes at 127.0.0.1:" "rank 0 says whom it waits for"

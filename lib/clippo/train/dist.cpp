@@ -75,6 +75,9 @@ DistEnv dist_env_from_environment() {
   } else {
     return e;
   }
+  // A Slurm job of one task (a sweep of one-task jobs on a node) needs no
+  // rendezvous, and a shared default port would make them collide.
+  if (e.source == "slurm" && e.world == 1) return DistEnv{};
   if (auto v = envvar("MASTER_ADDR")) e.master_addr = v;
   if (auto v = envvar("MASTER_PORT")) e.master_port = env_int("MASTER_PORT", v);
   if (e.world < 1 || e.rank < 0 || e.rank >= e.world)
@@ -158,8 +161,10 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
     }
 #endif
   } catch (const std::exception& ex) {
-    throw Error(fmt::format("rendezvous at {}:{} (rank {} of {}): {}", env_.master_addr, opts.port, env_.rank,
-                            env_.world, ex.what()));
+    const bool taken = std::string_view(ex.what()).find("ddress already in use") != std::string_view::npos;
+    throw Error(fmt::format("rendezvous at {}:{} (rank {} of {}): {}{}", env_.master_addr, opts.port, env_.rank,
+                            env_.world, ex.what(),
+                            taken ? " (another job holds this port: give this one its own MASTER_PORT)" : ""));
   }
   log::debug("rank {} of {} joined at {}:{} ({}, {})", env_.rank, env_.world, env_.master_addr, opts.port,
              env_.source, impl_->nccl ? "nccl" : "gloo");
