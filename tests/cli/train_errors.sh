@@ -76,7 +76,7 @@ CLIPPO_TRAIN_KILL_AT_STEP=5 clippo-train --data good.shard "${TINY[@]}" --steps 
   --workdir w_crash >/dev/null 2>&1
 expect_eq "$?" 137 "exit status of the killed run"
 expect_status 0 clippo-train --workdir w_crash
-expect_contains "$(cat .stderr)" "2 line(s) past step 3 dropped" "the resumed run says what it dropped"
+expect_contains "$(cat .stderr)" "2 line(s) past step 3 or unreadable dropped" "the resumed run says what it dropped"
 $PY -c "
 import json
 steps = [json.loads(l)['step'] for l in open('w_crash/metrics.jsonl')]
@@ -120,4 +120,23 @@ expect_contains "$(cat .stderr)" "holds checkpoint.npz but no config.json" "chec
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --schedule cosine --steps 2 --workdir w_cos
 expect_status 0 clippo-train --workdir w_cos --steps 3
 expect_contains "$(cat .stderr)" "its cosine schedule is over --steps 2" "warning for a longer cosine run"
+# --grad-checkpointing holds for the command it is given to.
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --grad-checkpointing --workdir w_gc
+expect_status 0 clippo-train --workdir w_gc --steps 2
+$PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpointing'] is False" ||
+  fail "a resume without --grad-checkpointing kept it on"
+
+# Options that cannot work are usage errors before the workdir is made.
+while IFS='|' read -r opts want; do
+  # shellcheck disable=SC2086
+  expect_status 2 clippo-train "${TINY[@]}" --steps 2 $opts --workdir w_bad
+  expect_contains "$(cat .stderr)" "$want" "$opts"
+  [ -e w_bad ] && { fail "$opts left a workdir"; rm -rf w_bad; }
+done <<'EOF_CASES'
+--text-pairs good.shard|--data: no image/text shards (give --data, or --text-pair-fraction 1
+--data good.shard --text-pair-fraction 0.5|--text-pair-fraction needs --text-pairs shards
+--data good.shard --text-pairs good.shard --text-pair-fraction 1.5|--text-pair-fraction must be in [0, 1]
+--data good.shard --init-skip head|--init-skip needs --init
+--data good.shard --font /nonexistent.hex|--font /nonexistent.hex: no such file
+EOF_CASES
 done_testing

@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -124,6 +125,13 @@ void TrainConfig::validate() const {
   if (workdir.empty()) throw UsageError("--workdir is required");
   if (data.empty() && text_pairs.empty()) throw UsageError("--data is required for a new run");
   if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  if (text_pair_fraction < 0 || text_pair_fraction > 1) throw UsageError("--text-pair-fraction must be in [0, 1]");
+  if (text_pair_fraction > 0 && text_pairs.empty()) throw UsageError("--text-pair-fraction needs --text-pairs shards");
+  if (data.empty() && std::llround(text_pair_fraction * batch_size) < batch_size)
+    throw UsageError("--data: no image/text shards (give --data, or --text-pair-fraction 1 to train on text pairs alone)");
+  if (!init_skip.empty() && init.empty()) throw UsageError("--init-skip needs --init (it names arrays not to load)");
+  for (auto& f : fonts)
+    if (!fs::is_regular_file(f)) throw UsageError(fmt::format("--font {}: no such file", f));
   if (res < 1) throw UsageError(fmt::format("--res {}: must be positive", res));
   if (out_dim < 0) throw UsageError(fmt::format("--out-dim {}: must be >= 0 (0 = the width)", out_dim));
   if (shuffle_buffer < 0) throw UsageError(fmt::format("--shuffle-buffer {}: must be >= 0", shuffle_buffer));
@@ -160,6 +168,8 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   c.workdir = cli.workdir;
   // What a resumed run may change; everything else must match the run.
   const TrainConfig saved = c;
+  // A switch of this run alone (on when given, else off), as it changes no result.
+  c.grad_checkpointing = cli.grad_checkpointing;
   for (auto& name : given) {
     if (name == "steps") {
       if (cli.schedule.total_steps != saved.schedule.total_steps &&
@@ -180,7 +190,6 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
     else if (name == "on-error") c.on_error = cli.on_error;
     else if (name == "device") c.device = cli.device;
     else if (name == "precision") c.precision = cli.precision;
-    else if (name == "grad-checkpointing") c.grad_checkpointing = cli.grad_checkpointing;
     else if (name == "threads") {
       if (saved.threads > 0 && cli.threads != saved.threads)
         log::warn("{} ran with --threads {}; with {} the result will differ in the last bits from an uninterrupted run",
