@@ -150,6 +150,11 @@ expect_stop_on_stall "--text - on a stalled pipe" dog.txt clippo-embed $CK --tex
 expect_stop_on_stall "a shard on a stalled pipe" one.shard clippo-embed $CK - -o stall-s.shard
 [ -e stall-t.shard ] || [ -e stall-s.shard ] && fail "an interrupted run wrote its output"
 
+# --- a run that fails while writing to stdout leaves a stream that reads as cut, not as whole
+clippo-embed $CK photos/a.ppm photos/b.ppm photos/notes.jpg --batch-size 1 --on-error fail -o - >cut.out 2>/dev/null
+expect_eq "$?" 1 "exit status of a failed run to stdout"
+zstd -dc cut.out 2>/dev/null | tar -t >/dev/null 2>&1 && fail "a failed run's stdout reads as a whole shard"
+
 # --- an output too small: refused before any work for image files, and
 # after a partial run (shards) nothing is left
 expect_status 2 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm -o 'small/e-{0..1}.shard' --shard-size 1

@@ -86,7 +86,12 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
 }
 
 RecordWriter::~RecordWriter() {
-  if (archive_) archive_write_free(archive_);  // abandons the stream
+  // Not finished: archive_write_free alone would write the end blocks and
+  // make a cut stream (on stdout, a FIFO) look whole; marked failed, it does not.
+  if (archive_) {
+    archive_write_fail(archive_);
+    archive_write_free(archive_);
+  }
   if (finished_) {
     ::unlink(temp_.c_str());
   } else if (!temp_.empty() && fd_ >= 0) {
