@@ -39,6 +39,18 @@ TEST_CASE("bad arrays give errors naming them") {
   cut.resize(cut.size() - 4);
   CHECK_THROWS_WITH(parse_npy_header(cut, "m"), Catch::Contains("truncated"));
   CHECK_THROWS_WITH(parse_npy_header("garbage-bytes", "g"), Catch::Contains("not a .npy"));
+  // A shape whose byte count wraps around to a small number, and one past int64.
+  auto with_shape = [](const std::string& shape) {
+    std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
+    dict.resize(117, ' ');
+    dict += '\n';
+    return std::string("\x93NUMPY\x01\x00\x76\x00", 10) + dict;
+  };
+  CHECK_THROWS_WITH(parse_npy_header(with_shape("4, 4611686018427387904"), "w"),
+                    Catch::Contains("w:") && Catch::Contains("too large"));
+  CHECK_THROWS_WITH(parse_npy_header(with_shape("99999999999999999999"), "o"),
+                    Catch::Contains("o:") && Catch::Contains("bad shape"));
+  CHECK(parse_npy_header(with_shape("0, 3"), "e").shape == std::vector<int64_t>{0, 3});
 }
 
 TEST_CASE("half and bfloat16 conversions round to nearest even") {

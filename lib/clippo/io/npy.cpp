@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <charconv>
 #include <regex>
 
 #include "clippo/cli/error.h"
@@ -89,10 +90,17 @@ NpyHeader parse_npy_header_prefix(std::string_view npy, const std::string& where
     if (p >= dims.size()) break;
     size_t q = p;
     while (q < dims.size() && std::isdigit(static_cast<unsigned char>(dims[q]))) ++q;
-    if (q == p) throw Error(where + ": bad shape in .npy header");
-    h.shape.push_back(std::stoll(dims.substr(p, q - p)));
+    int64_t dim = 0;
+    if (q == p || std::from_chars(dims.data() + p, dims.data() + q, dim).ec != std::errc())
+      throw Error(fmt::format("{}: bad shape ({}) in .npy header", where, dims));
+    h.shape.push_back(dim);
     p = q;
   }
+  // Sizes computed from the shape later must not wrap around.
+  uint64_t bytes = dtype_size(h.dtype);
+  for (auto dim : h.shape)
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(dim), &bytes) || bytes > (uint64_t{1} << 56))
+      throw Error(fmt::format("{}: shape ({}) in .npy header is too large", where, dims));
   h.data_offset = start + len;
   return h;
 }
