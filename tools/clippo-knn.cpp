@@ -2,10 +2,12 @@
 // embeddings. The command line lives in lib/clippo/search/knn_app (vectors
 // only); this file supplies the model that embeds text and image queries and
 // the torch exact search for --device cuda.
+#include <charconv>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "clippo/cli/error.h"
 #include "clippo/io/json.h"
 #include "clippo/model/device_search.h"
 #include "clippo/model/embedder.h"
@@ -31,7 +33,9 @@ class EmbedderModel : public clippo::search::QueryModel {
     if (r.batch_size > 0) o.batch = r.batch_size;
     if (!r.header_json.empty()) {
       auto h = clippo::JsonObject::parse(r.header_json, "__clippo__ header");
-      if (auto v = h.get_path("model.resolution")) o.res = std::stoi(*v);
+      if (auto v = h.get_path("model.resolution");
+          v && std::from_chars(v->data(), v->data() + v->size(), o.res).ec != std::errc())
+        throw clippo::Error("__clippo__ header: model.resolution " + *v + " is not a number");
       if (auto v = h.get_path("model.pre_logits")) o.pre_logits = *v == "true";
       if (auto v = h.get_path("model.precision"); v && !v->empty()) o.precision = *v;
       if (auto v = h.get_strings("model.render.fonts")) o.fonts = *v;

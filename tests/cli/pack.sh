@@ -192,6 +192,8 @@ mkdir -p three && for i in 1 2 3; do cp photos/c.png three/$i.png; echo "cat $i"
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..2}.shard'
 expect_status 0 clippo-pack --images three -o 'ov/s-{0..1}.shard'
 expect_contains "$(cat .stderr)" "1 shard(s) of the same name pattern from an earlier run remain beside these (ov/s-2.shard)" "leftover shards"
+expect_status 2 clippo-pack --images three -o 'x-{0..99999999999999999999}.shard'
+expect_contains "$(cat .stderr)" "range {0..99999999999999999999} is too large" "a brace range past 64 bits"
 # --- -o naming a folder: a usage error before any work
 mkdir -p outdir
 expect_status 2 clippo-pack --images three -o outdir

@@ -37,6 +37,7 @@ std::vector<std::string> expand_braces(const std::string& pattern) {
   std::smatch m;
   if (std::regex_match(body, m, range)) {
     const std::string &lo_s = m[1].str(), &hi_s = m[2].str();
+    if (lo_s.size() > 18 || hi_s.size() > 18) throw UsageError("range {" + body + "} is too large");
     uint64_t lo = std::stoull(lo_s), hi = std::stoull(hi_s);
     if (hi < lo) throw UsageError("empty range {" + body + "} in pattern '" + pattern + "'");
     if (hi - lo > 10'000'000) throw UsageError("range {" + body + "} is too large");

@@ -233,7 +233,7 @@ std::string checkpoint_info(const std::string& path, bool json, std::string* pro
     j.begin_object();
     for (auto& [k, v] : rows) {
       j.key(k);
-      bool number = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+      bool number = !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;
       if (number) j.value(static_cast<int64_t>(std::stoll(v)));
       else j.value(v);
     }
