@@ -56,6 +56,7 @@ echo "not really a jpeg" >photos/notes.jpg
 expect_status 0 clippo-embed $CK photos/ -o out.shard --threads 2 --batch-size 2
 err=$(cat "$T/.stderr")
 expect_contains "$err" "warning: photos/notes.jpg: not an image" "text file named .jpg"
+expect_contains "$err" "warning: photos/notes.jpg: not an image (" "the decoder's reason given"
 expect_contains "$err" "warning: photos/empty.png: empty file" "empty file"
 expect_eq "$(grep -c warning "$T/.stderr")" 2 "warnings"
 $PY read_shard.py out.shard img.npy got.npy >shard.txt || fail "reading the output shard"

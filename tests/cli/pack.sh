@@ -200,6 +200,10 @@ expect_status 2 clippo-pack --images three -o outdir
 expect_contains "$(cat .stderr)" "output 'outdir' is a folder: name a shard file in it, such as 'outdir/train-{000..003}.shard'" "-o folder"
 expect_status 2 clippo-pack --images three -o newdir/
 [ -e newdir ] && fail "-o with a trailing slash made a folder"
+# --- a null caption is named as absent or null
+printf '{"path":"1.png","caption":null}\n' >three/null.jsonl
+expect_status 1 clippo-pack --jsonl three/null.jsonl -o null.shard
+expect_contains "$(cat .stderr)" "missing caption (field 'caption' is absent or null)" "null caption"
 # --- field options where there are no fields are refused, not ignored
 expect_status 2 clippo-pack --images three --label-field cls -o fields.shard
 expect_contains "$(cat .stderr)" "sidecar captions have no fields" "--label-field with sidecars"

@@ -63,10 +63,12 @@ clippo-render --raw -o p1.raw prefix.txt && zstd -dc long.shard | tar -xO 000000
 cmp -s p1.raw p2.raw || fail "long line renders differently from its start"
 
 # --- TSV: keys from the file, bad lines reported and skipped, or fatal
-printf 'k1\tFirst caption\nno tab here\nbad.key\tx\nsub/k2\tSecond\n' >in.tsv
+printf 'k1\tFirst caption\nno tab here\nbad.key\tx\nsub/k2\tSecond\n/abs\ty\na/../b\tz\n' >in.tsv
 expect_status 0 clippo-render --tsv -o tsv.shard in.tsv
 expect_contains "$(cat "$T/.stderr")" "in.tsv:2: no TAB" "tsv warning"
-expect_contains "$(cat "$T/.stderr")" "in.tsv:3: bad key" "tsv key warning"
+expect_contains "$(cat "$T/.stderr")" "in.tsv:3: bad key 'bad.key': a '.' in its last part" "tsv key warning"
+expect_contains "$(cat "$T/.stderr")" "in.tsv:5: bad key '/abs': starts or ends with '/'" "absolute key named as such"
+expect_contains "$(cat "$T/.stderr")" "in.tsv:6: bad key 'a/../b': an empty, '.' or '..' folder" "'..' key named as such"
 expect_eq "$(members tsv.shard | tr '\n' ' ')" "__clippo__.json k1.pgm k1.txt sub/k2.pgm sub/k2.txt " "tsv members"
 $PY -c "import sys; sys.stdout.buffer.write(b'k\t' + b'x' * 100000 + b'\n')" >big.tsv
 clippo-render -q --tsv --max-chars 0 -o big.shard big.tsv

@@ -234,8 +234,9 @@ class Pipeline {
         Image im;
         try {
           im = decode_image(*b);
-        } catch (const Error&) {
+        } catch (const Error& e) {
           j.bad_reason = "not an image";
+          j.bad_detail = e.what();  // what the decoder found wrong, as clippo-pack reports it
           return;
         }
         j.img_in.resize(per);

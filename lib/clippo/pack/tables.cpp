@@ -163,12 +163,12 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
       auto image = obj.get_string(fields.image);
       auto caption = obj.get_string(fields.text);
       if (!image) {
-        bad.report(where, "malformed row", "no field '" + fields.image + "'");
+        bad.report(where, "malformed row", "field '" + fields.image + "' is absent or null");
         return;
       }
       Item item{resolve(base_dir, *image), caption.value_or(""), std::nullopt, line, where};
       if (!caption) {
-        bad.report(where, "missing caption", "no field '" + fields.text + "'");
+        bad.report(where, "missing caption", "field '" + fields.text + "' is absent or null");
         return;
       }
       if (!fields.label.empty()) item.label = obj.get(fields.label);

@@ -66,23 +66,26 @@ bool looks_like_shard(std::string_view head) {
          (head.size() >= 262 && head.substr(257, 5) == "ustar");
 }
 
-// A key the tar writer and a file system accept: no '.' in its basename, no
-// empty, '.' or '..' folders, no control bytes.
-bool valid_key(std::string_view k) {
-  if (k.empty() || k.size() > 1024 || k.front() == '/' || k.back() == '/') return false;
+// Why a key is not one the tar writer and a file system accept (no '.' in
+// its basename, no empty, '.' or '..' folders, no control bytes), or "".
+std::string key_fault(std::string_view k) {
+  if (k.empty()) return "empty";
+  if (k.size() > 1024) return "longer than 1024 bytes";
+  if (k.front() == '/' || k.back() == '/') return "starts or ends with '/'";
   for (char c : k)
-    if (static_cast<unsigned char>(c) < 0x20) return false;
+    if (static_cast<unsigned char>(c) < 0x20) return "holds a control character";
   size_t slash = k.rfind('/');
-  if (k.find('.', slash == std::string_view::npos ? 0 : slash) != std::string_view::npos) return false;
+  if (k.find('.', slash == std::string_view::npos ? 0 : slash) != std::string_view::npos)
+    return "a '.' in its last part (it would start the field name)";
   size_t start = 0;
   while (start < k.size()) {
     size_t end = k.find('/', start);
     if (end == std::string_view::npos) end = k.size();
     auto seg = k.substr(start, end - start);
-    if (seg.empty() || seg == "." || seg == "..") return false;
+    if (seg.empty() || seg == "." || seg == "..") return "an empty, '.' or '..' folder";
     start = end + 1;
   }
-  return true;
+  return "";
 }
 
 // Runs fn(i) for i in [0, n) on `threads` threads (the caller's included).
@@ -320,8 +323,8 @@ class Job {
           continue;
         }
         key.assign(line, 0, tab);
-        if (!valid_key(key)) {
-          bad(where(), fmt::format("bad key '{}' (no '.' in its last part, no control characters)", key));
+        if (auto fault = key_fault(key); !fault.empty()) {
+          bad(where(), fmt::format("bad key '{}': {}", key, fault));
           continue;
         }
         // A repeated key would make two records of one name (and one PNG file).
