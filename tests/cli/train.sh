@@ -264,6 +264,19 @@ two_ranks() {
   expect_eq "$statuses" "0/0/" "$launcher two-process exit statuses for $workdir ($(cat "$workdir".rank*.log | head -c 1500))"
 }
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
+# Ranks given other options, or not seeing the checkpoint, stop before training.
+port=$(free_port) pids=()
+for r in 0 1; do
+  env RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 120 \
+    clippo-train "${DP[@]}" --wd 0.000$((r + 1)) --workdir mixed >"mixed.rank$r.log" 2>&1 &
+  pids+=($!)
+done
+statuses=""
+for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
+expect_eq "$statuses" "2/2/" "exit statuses of ranks given different --wd"
+expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than rank 0" "ranks with other options"
+[ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
+
 # A Slurm job of one task trains alone: no rendezvous, so a port another job
 # holds is no matter.
 port=$(free_port)

@@ -104,6 +104,28 @@ std::vector<std::string> expand(const std::vector<std::string>& patterns) {
   return patterns.empty() ? std::vector<std::string>{} : expand_inputs(patterns, is_shard_path);
 }
 
+// Replicas of one model must run one configuration from one step: a rank
+// with other options (a mistyped --lr, another --batch-size) or without the
+// workdir's checkpoint would diverge silently or abort in a collective.
+void check_ranks_agree(Dist& dist, const TrainConfig& cfg, int64_t step) {
+  if (dist.world() == 1) return;
+  TrainConfig shared = cfg;  // less what may differ between ranks
+  shared.workdir.clear();
+  shared.threads = shared.data_threads = 0;
+  const auto fingerprint = static_cast<int64_t>(std::hash<std::string>{}(shared.to_json()));
+  auto all = dist.all_gather(torch::tensor({fingerprint, step}, torch::kInt64)).reshape({dist.world(), 2});
+  for (int r = 1; r < dist.world(); ++r) {
+    if (all[r][1].item<int64_t>() != all[0][1].item<int64_t>())
+      throw Error(fmt::format("rank {} starts at step {}, rank 0 at step {}: every rank must read the same "
+                              "--workdir (a folder all of them see) to resume",
+                              r, all[r][1].item<int64_t>(), all[0][1].item<int64_t>()));
+    if (all[r][0].item<int64_t>() != all[0][0].item<int64_t>())
+      throw UsageError(fmt::format("rank {} was given other options than rank 0: every rank must run the same "
+                                   "command line (only --workdir, --threads and --data-threads may differ)",
+                                   r));
+  }
+}
+
 }  // namespace
 
 // ---- the run -----------------------------------------------------------------
@@ -203,6 +225,7 @@ int train(const TrainConfig& cfg0) {
     log::info("resuming {} at step {}", workdir.string(), state.step);
   }
   ckpt.clear();
+  check_ranks_agree(dist, cfg, state.step);
   if (dist.is_main()) {
     fs::create_directories(workdir);
     write_text_atomic(workdir / "config.json", cfg.to_json());
