@@ -20,19 +20,22 @@ namespace clippo::train {
 
 std::string TrainConfig::to_json() const {
   JsonWriter w;
-  auto list = [&](const char* k, const std::vector<std::string>& v) {
+  // Paths are saved absolute, so a resume from another folder reads the
+  // same files (and one that names them relative to it is compared right).
+  auto abs = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); };
+  auto list = [&](const char* k, const std::vector<std::string>& v, bool paths = false) {
     w.key(k).begin_array();
-    for (auto& s : v) w.value(s);
+    for (auto& s : v) w.value(paths ? abs(s) : s);
     w.end_array();
   };
   w.begin_object();
-  list("data", data);
-  list("text_pairs", text_pairs);
+  list("data", data, true);
+  list("text_pairs", text_pairs, true);
   w.key("text_pair_fraction").value(text_pair_fraction);
   w.key("shuffle_buffer").value(shuffle_buffer);
-  list("fonts", fonts);
+  list("fonts", fonts, true);
   w.key("variant").value(variant).key("res").value(res).key("out_dim").value(out_dim);
-  w.key("init").value(init);
+  w.key("init").value(abs(init));
   list("init_skip", init_skip);
   w.key("batch_size").value(batch_size);
   w.key("optimizer").value(optim.name).key("lr").value(optim.lr).key("wd").value(optim.wd);
@@ -43,7 +46,7 @@ std::string TrainConfig::to_json() const {
   w.key("seed").value(seed);
   w.key("checkpoint_every").value(checkpoint_every).key("keep_every").value(keep_every);
   w.key("log_every").value(log_every);
-  list("eval_data", eval_data);
+  list("eval_data", eval_data, true);
   w.key("eval_every").value(eval_every).key("eval_size").value(eval_size);
   w.key("eval_classes").value(eval_classes).key("eval_prompts").value(eval_prompts);
   w.key("threads").value(threads).key("data_threads").value(data_threads);
