@@ -16,6 +16,7 @@
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
 #include "clippo/io/archive_message.h"
+#include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
 
 namespace fs = std::filesystem;
@@ -271,7 +272,7 @@ void ShardSetWriter::close() {
   if (names_.size() == 1 && (names_[0] == "-" || !fs::is_regular_file(names_[0]))) return;
   // sizes.json beside the shards, as open_clip and webdataset tools read it.
   fs::path dir = fs::path(names_[0]).parent_path();
-  std::string tmp = (dir / ".sizes.json.tmp").string(), final_name = (dir / "sizes.json").string();
+  const std::string final_name = (dir / "sizes.json").string();
   std::map<std::string, uint64_t> sizes;
   for (size_t i = 0; i < names_.size(); ++i) sizes[fs::path(names_[i]).filename().string()] = counts_[i];
   keep_other_sizes(final_name, shard_size_ > 0 || round_robin_, sizes);
@@ -279,10 +280,7 @@ void ShardSetWriter::close() {
   j.begin_object();
   for (auto& [name, n] : sizes) j.key(name).value(n);
   j.end_object();
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (!f || std::fputs((j.str() + "\n").c_str(), f) < 0 || std::fclose(f) != 0)
-    throw Error(final_name + ": cannot write");
-  fs::rename(tmp, final_name);
+  write_file_atomic(final_name, j.str() + "\n");
 }
 
 }  // namespace clippo

@@ -18,6 +18,7 @@
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
 #include "clippo/cli/stop.h"
+#include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
 #include "clippo/model/autocast.h"
@@ -44,17 +45,6 @@ std::string fmt_duration(double s) {
   if (x >= 3600) return fmt::format("{}h{:02}m", x / 3600, x / 60 % 60);
   if (x >= 60) return fmt::format("{}m{:02}s", x / 60, x % 60);
   return fmt::format("{}s", x);
-}
-
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    if (!f.flush()) throw Error(fmt::format("{}: cannot write", tmp.string()));
-  }
-  fs::rename(tmp, path);
 }
 
 // A named variant ("B/16") or explicit sizes "wWIDTH-dDEPTH-hHEADS-mMLP/PATCH"
@@ -95,7 +85,7 @@ void drop_metrics_after(const fs::path& path, int64_t step) {
     else kept += line + "\n";
   }
   if (!dropped) return;
-  write_text_atomic(path, kept);
+  write_file_atomic(path.string(), kept);
   log::info("{}: {} line(s) past step {} or unreadable dropped (the run goes on from step {})", path.string(),
             dropped, step, step);
 }
@@ -228,7 +218,7 @@ int train(const TrainConfig& cfg0) {
   check_ranks_agree(dist, cfg, state.step);
   if (dist.is_main()) {
     fs::create_directories(workdir);
-    write_text_atomic(workdir / "config.json", cfg.to_json());
+    write_file_atomic((workdir / "config.json").string(), cfg.to_json());
   }
   dist.barrier();
   if (state.step < cfg.schedule.total_steps) {

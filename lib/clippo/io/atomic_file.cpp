@@ -1,0 +1,46 @@
+#include "clippo/io/atomic_file.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "clippo/cli/error.h"
+
+namespace clippo {
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  const std::filesystem::path p(path);
+  const std::string temp = (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), ::getpid())).string();
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    throw Error(fmt::format("{}: cannot {}: {}", path, what, std::strerror(err)));
+  };
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write");
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail("write");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(err)));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    throw Error(fmt::format("{}: cannot rename from {}: {}", path, temp, std::strerror(err)));
+  }
+}
+
+}  // namespace clippo
