@@ -103,9 +103,9 @@ class NpyOutput : public EmbedOutput {
   }
   void close() override {
     std::string h = header(rows_);
-    std::fseek(f_, 0, SEEK_SET);
-    std::fwrite(h.data(), 1, h.size(), f_);
-    bool ok = std::fflush(f_) == 0 && std::fflush(j_) == 0;
+    // ferror: any earlier write that failed (the .jsonl's rows, the header).
+    bool ok = std::fseek(f_, 0, SEEK_SET) == 0 && std::fwrite(h.data(), 1, h.size(), f_) == h.size() &&
+              std::fflush(f_) == 0 && std::fflush(j_) == 0 && !std::ferror(f_) && !std::ferror(j_);
     ok = (std::fclose(f_) == 0) & (std::fclose(j_) == 0) && ok;
     f_ = j_ = nullptr;
     if (!ok) throw Error(path_ + ": write failed (disk full?)");
