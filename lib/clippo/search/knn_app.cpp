@@ -401,16 +401,23 @@ int App::zeroshot() {
   }
   auto m = zeroshot_metrics(p, labels, classes.rows);
   size_t shown = std::min<size_t>(m.confusions.size(), 10);
+  // With 5 classes or fewer every record is a top-5 hit: no measure at all
+  // (as clippo-train's evaluation has it).
+  const bool top5 = classes.rows > 5;
   if (cmd.json) {
     JsonWriter j;
     j.begin_object().key("records").value(m.n).key("classes").value(classes.rows);
-    j.key("top1").value(m.top1).key("top5").value(m.top5).key("confusions").begin_array();
+    j.key("top1").value(m.top1).key("top5");
+    if (top5) j.value(m.top5);
+    else j.raw("null");
+    j.key("confusions").begin_array();
     for (size_t i = 0; i < shown; ++i)
       j.begin_object().key("truth").value(names[m.confusions[i].truth]).key("predicted")
           .value(names[m.confusions[i].predicted]).key("count").value(m.confusions[i].count).end_object();
     std::cout << j.end_array().end_object().str() << "\n";
   } else {
-    std::cout << fmt::format("records\t{}\nclasses\t{}\ntop1\t{:.6f}\ntop5\t{:.6f}\n", m.n, classes.rows, m.top1, m.top5);
+    std::cout << fmt::format("records\t{}\nclasses\t{}\ntop1\t{:.6f}\n", m.n, classes.rows, m.top1);
+    if (top5) std::cout << fmt::format("top5\t{:.6f}\n", m.top5);
     for (size_t i = 0; i < shown; ++i)
       std::cout << fmt::format("confusion\t{}\t{}\t{}\n", cell(names[m.confusions[i].truth]),
                                cell(names[m.confusions[i].predicted]), m.confusions[i].count);
