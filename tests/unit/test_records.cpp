@@ -181,6 +181,22 @@ TEST_CASE("concatenated shards read as one stream") {
     CHECK(recs[5].key == "b2");
     CHECK(stats.damaged_inputs == 0);
   }
+  // Two compressions in one stream: the second is reported, not dropped unsaid.
+  for (auto [name, compression] : {std::pair{"g", "gzip"}, std::pair{"z", "zstd"}}) {
+    RecordWriter w(dir / name, Compression::parse(compression));
+    for (int i = 0; i < 3; ++i) w.write(Record{std::string(name) + std::to_string(i), {{"txt", name}}});
+    w.close();
+  }
+  write_file(dir / "gz", read_file(dir / "g") + read_file(dir / "z"));
+  ReadStats stats;
+  auto recs = read_all({dir / "gz"}, &stats);
+  CHECK(recs.size() >= 2);
+  CHECK(stats.damaged_inputs == 1);
+  CHECK_THROWS_WITH(read_all({dir / "gz"}, nullptr, OnError::fail),
+                    Catch::Contains("data after the end of the gzip stream (a zstd stream)"));
+  write_file(dir / "gpad", read_file(dir / "g") + std::string(4096, '\0'));  // zero padding is no data
+  CHECK(read_all({dir / "gpad"}, &stats).size() == 3);
+  CHECK(stats.damaged_inputs == 0);
 }
 
 TEST_CASE("damaged streams: clear error, the good records before the damage are delivered") {

@@ -8,6 +8,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -66,10 +67,16 @@ class FdInput final : public InputBytes {
       if (pos_ == in_end_ && !eof_ && !fill()) return -1;
       if (!in_member_) {
         // Between members (gzip) or frames (zstd): another follows only if
-        // its magic does (`cat a.shard b.shard`); anything else ends the data.
+        // its magic does (`cat a.shard b.shard`); zero padding ends the data,
+        // and anything else is not silently dropped.
         while (in_end_ - pos_ < 4 && !eof_)
           if (!fill()) return -1;
-        if (codec_of(in_.data() + pos_, in_end_ - pos_) != codec_) return 0;
+        if (const Codec next = codec_of(in_.data() + pos_, in_end_ - pos_); next != codec_) {
+          const char* rest = in_.data() + pos_;
+          if (std::all_of(rest, static_cast<const char*>(in_.data() + in_end_), [](char c) { return c == 0; })) return 0;
+          return fail(fmt::format("data after the end of the {} stream{}", decoding(),
+                                  next == Codec::none ? "" : next == Codec::gzip ? " (a gzip stream)" : " (a zstd stream)"));
+        }
         if (!begin_member()) return -1;
       }
       size_t produced = 0;
