@@ -31,6 +31,7 @@
 #include "clippo/io/record_reader.h"
 #include "clippo/io/record_writer.h"
 #include "clippo/model/device.h"
+#include "clippo/model/checkpoint_info.h"
 #include "clippo/model/embed_io.h"
 #include "clippo/model/embedder.h"
 

@@ -1,5 +1,5 @@
-// clippo-embed's outputs (an embedding shard, or a .npy matrix with a .jsonl
-// of row metadata) and --info. No torch here.
+// clippo-embed's outputs: an embedding shard, or a .npy matrix with a .jsonl
+// of row metadata. No torch here.
 #pragma once
 #include <memory>
 #include <string>
@@ -32,9 +32,5 @@ std::unique_ptr<EmbedOutput> make_shard_output(const std::string& output, uint64
 // FILE.npy (rows x dim, rewritten with the final row count on close) and
 // FILE.jsonl beside it. One kind of embedding only: a record with both is an error.
 std::unique_ptr<EmbedOutput> make_npy_output(const std::string& path, int dim, DType dtype);
-
-// What --info prints: TSV lines "key<TAB>value", or one JSON object.
-// `problem`: why the model does not load from it (empty when it does).
-std::string checkpoint_info(const std::string& path, bool json, std::string* problem = nullptr);
 
 }  // namespace clippo::model
