@@ -3,13 +3,19 @@
 #include <cstdio>
 #include <mutex>
 
-#include "clippo/cli/progress.h"
 
 namespace clippo::log {
 namespace {
 std::string g_program = "clippo";
 int g_level = 1;
-std::mutex g_mutex;
+std::mutex g_mutex;  // one line at a time, from any thread
+bool g_status_on_screen = false;
+
+void clear_status_locked() {
+  if (!g_status_on_screen) return;
+  std::fputs("\r\033[K", stderr);
+  g_status_on_screen = false;
+}
 }  // namespace
 
 void set_program(std::string_view name) { g_program = std::string(name); }
@@ -19,12 +25,24 @@ int level() { return g_level; }
 
 void write(std::string_view kind, std::string_view message) {
   std::lock_guard lock(g_mutex);
-  Progress::clear_line();  // a message never lands in the middle of a progress bar
+  clear_status_locked();  // a message never lands in the middle of a progress bar
   if (kind.empty())
     fmt::print(stderr, "{}: {}\n", g_program, message);
   else
     fmt::print(stderr, "{}: {}: {}\n", g_program, kind, message);
   std::fflush(stderr);
+}
+
+void show_status(std::string_view line) {
+  std::lock_guard lock(g_mutex);
+  fmt::print(stderr, "\r\033[K{}", line);
+  std::fflush(stderr);
+  g_status_on_screen = true;
+}
+
+void clear_status() {
+  std::lock_guard lock(g_mutex);
+  clear_status_locked();
 }
 
 }  // namespace clippo::log

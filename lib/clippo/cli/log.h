@@ -15,6 +15,10 @@ void set_level(int level);
 int level();
 
 void write(std::string_view kind, std::string_view message);
+// A status line (a progress bar) redrawn in place on stderr; the next
+// message or clear_status() wipes it first. Safe from any thread.
+void show_status(std::string_view line);
+void clear_status();
 
 template <typename... A>
 void warn(fmt::format_string<A...> f, A&&... a) {

@@ -9,7 +9,6 @@
 
 namespace clippo {
 namespace {
-bool g_bar_on_screen = false;
 
 std::string human_time(double s) {
   auto t = static_cast<long>(s);
@@ -27,12 +26,7 @@ std::string human_bytes(double b) {
 
 bool Progress::enabled() { return log::level() >= 1 && isatty(STDERR_FILENO); }
 
-void Progress::clear_line() {
-  if (g_bar_on_screen) {
-    std::fputs("\r\033[K", stderr);
-    g_bar_on_screen = false;
-  }
-}
+void Progress::clear_line() { log::clear_status(); }
 
 Progress::Progress(std::string label, uint64_t total)
     : label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()),
@@ -63,9 +57,7 @@ void Progress::draw(bool force) {
   if (bytes_) line += fmt::format("  {}/s", human_bytes(secs > 0 ? bytes_ / secs : 0));
   if (total_ && rate > 0 && items_ <= total_)
     line += fmt::format("  ETA {}", human_time((total_ - items_) / rate));
-  fmt::print(stderr, "\r\033[K{}", line);
-  std::fflush(stderr);
-  g_bar_on_screen = true;
+  log::show_status(line);
 }
 
 }  // namespace clippo
