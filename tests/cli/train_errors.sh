@@ -53,6 +53,12 @@ expect_contains "$(cat .stderr)" "junk.tar: j0: corrupt JPEG" "skipped record na
 expect_contains "$(cat .stderr)" "6 unusable records skipped" "skipped count at the end"
 $PY -c "import json; assert json.loads(open('w_skip/metrics.jsonl').readlines()[-1])['skipped'] == 6" ||
   fail "metrics.jsonl skipped count"
+# The count is the run's: a resume goes on from the checkpoint's.
+expect_status 0 clippo-train --workdir w_skip --steps 8
+$PY -c "
+import json
+s = [json.loads(l)['skipped'] for l in open('w_skip/metrics.jsonl')]
+assert s == sorted(s) and s[-1] > 6, s" || fail "skipped count carried over a resume"
 expect_status 1 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --on-error fail --workdir w_fail
 expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail names the record"
 expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-pair-fraction 0.1 "${TINY[@]}" --steps 1 \

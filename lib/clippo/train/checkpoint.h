@@ -17,6 +17,7 @@ struct TrainState {
   int64_t step = 0;
   uint64_t seed = 0;
   std::vector<DataPosition> positions;  // one per rank
+  uint64_t skipped = 0;                   // unusable records skipped by all ranks so far
 };
 
 void put_state(model::NpzArrays& out, const TrainState& s);

@@ -258,16 +258,27 @@ int train(const TrainConfig& cfg0) {
     metrics.open(workdir / "metrics.jsonl", std::ios::app);
   }
 
+  // The run's skipped records: every rank's, and those before a resume. A
+  // collective: every rank calls it at the same points.
+  const uint64_t skipped_before = state.skipped;
+  auto skipped_total = [&] {
+    auto n = torch::tensor({static_cast<double>(loader.skipped_total())}, torch::kFloat64);
+    dist.all_reduce_sum(n);
+    return skipped_before + static_cast<uint64_t>(std::llround(n.item<double>()));
+  };
+
   auto save = [&](int64_t step) {
     // Every rank's data position goes into rank 0's checkpoint.
     auto mine = torch::tensor({state.positions[rank].data.epoch, state.positions[rank].data.drawn,
                                state.positions[rank].pairs.epoch, state.positions[rank].pairs.drawn},
                               torch::kInt64);
     auto all = dist.all_gather(mine).reshape({world, 4});
+    const uint64_t skipped = skipped_total();
     if (!dist.is_main()) return;
     TrainState s;
     s.step = step;
     s.seed = cfg.seed;
+    s.skipped = skipped;
     for (int r = 0; r < world; ++r)
       s.positions.push_back({{all[r][0].item<int64_t>(), all[r][1].item<int64_t>()},
                              {all[r][2].item<int64_t>(), all[r][3].item<int64_t>()}});
@@ -347,7 +358,7 @@ int train(const TrainConfig& cfg0) {
     if (step % cfg.log_every == 0 || last || step == first + 1) {
       window_t = since(window_start);
       double sps = window_steps * cfg.batch_size / std::max(window_t, 1e-9);
-      uint64_t skipped = loader.skipped_total();
+      const uint64_t skipped = skipped_total();
       if (dist.is_main()) {
         JsonWriter w;
         w.begin_object().key("step").value(step).key("loss").value(loss).key("lr").value(cfg.optim.lr * sched);
@@ -398,11 +409,14 @@ int train(const TrainConfig& cfg0) {
     // For the resume test: die hard after this step, as a crash or `kill -9` would.
     if (kill_at == step) std::raise(SIGKILL);
   }
-  if (first >= total) log::info("{}: already at step {} of {}", workdir.string(), first, total);
-  else
+  if (first >= total) {
+    log::info("{}: already at step {} of {}", workdir.string(), first, total);
+  } else {
+    const uint64_t skipped = skipped_total();
     log::info("done: {} steps, loss {:.4f}{}; checkpoint {}, metrics {}", step, last_loss,
-              loader.skipped_total() ? fmt::format(", {} unusable records skipped", loader.skipped_total()) : "",
-              ckpt_path.string(), (workdir / "metrics.jsonl").string());
+              skipped ? fmt::format(", {} unusable records skipped", skipped) : "", ckpt_path.string(),
+              (workdir / "metrics.jsonl").string());
+  }
   return 0;
 }
 
