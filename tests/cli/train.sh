@@ -268,6 +268,12 @@ two_ranks() {
   expect_eq "$statuses" "0/0/" "$launcher two-process exit statuses for $workdir ($(cat "$workdir".rank*.log | head -c 1500))"
 }
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
+# The text-pair share is of the global batch: 0.2 of 4 rows is one pair over
+# both ranks (rounded per rank of 2 rows it was none).
+two_ranks torchrun share --data 'd-{0..1}.shard' --text-pairs pairs.shard --text-pair-fraction 0.2 "${TINY[@]}" \
+  --batch-size 4 --steps 1 --shuffle-buffer 0
+case "$(cat share.rank0.log share.rank1.log)" in *"is unused"*) fail "a 0.2 share of a global batch of 4 rounded to none" ;; esac
+
 # Ranks given other options, or not seeing the checkpoint, stop before training.
 port=$(free_port) pids=()
 for r in 0 1; do
