@@ -194,6 +194,9 @@ expect_status 0 clippo-pack --images three -o 'ov/s-{0..1}.shard'
 expect_contains "$(cat .stderr)" "1 shard(s) of the same name pattern from an earlier run remain beside these (ov/s-2.shard)" "leftover shards"
 expect_status 2 clippo-pack --images three -o 'x-{0..99999999999999999999}.shard'
 expect_contains "$(cat .stderr)" "range {0..99999999999999999999} is too large" "a brace range past 64 bits"
+# a file whose name holds braces is read as it is named
+cp ov/s-0.shard 'set{1}.shard'
+expect_status 0 clippo-pack 'set{1}.shard' -o literal.shard
 # --- -o naming a folder: a usage error before any work
 mkdir -p outdir
 expect_status 2 clippo-pack --images three -o outdir

@@ -115,7 +115,10 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
       out.push_back(input);
       continue;
     }
-    for (auto& path : expand_braces(input)) {
+    // A name that exists is taken as it is, braces and all ('set{1}.shard').
+    std::error_code exists_ec;
+    const bool literal = input.find('{') != std::string::npos && fs::exists(input, exists_ec);
+    for (auto& path : literal ? std::vector<std::string>{input} : expand_braces(input)) {
       std::error_code ec;
       auto st = fs::status(path, ec);
       if (ec || !fs::exists(st)) throw Error(path + ": no such file or directory");
