@@ -39,6 +39,20 @@ TEST_CASE("PNG and PGM written by Python decode to the same pixels") {
   for (size_t i = 0; i < gray.size(); ++i) REQUIRE(pgm.pixels[3 * i + 1] == static_cast<uint8_t>(gray[i]));
 }
 
+TEST_CASE("plain and 16-bit PGM/PPM scale their samples to 0..255 as netpbm does") {
+  // Plain (P2, P3) with maxval 15: 0, 15 -> 0, 255; 7 -> round(7 * 255 / 15) = 119.
+  Image g = decode_image("P2\n# a comment\n3 1\n15\n0 7 15\n");
+  REQUIRE(g.width == 3);
+  CHECK(g.pixels == std::vector<uint8_t>{0, 0, 0, 119, 119, 119, 255, 255, 255});
+  Image c = decode_image("P3 1 1 255 10 20 30");
+  CHECK(c.pixels == std::vector<uint8_t>{10, 20, 30});
+  // Binary 16-bit: big-endian samples, 0x8080 of 65535 -> round(32896 * 255 / 65535) = 128.
+  Image w = decode_image(std::string("P5\n2 1\n65535\n\x80\x80\xff\xff", 17));
+  CHECK(w.pixels == std::vector<uint8_t>{128, 128, 128, 255, 255, 255});
+  CHECK_THROWS_WITH(decode_image("P2 2 1 15 3 16"), Catch::Contains("above maxval"));
+  CHECK_THROWS_WITH(decode_image("P2 2 1 15 3"), Catch::Contains("truncated"));
+}
+
 namespace {
 // A PNG written here (zlib, filter 0), independent of the decoder.
 std::string png_file(int w, int h, int color_type, int depth, const std::vector<uint8_t>& samples,

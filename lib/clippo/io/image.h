@@ -15,7 +15,7 @@ struct Image {
   std::vector<uint8_t> pixels;
 };
 
-// Decodes JPEG, PNG, WebP or binary PPM/PGM bytes to RGB. Throws Error
+// Decodes JPEG, PNG, WebP or PPM/PGM (binary or plain) bytes to RGB. Throws Error
 // ("not an image", "truncated JPEG", ...) for anything else.
 // min_side > 0 lets a JPEG decode at a reduced DCT scale (1/2, 1/4, 1/8) as
 // long as the shorter side stays >= min_side: much faster when the image is

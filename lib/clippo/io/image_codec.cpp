@@ -231,7 +231,9 @@ Image decode_webp(std::string_view bytes) {
   return im;
 }
 
-// Binary PGM (P5) and PPM (P6) with maxval 255.
+// PGM and PPM, binary (P5, P6) or plain (P2, P3), any maxval up to 65535
+// (two bytes a sample, most significant first, above 255); samples are
+// scaled to 0..255 as netpbm does, v * 255 / maxval rounded.
 Image decode_pnm(std::string_view b) {
   size_t pos = 2;
   auto number = [&]() -> long {
@@ -243,27 +245,40 @@ Image decode_pnm(std::string_view b) {
     long v = 0;
     size_t start = pos;
     while (pos < b.size() && std::isdigit(static_cast<unsigned char>(b[pos])) && v < 1'000'000) v = v * 10 + (b[pos++] - '0');
-    if (pos == start) throw Error("corrupt PNM header");
+    if (pos == start) throw Error(pos >= b.size() ? "truncated PNM" : "corrupt PNM header");
     return v;
   };
-  if (b[1] != '5' && b[1] != '6') throw Error("ASCII PNM (P2/P3) is not supported");
+  const bool plain = b[1] == '2' || b[1] == '3';
   long w = number(), h = number(), maxval = number();
   if (w <= 0 || h <= 0 || w > 65535 || h > 65535) throw Error("bad PNM size");
   check_size(w, h, "PNM");
-  if (maxval != 255) throw Error("PNM with maxval other than 255 is not supported");
-  ++pos;  // the single whitespace before the data
-  int comps = b[1] == '5' ? 1 : 3;
-  size_t need = static_cast<size_t>(w) * h * comps;
-  if (b.size() < pos + need) throw Error("truncated PNM");
+  if (maxval < 1 || maxval > 65535) throw Error(fmt::format("bad PNM maxval {}", maxval));
+  const int comps = b[1] == '5' || b[1] == '2' ? 1 : 3;
+  const size_t samples = static_cast<size_t>(w) * h * comps, width = maxval > 255 ? 2 : 1;
+  std::vector<uint8_t> v(samples);
+  auto scale = [&](long x) {
+    if (x > maxval) throw Error(fmt::format("PNM sample {} above maxval {}", x, maxval));
+    return static_cast<uint8_t>((x * 255 + maxval / 2) / maxval);
+  };
+  if (plain) {
+    for (auto& x : v) x = scale(number());
+  } else {
+    ++pos;  // the single whitespace before the data
+    if (b.size() < pos + samples * width) throw Error("truncated PNM");
+    auto* src = reinterpret_cast<const uint8_t*>(b.data() + pos);
+    for (size_t i = 0; i < samples; ++i)
+      v[i] = width == 1 ? (maxval == 255 ? src[i] : scale(src[i])) : scale(src[2 * i] << 8 | src[2 * i + 1]);
+  }
   Image im;
   im.width = static_cast<int>(w);
   im.height = static_cast<int>(h);
   im.channels = 3;
-  im.pixels.resize(static_cast<size_t>(w) * h * 3);
-  auto* src = reinterpret_cast<const uint8_t*>(b.data() + pos);
-  if (comps == 3) std::memcpy(im.pixels.data(), src, need);
-  else
-    for (size_t i = 0; i < need; ++i) im.pixels[3 * i] = im.pixels[3 * i + 1] = im.pixels[3 * i + 2] = src[i];
+  if (comps == 3) {
+    im.pixels = std::move(v);
+  } else {
+    im.pixels.resize(samples * 3);
+    for (size_t i = 0; i < samples; ++i) im.pixels[3 * i] = im.pixels[3 * i + 1] = im.pixels[3 * i + 2] = v[i];
+  }
   return im;
 }
 
