@@ -34,8 +34,10 @@ expect_contains "$(cat "$T/.stderr")" "q.txt: " "a non-image query names the fil
 printf '{}\n' > plain.txt
 expect_status 0 clippo-knn zeroshot --db model_db.shard --field txt --classes texts.txt --prompts plain.txt --model moved.npz
 expect_eq "$(sed -n 3p "$T/.stdout")" "$(printf 'top1\t1.000000')" "zero-shot with the model"
+grep -q '^top5' "$T/.stdout" && fail "top-5 of 4 classes, a hit for every record, was reported"
 expect_status 0 clippo-knn zeroshot --db model_db.shard --field txt --classes texts.txt --prompts clip7 --model moved.npz --json
 expect_contains "$(cat "$T/.stdout")" '"records":4,"classes":4' "zero-shot with clip7"
+expect_contains "$(cat "$T/.stdout")" '"top5":null' "no top-5 measure in JSON with 4 classes"
 mv moved.npz mu16_32.npz
 
 # an index directory keeps the header: its queries find the model too
