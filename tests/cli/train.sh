@@ -274,6 +274,22 @@ two_ranks torchrun share --data 'd-{0..1}.shard' --text-pairs pairs.shard --text
   --batch-size 4 --steps 1 --shuffle-buffer 0
 case "$(cat share.rank0.log share.rank1.log)" in *"is unused"*) fail "a 0.2 share of a global batch of 4 rounded to none" ;; esac
 
+# The skipped count is the ranks' sum: rank 1 reads a shard half of junk images.
+zstd -dc d-1.shard >good1.tar
+$PY -c "
+import io, tarfile
+with tarfile.open('mixed.tar', 'w') as t, tarfile.open('good1.tar') as g:
+    for i in range(6):  # first, so the first steps meet them
+        for name, data in ((f'junk{i}.jpg', b'\xff\xd8\xff\xe0 not a jpeg'), (f'junk{i}.txt', b'junk')):
+            m = tarfile.TarInfo(name); m.size = len(data); t.addfile(m, io.BytesIO(data))
+    for m in g:
+        t.addfile(m, g.extractfile(m))"
+two_ranks torchrun skipsum --data d-0.shard --data mixed.tar "${TINY[@]}" --batch-size 8 --steps 4 --shuffle-buffer 0
+$PY -c "
+import json
+assert json.loads(open('skipsum/metrics.jsonl').readlines()[-1])['skipped'] > 0
+" || fail "metrics.jsonl counts the records rank 1 skipped"
+
 # Ranks given other options, or not seeing the checkpoint, stop before training.
 port=$(free_port) pids=()
 for r in 0 1; do
