@@ -1,6 +1,8 @@
 #include "clippo/io/line_reader.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -12,6 +14,21 @@
 namespace clippo {
 
 LineReader::LineReader(int fd) : fd_(fd), pipe_(is_pipe(fd)), buf_(1 << 20) {}
+
+namespace {
+int open_or_throw(const std::string& path) {
+  if (path == "-") return STDIN_FILENO;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  return fd;
+}
+}  // namespace
+
+LineReader::LineReader(const std::string& path) : LineReader(open_or_throw(path)) { owned_ = fd_ != STDIN_FILENO; }
+
+LineReader::~LineReader() {
+  if (owned_) ::close(fd_);
+}
 
 bool LineReader::refill() {
   if (eof_) return false;

@@ -12,7 +12,14 @@ namespace clippo {
 // as the end of input does.
 class LineReader {
  public:
+  // Reads fd, which stays the caller's.
   explicit LineReader(int fd);
+  // Opens path ("-": standard input) and closes it at the end; throws Error
+  // naming the file when it cannot be opened.
+  explicit LineReader(const std::string& path);
+  ~LineReader();
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
   // Reads the next line into `line` (without its end); false at the end of
   // input. `cut` tells whether bytes past `cap` were dropped.
   bool next(std::string& line, size_t cap, bool& cut);
@@ -24,6 +31,7 @@ class LineReader {
  private:
   bool refill();
   int fd_;
+  bool owned_ = false;
   bool pipe_;
   std::vector<char> buf_;
   size_t pos_ = 0, len_ = 0;

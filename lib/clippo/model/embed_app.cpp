@@ -1,14 +1,11 @@
 #include "clippo/model/embed_app.h"
 
-#include <fcntl.h>
 #include <fmt/core.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <cstdio>
 #include <deque>
 #include <exception>
@@ -104,18 +101,11 @@ class Source {
     }
   }
 
-  ~Source() {
-    if (text_fd_ > STDIN_FILENO) ::close(text_fd_);
-  }
   uint64_t damaged() const { return damaged_; }
 
  private:
   bool next_line(Job& j) {
-    if (!lines_in_) {
-      text_fd_ = text_file_ == "-" ? STDIN_FILENO : ::open(text_file_.c_str(), O_RDONLY | O_CLOEXEC);
-      if (text_fd_ < 0) throw Error(fmt::format("{}: cannot read: {}", text_file_, std::strerror(errno)));
-      lines_in_ = std::make_unique<LineReader>(text_fd_);
-    }
+    if (!lines_in_) lines_in_ = std::make_unique<LineReader>(text_file_);
     std::string line;
     bool cut;
     if (!lines_in_->next(line, SIZE_MAX, cut)) return false;
@@ -135,7 +125,6 @@ class Source {
   size_t next_input_ = 0;
   uint64_t files_ = 0, lines_ = 0, damaged_ = 0;
   std::unique_ptr<RecordReader> reader_;
-  int text_fd_ = -1;
   std::unique_ptr<LineReader> lines_in_;
 };
 

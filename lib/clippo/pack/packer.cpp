@@ -1,13 +1,9 @@
 #include "clippo/pack/packer.h"
 
-#include <fcntl.h>
 #include <fmt/core.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -235,15 +231,7 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
     }
   };
   for (auto& path : inputs) {
-    const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
-    struct FdCloser {
-      int fd;
-      ~FdCloser() {
-        if (fd != STDIN_FILENO) ::close(fd);
-      }
-    } closer{fd};
-    LineReader lines(fd);
+    LineReader lines(path);
     std::string line;
     bool cut;
     if (table_format(path) == TableFormat::jsonl) {

@@ -284,18 +284,7 @@ class Job {
 
   void read_input(const std::string& input) {
     const std::string name = input == "-" ? "<stdin>" : input;
-    int fd = 0;
-    if (input != "-") {
-      fd = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", input, std::strerror(errno)));
-    }
-    struct FdCloser {
-      int fd;
-      ~FdCloser() {
-        if (fd > 0) ::close(fd);
-      }
-    } closer{fd};
-    LineReader lines(fd);
+    LineReader lines(input);
     lines.fill(512);
     if (looks_like_shard(lines.buffered())) {
       if (input != "-") return read_shard(input, name);

@@ -135,17 +135,12 @@ void RecordStream::seek(const StreamPosition& target) {
 // ---- Loader ----------------------------------------------------------------
 
 Loader::Loader(DataConfig cfg, const DataPosition& start) : cfg_(std::move(cfg)) {
-  if (cfg_.batch_size < 1) throw UsageError("--batch-size must be at least 1");
-  if (cfg_.text_pair_fraction < 0 || cfg_.text_pair_fraction > 1)
-    throw UsageError("--text-pair-fraction must be in [0, 1]");
+  // The options were checked by TrainConfig::validate, before the workdir.
   // The share is of the global batch, rounded once and spread over the
   // ranks, so it does not change with their number.
   const int64_t global_batch = static_cast<int64_t>(cfg_.batch_size) * cfg_.world;
   const auto global_pairs = static_cast<int64_t>(std::llround(cfg_.text_pair_fraction * global_batch));
   n_pairs_ = global_pairs / cfg_.world + (cfg_.rank < global_pairs % cfg_.world);
-  if (n_pairs_ > 0 && cfg_.text_pairs.empty())
-    throw UsageError("--text-pair-fraction needs --text-pairs shards");
-  if (n_pairs_ < cfg_.batch_size && cfg_.data.empty()) throw UsageError("--data: no image/text shards");
   if (global_pairs == 0 && !cfg_.text_pairs.empty())
     log::warn("--text-pairs is unused: --text-pair-fraction {} of a batch of {} is 0 pairs", cfg_.text_pair_fraction,
               global_batch);

@@ -105,7 +105,8 @@ struct Batch {
 
 class Loader {
  public:
-  // Starts the prefetching thread at `start`.
+  // Starts the prefetching thread at `start`; cfg holds options that
+  // TrainConfig::validate accepted.
   Loader(DataConfig cfg, const DataPosition& start);
   ~Loader();
   Loader(const Loader&) = delete;
