@@ -268,6 +268,11 @@ two_ranks() {
   expect_eq "$statuses" "0/0/" "$launcher two-process exit statuses for $workdir ($(cat "$workdir".rank*.log | head -c 1500))"
 }
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
+# A rank whose peers never come says so after 10 s (checked below).
+alone_port=$(free_port)
+env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone_port timeout 13 \
+  clippo-train "${DP[@]}" --workdir alone >alone.log 2>&1 &
+alone=$!
 # The text-pair share is of the global batch: 0.2 of 4 rows is one pair over
 # both ranks (rounded per rank of 2 rows it was none).
 two_ranks torchrun share --data 'd-{0..1}.shard' --text-pairs pairs.shard --text-pair-fraction 0.2 "${TINY[@]}" \
@@ -289,6 +294,24 @@ $PY -c "
 import json
 assert json.loads(open('skipsum/metrics.jsonl').readlines()[-1])['skipped'] > 0
 " || fail "metrics.jsonl counts the records rank 1 skipped"
+# Rank 1 shows its warnings, under its rank, and no progress.
+expect_contains "$(cat skipsum.rank1.log)" "clippo-train (rank 1): warning: mixed.tar: junk0: " "rank 1's warning"
+case "$(cat skipsum.rank1.log)" in *"step 1/4"*) fail "rank 1 logged progress" ;; esac
+
+# A rank lost mid-run: the other names the step and the checkpoint to resume.
+port=$(free_port) pids=()
+for r in 0 1; do
+  kill_at=; [ $r = 1 ] && kill_at=3
+  env RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port CLIPPO_TRAIN_KILL_AT_STEP=$kill_at \
+    timeout 120 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --steps 8 --checkpoint-every 2 --batch-size 8 \
+    --workdir lost >"lost.rank$r.log" 2>&1 &
+  pids+=($!)
+done
+statuses=""
+for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
+expect_eq "$statuses" "1/137/" "exit statuses when rank 1 dies at step 3"
+expect_contains "$(cat lost.rank0.log)" "error: after step 3: " "the step the peer was lost at"
+expect_contains "$(cat lost.rank0.log)" "one of them has stopped or cannot be reached; its own messages say why. Run the same command on every rank to resume from the checkpoint of step 2" "lost peer advice"
 
 # Ranks given other options, or not seeing the checkpoint, stop before training.
 port=$(free_port) pids=()
@@ -302,6 +325,9 @@ for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
 expect_eq "$statuses" "2/2/" "exit statuses of ranks given different --wd"
 expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than rank 0" "ranks with other options"
 [ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
+
+wait $alone
+expect_contains "$(cat alone.log)" "clippo-train (rank 1): warning: rank 1 of 2: still waiting for the rendezvous at 127.0.0.1:$alone_port after 10 s" "a rank waiting alone"
 
 # A Slurm job of one task trains alone: no rendezvous, so a port another job
 # holds is no matter.

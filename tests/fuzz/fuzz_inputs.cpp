@@ -80,7 +80,7 @@ std::string mutate(const std::string& in, uint64_t seed) {
 // clippo::Error fails the test with the iteration that caused it.
 template <class Fn>
 void fuzz(const std::string& what, const std::string& seed, Fn read) {
-  log::set_level(0);  // the readers' skip warnings, thousands of them
+  log::set_level(log::kErrors);  // the readers' skip warnings, thousands of them
   for (int i = 0; i < iterations(); ++i) {
     const std::string bytes = mutate(seed, std::hash<std::string>{}(what) + i);
     try {

@@ -69,7 +69,7 @@ po::variables_map Command::parse(int argc, char** argv) {
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see --help)");
   }
-  log::set_level(quiet_ ? 0 : 1 + verbose_);
+  log::set_level(quiet_ ? log::kErrors : log::kNormal + verbose_);
   if (common_ & kOnError) {
     auto v = vm["on-error"].as<std::string>();
     if (v == "skip") on_error = OnError::skip;

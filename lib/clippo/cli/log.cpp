@@ -7,7 +7,7 @@
 namespace clippo::log {
 namespace {
 std::string g_program = "clippo";
-int g_level = 1;
+int g_level = kNormal;
 std::mutex g_mutex;  // one line at a time, from any thread
 bool g_status_on_screen = false;
 

@@ -10,7 +10,8 @@ namespace clippo::log {
 void set_program(std::string_view name);
 const std::string& program();
 
-// 0 = quiet (errors only), 1 = normal, 2+ = verbose.
+// What reaches stderr: each level adds to the one below it.
+enum Level : int { kErrors = 0, kWarnings = 1, kNormal = 2, kVerbose = 3 };
 void set_level(int level);
 int level();
 
@@ -22,15 +23,15 @@ void clear_status();
 
 template <typename... A>
 void warn(fmt::format_string<A...> f, A&&... a) {
-  if (level() >= 1) write("warning", fmt::format(f, std::forward<A>(a)...));
+  if (level() >= kWarnings) write("warning", fmt::format(f, std::forward<A>(a)...));
 }
 template <typename... A>
 void info(fmt::format_string<A...> f, A&&... a) {
-  if (level() >= 1) write("", fmt::format(f, std::forward<A>(a)...));
+  if (level() >= kNormal) write("", fmt::format(f, std::forward<A>(a)...));
 }
 template <typename... A>
 void debug(fmt::format_string<A...> f, A&&... a) {
-  if (level() >= 2) write("", fmt::format(f, std::forward<A>(a)...));
+  if (level() >= kVerbose) write("", fmt::format(f, std::forward<A>(a)...));
 }
 inline void error(std::string_view message) { write("error", message); }
 

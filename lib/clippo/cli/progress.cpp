@@ -24,7 +24,7 @@ std::string human_bytes(double b) {
   return u ? fmt::format("{:.1f} {}", b, units[u]) : fmt::format("{:.0f} B", b);
 }
 
-bool Progress::enabled() { return log::level() >= 1 && isatty(STDERR_FILENO); }
+bool Progress::enabled() { return log::level() >= log::kNormal && isatty(STDERR_FILENO); }
 
 void Progress::clear_line() { log::clear_status(); }
 

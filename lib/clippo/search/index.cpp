@@ -58,7 +58,7 @@ std::unique_ptr<faiss::Index> build_index(const Matrix& v, const BuildOptions& o
       struct QuietStderr {
         int saved = -1;
         QuietStderr() {
-          if (log::level() > 0) return;
+          if (log::level() >= log::kWarnings) return;
           std::fflush(stderr);
           saved = ::dup(STDERR_FILENO);
           if (saved < 0) return;

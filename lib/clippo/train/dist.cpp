@@ -22,7 +22,10 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
@@ -44,6 +47,42 @@ int env_int(const char* name, const char* v) {
     return x;
   } catch (...) {
     throw Error(fmt::format("environment variable {}={}: not an integer", name, v));
+  }
+}
+
+// Warns once if the scope lasts longer than `after`: a process whose peers
+// never start would otherwise wait minutes without a word.
+class SlowNotice {
+ public:
+  SlowNotice(std::chrono::seconds after, std::string message)
+      : thread_([this, after, m = std::move(message)] {
+          std::unique_lock lk(mu_);
+          if (!cv_.wait_for(lk, after, [&] { return done_; })) log::warn("{}", m);
+        }) {}
+  ~SlowNotice() {
+    {
+      std::scoped_lock lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the rest is ready
+};
+
+template <typename W>
+void wait_for_peers(const W& work, const char* what) {
+  try {
+    work->wait();
+  } catch (const std::exception& ex) {
+    throw PeerLost(fmt::format("{} with the other processes failed ({}): one of them has stopped or cannot be "
+                               "reached; its own messages say why",
+                               what, ex.what()));
   }
 }
 
@@ -140,6 +179,10 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
     log::info("rendezvous of {} processes at {}:{} ({}; waits up to 5 minutes for all of them)", env_.world,
               env_.master_addr, opts.port, env_.source);
   try {
+    SlowNotice notice(std::chrono::seconds(10),
+                      fmt::format("rank {} of {}: still waiting for the rendezvous at {}:{} after 10 s (every process "
+                                  "needs the same MASTER_ADDR and MASTER_PORT; waits up to 5 minutes)",
+                                  env_.rank, env_.world, env_.master_addr, opts.port));
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, opts);
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("clippo-train", tcp);
 #ifdef CLIPPO_WITH_NCCL
@@ -190,7 +233,7 @@ void Dist::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   std::vector<torch::Tensor> flat;
   for (auto& t : tensors) flat.push_back(t.detach().reshape(-1).to(dev_, torch::kFloat32));
   std::vector<torch::Tensor> buf{torch::cat(flat)};
-  impl_->pg->allreduce(buf)->wait();
+  wait_for_peers(impl_->pg->allreduce(buf), "a sum");
   int64_t off = 0;
   for (auto& t : tensors) {
     int64_t n = t.numel();
@@ -210,19 +253,19 @@ torch::Tensor Dist::all_gather(const torch::Tensor& x) {
   std::vector<torch::Tensor> in{x.detach().to(dev_).contiguous()};
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int r = 0; r < env_.world; ++r) out[0].push_back(torch::empty_like(in[0]));
-  impl_->pg->allgather(out, in)->wait();
+  wait_for_peers(impl_->pg->allgather(out, in), "a gather");
   return torch::cat(out[0], 0).to(x.device());
 }
 
 void Dist::broadcast(torch::Tensor& t) {
   if (!impl_->pg) return;
   std::vector<torch::Tensor> v{t.to(dev_)};
-  impl_->pg->broadcast(v)->wait();
+  wait_for_peers(impl_->pg->broadcast(v), "a broadcast");
   if (!v[0].is_same(t)) t.copy_(v[0]);
 }
 
 void Dist::barrier() {
-  if (impl_->pg) impl_->pg->barrier()->wait();
+  if (impl_->pg) wait_for_peers(impl_->pg->barrier(), "a barrier");
 }
 
 bool Dist::any(bool flag) {

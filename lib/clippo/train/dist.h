@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "clippo/cli/error.h"
+
 namespace clippo::train {
 
 struct DistEnv {
@@ -23,6 +25,12 @@ struct DistEnv {
 // of SLURM_NODELIST... only a plain single name is understood), else a world
 // of one. Throws Error for inconsistent values.
 DistEnv dist_env_from_environment();
+
+// A collective that failed: another process has stopped or is unreachable.
+class PeerLost : public Error {
+ public:
+  using Error::Error;
+};
 
 class Dist {
  public:
@@ -39,6 +47,7 @@ class Dist {
   bool is_main() const { return env_.rank == 0; }
   const DistEnv& env() const { return env_; }
 
+  // Collectives throw PeerLost when another rank is gone.
   // In place, summed over ranks (tensors flattened into one buffer per call).
   void all_reduce_sum(std::vector<torch::Tensor>& tensors);
   void all_reduce_sum(torch::Tensor& t);

@@ -116,6 +116,13 @@ void check_ranks_agree(Dist& dist, const TrainConfig& cfg, int64_t step) {
   }
 }
 
+// How far a run got, for the message when a peer is lost.
+struct Reached {
+  int64_t step = 0, saved = -1;  // steps done; the step of the last checkpoint (-1: none)
+};
+
+int run(const TrainConfig& cfg0, Reached& reached);
+
 }  // namespace
 
 // ---- the run -----------------------------------------------------------------
@@ -124,10 +131,28 @@ std::string build_info() {
   return model::torch_build_info() + "multi-process: " + Dist::backends() + "\n";
 }
 
-int train(const TrainConfig& cfg0) {
+int train(const TrainConfig& cfg) {
+  Reached reached;
+  try {
+    return run(cfg, reached);
+  } catch (const PeerLost& e) {
+    throw Error(fmt::format("after step {}: {}. Run the same command on every rank to {}", reached.step, e.what(),
+                            reached.saved >= 0 ? fmt::format("resume from the checkpoint of step {}", reached.saved)
+                                               : std::string("start again (no checkpoint was written)")));
+  }
+}
+
+namespace {
+
+int run(const TrainConfig& cfg0, Reached& reached) {
   TrainConfig cfg = cfg0;
   cfg.validate();
   DistEnv env = dist_env_from_environment();
+  // Other ranks say only what is wrong (all with -v), under their rank.
+  if (env.rank != 0) {
+    log::set_program(fmt::format("{} (rank {})", log::program(), env.rank));
+    if (log::level() < log::kVerbose) log::set_level(std::min<int>(log::level(), log::kWarnings));
+  }
   const bool cuda = cfg.device == "cuda";
   if (cuda) {
     model::torch_device(cfg.device);  // no CUDA: a clear error before any work
@@ -140,7 +165,6 @@ int train(const TrainConfig& cfg0) {
   if (cfg.batch_size % world != 0)
     throw UsageError(fmt::format("--batch-size {} is not divisible by the {} processes", cfg.batch_size, world));
   const int64_t B = cfg.batch_size / world;
-  if (!dist.is_main()) log::set_level(std::min(log::level(), 0));
   // fp32 means float32 products on a GPU too, not TF32 ones.
   if (cuda && !cfg.bf16()) at::globalContext().setAllowTF32CuBLAS(false);
   if (!cuda && cfg.bf16() && !model::cpu_has_bf16_matmul())
@@ -274,6 +298,7 @@ int train(const TrainConfig& cfg0) {
                               torch::kInt64);
     auto all = dist.all_gather(mine).reshape({world, 4});
     const uint64_t skipped = skipped_total();
+    reached.saved = step;  // on every rank: rank 0 writes it, or fails itself
     if (!dist.is_main()) return;
     TrainState s;
     s.step = step;
@@ -295,6 +320,7 @@ int train(const TrainConfig& cfg0) {
   const int64_t total = cfg.schedule.total_steps;
   int64_t step = opt.count();
   const int64_t first = step;
+  reached = {step, resuming ? step : -1};
   auto t_start = Clock::now();
   double t_data = 0, t_fwd = 0, t_bwd = 0, t_opt = 0, window_t = 0;
   int64_t window_steps = 0;
@@ -348,7 +374,7 @@ int train(const TrainConfig& cfg0) {
     double sched = cfg.schedule(opt.count());
     double gnorm = opt.step(sched);
     double to = since(t3);
-    ++step;
+    reached.step = ++step;
     state.positions[rank] = batch.after;
     t_data += td, t_fwd += tf, t_bwd += tb, t_opt += to;
     ++window_steps;
@@ -420,4 +446,5 @@ int train(const TrainConfig& cfg0) {
   return 0;
 }
 
+}  // namespace
 }  // namespace clippo::train
