@@ -42,6 +42,7 @@ bool RecordReader::open_next_input() {
   close_input();
   if (next_input_ >= inputs_.size()) return false;
   current_input_ = inputs_[next_input_++];
+  last_fields_.clear();
   try {
     input_ = InputBytes::open(current_input_);
   } catch (const Error& e) {
@@ -140,10 +141,15 @@ bool RecordReader::next(Record& out) {
       have_pending_ = false;
     }
     // Damage that may have hit this record's own members: it may miss fields.
-    if (input_damaged_ && (!damaged_key_ || *damaged_key_ == out.key)) {
+    // Where the damaged member's key is unknown (a broken header), a record
+    // with the fields of the one before it is taken as whole.
+    std::vector<std::string> fields;
+    for (const auto& [name, data] : out.fields) fields.push_back(name);
+    if (input_damaged_ && (damaged_key_ ? *damaged_key_ == out.key : fields != last_fields_)) {
       ++stats_.dropped_records;
       continue;
     }
+    last_fields_ = std::move(fields);
     if (out.key == kHeaderKey) {
       if (auto* j = out.find("json")) {
         if (!header_) header_ = *j;

@@ -62,6 +62,7 @@ class RecordReader {
   std::optional<std::string> header_, latest_header_;
   uint64_t headers_seen_ = 0;
   std::optional<std::string> damaged_key_;  // key of the member being read when damage hit
+  std::vector<std::string> last_fields_;    // field names of this input's last record
   std::unique_ptr<InputBytes> input_;        // what archive_ reads
   ReadStats stats_;
 };
