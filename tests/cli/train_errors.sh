@@ -53,6 +53,13 @@ expect_contains "$(cat .stderr)" "junk.tar: j0: corrupt JPEG" "skipped record na
 expect_contains "$(cat .stderr)" "6 unusable records skipped" "skipped count at the end"
 $PY -c "import json; assert json.loads(open('w_skip/metrics.jsonl').readlines()[-1])['skipped'] == 6" ||
   fail "metrics.jsonl skipped count"
+# A pass with fewer usable records than a batch's rows is named; its junk
+# does not count (30 records, 24 of them usable).
+FEW=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --shuffle-buffer 0 --steps 3)
+expect_status 0 clippo-train --data junk.tar --data good.shard "${FEW[@]}" --batch-size 28 --workdir w_few
+expect_contains "$(cat .stderr)" "24 usable records a pass (30 in all), fewer than the 28 image/text rows of a batch: records repeat within a batch" "a pass smaller than a batch"
+expect_status 0 clippo-train --data junk.tar --data good.shard "${FEW[@]}" --batch-size 24 --workdir w_enough
+case "$(cat .stderr)" in *"records repeat"*) fail "24 usable records called fewer than a batch of 24" ;; esac
 # The count is the run's: a resume goes on from the checkpoint's.
 expect_status 0 clippo-train --workdir w_skip --steps 8
 $PY -c "
@@ -65,7 +72,7 @@ expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-p
   --workdir w_unused
 expect_contains "$(cat .stderr)" "--text-pairs is unused" "pairs that round to none per batch"
 expect_status 0 clippo-train --data good.shard --variant mu/4 --res 16 --threads 1 --batch-size 32 --steps 2 --workdir w_small
-expect_contains "$(cat .stderr)" "good.shard: 24 records a pass, fewer than the 32 image/text rows of a batch" \
+expect_contains "$(cat .stderr)" "good.shard: 24 usable records a pass, fewer than the 32 image/text rows of a batch" \
   "a batch larger than the data"
 
 # --- --keep-every on its own cadence; metrics.jsonl after a crash ---------------

@@ -226,7 +226,11 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
   while (n > 0) {
     std::vector<Record> recs(n);
     std::vector<std::string> from(n);
-    for (int64_t i = 0; i < n; ++i) from[i] = s.next(recs[i]);
+    std::vector<bool> starts_pass(n);
+    for (int64_t i = 0; i < n; ++i) {
+      from[i] = s.next(recs[i]);
+      starts_pass[i] = s.position().drawn == 1;
+    }
     std::vector<std::string> errors(n);
     std::vector<float> img(static_cast<size_t>(n) * 3 * plane), txt(static_cast<size_t>(n) * 3 * plane);
     parallel_for(n, [&](int64_t i) {
@@ -254,7 +258,20 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
       }
     });
     int64_t ok = 0;
+    PassTally& tally = tally_[pairs];
     for (int64_t i = 0; i < n; ++i) {
+      if (starts_pass[i]) {
+        if (tally.counting && !tally.warned && tally.usable < asked) {
+          tally.warned = true;
+          log::warn("{}: {} usable records a pass{}, fewer than the {} {} of a batch: records repeat within a batch{}",
+                    s.describe(), tally.usable,
+                    tally.usable < s.epoch_records() ? fmt::format(" ({} in all)", s.epoch_records()) : "", asked,
+                    pairs ? "text pairs" : "image/text rows", cfg_.world > 1 ? " on this rank" : "");
+        }
+        tally.counting = true;
+        tally.usable = 0;
+      }
+      tally.usable += errors[i].empty();
       if (!errors[i].empty()) {
         ++skipped;
         last_error = fmt::format("{}: {}: {}", from[i], recs[i].key, errors[i]);
@@ -272,12 +289,6 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
     }
     row += ok;
     n -= ok;
-    if (!warned_small_ && s.epoch_records() > 0 && s.epoch_records() < asked) {
-      warned_small_ = true;
-      log::warn("{}: {} records a pass, fewer than the {} {} of a batch: records repeat within a batch{}",
-                s.describe(), s.epoch_records(), asked, pairs ? "text pairs" : "image/text rows",
-                cfg_.world > 1 ? " on this rank" : "");
-    }
     if (ok > 0) nothing_since = s.position().epoch;
     else if (s.position().epoch >= nothing_since + 2)
       throw Error(fmt::format("{}: no usable {} in a whole pass ({} skipped; the last: {})", s.describe(),

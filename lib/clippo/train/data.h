@@ -132,7 +132,13 @@ class Loader {
   uint64_t skipped_total_ = 0;
   static constexpr uint64_t kSkipWarnings = 10;  // skipped records shown as warnings; the rest with -v
   uint64_t warned_ = 0;
-  bool warned_small_ = false;
+  // Usable records in each whole pass of a stream, for the warning that a
+  // batch repeats them.
+  struct PassTally {
+    bool counting = false, warned = false;  // counting: this pass was seen from its start
+    int64_t usable = 0;
+  };
+  PassTally tally_[2];  // image/text, text pairs
 
   std::thread producer_;
   std::mutex mu_;
