@@ -3,11 +3,9 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <atomic>
 #include <fstream>
 #include <optional>
 #include <random>
-#include <thread>
 #include <unordered_set>
 
 #include "clippo/cli/log.h"
@@ -52,7 +50,7 @@ struct Packer::Work {
 };
 
 Packer::Packer(PackOptions options, BadInput& bad)
-    : opt_(std::move(options)), bad_(bad),
+    : opt_(std::move(options)), bad_(bad), pool_(std::max(1, opt_.threads)),
       writer_(opt_.output, opt_.shard_size, opt_.compression, header_json()) {}
 
 void Packer::process(Work& w) const {
@@ -116,23 +114,19 @@ void Packer::process(Work& w) const {
 }
 
 size_t Packer::run_chunk(std::vector<Work>& chunk) {
-  int jobs = std::max(1, std::min<int>(opt_.threads, static_cast<int>(chunk.size())));
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; !cli::stop_signal() && (i = next++) < chunk.size();) {
-      try {
-        process(chunk[i]);
-      } catch (const std::exception& e) {
-        chunk[i].reason = "failed";
-        chunk[i].detail = e.what();
-      }
+  std::vector<char> done(chunk.size(), 0);
+  pool_.run(chunk.size(), [&](size_t i) {
+    if (cli::stop_signal()) return;
+    try {
+      process(chunk[i]);
+    } catch (const std::exception& e) {
+      chunk[i].reason = "failed";
+      chunk[i].detail = e.what();
     }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 1; t < jobs; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  return std::min(next.load(), chunk.size());  // items taken were all finished
+    done[i] = 1;
+  });
+  // Stopped: the items before the first one left undone.
+  return static_cast<size_t>(std::find(done.begin(), done.end(), 0) - done.begin());
 }
 
 void Packer::emit(Work& w) {

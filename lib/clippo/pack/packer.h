@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "clippo/cli/bad_input.h"
+#include "clippo/cli/worker_pool.h"
 #include "clippo/io/record_writer.h"
 #include "clippo/pack/tables.h"
 
@@ -61,6 +62,7 @@ class Packer {
 
   PackOptions opt_;
   BadInput& bad_;
+  WorkerPool pool_;
   ShardSetWriter writer_;
   uint64_t next_key_ = 0;
 };

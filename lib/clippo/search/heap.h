@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "clippo/cli/worker_pool.h"
 #include "clippo/search/matrix.h"
 
 namespace clippo::search::detail {
@@ -29,13 +29,12 @@ inline void parallel_for(int64_t n, F fn) {
     fn(int64_t{0}, n);
     return;
   }
-  std::vector<std::thread> pool;
-  int64_t step = (n + t - 1) / t;
-  for (int i = 0; i < t; ++i) {
-    int64_t b = i * step, e = std::min(n, b + step);
-    if (b < e) pool.emplace_back([=] { fn(b, e); });
-  }
-  for (auto& th : pool) th.join();
+  const int64_t step = (n + t - 1) / t;
+  WorkerPool pool(t);
+  pool.run(static_cast<size_t>(t), [&](size_t i) {
+    const int64_t b = static_cast<int64_t>(i) * step, e = std::min(n, b + step);
+    if (b < e) fn(b, e);
+  });
 }
 
 // One query's running top-k: a heap whose root is the worst kept entry.

@@ -7,21 +7,18 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cerrno>
-#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <functional>
-#include <mutex>
 #include <thread>
 #include <unordered_set>
 
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
 #include "clippo/cli/stop.h"
+#include "clippo/cli/worker_pool.h"
 #include "clippo/io/image.h"
 #include "clippo/io/json.h"
 #include "clippo/io/line_reader.h"
@@ -87,72 +84,6 @@ std::string key_fault(std::string_view k) {
   }
   return "";
 }
-
-// Runs fn(i) for i in [0, n) on `threads` threads (the caller's included).
-class Pool {
- public:
-  explicit Pool(int threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { loop(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
-  void run(size_t n, const std::function<void(size_t)>& fn) {
-    if (workers_.empty() || n < 2) {
-      for (size_t i = 0; i < n; ++i) fn(i);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      fn_ = &fn, n_ = n, next_.store(0), busy_ = workers_.size(), error_ = nullptr;
-      ++generation_;
-    }
-    cv_.notify_all();
-    work();
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return busy_ == 0; });
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  void work() {
-    try {
-      for (size_t i; (i = next_.fetch_add(1)) < n_;) (*fn_)(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = std::current_exception();
-      next_.store(n_);
-    }
-  }
-  void loop() {
-    uint64_t seen = 0;
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-      }
-      work();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--busy_ == 0) done_.notify_one();
-    }
-  }
-  std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable cv_, done_;
-  const std::function<void(size_t)>* fn_ = nullptr;
-  size_t n_ = 0, busy_ = 0;
-  std::atomic<size_t> next_{0};
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-  std::exception_ptr error_;
-};
 
 // One input item: a record whose `txt` is rendered into field `image`.
 struct Item {
@@ -500,7 +431,7 @@ class Job {
   }
 
   const RenderJob& job_;
-  Pool pool_;
+  WorkerPool pool_;
   std::shared_ptr<const Font> font_;
   size_t pixels_ = 0, chunk_size_ = 256;
   std::string pgm_header_;

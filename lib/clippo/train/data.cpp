@@ -134,7 +134,8 @@ void RecordStream::seek(const StreamPosition& target) {
 
 // ---- Loader ----------------------------------------------------------------
 
-Loader::Loader(DataConfig cfg, const DataPosition& start) : cfg_(std::move(cfg)) {
+Loader::Loader(DataConfig cfg, const DataPosition& start)
+    : cfg_(std::move(cfg)), pool_(std::max(1, cfg_.threads)) {
   // The options were checked by TrainConfig::validate, before the workdir.
   // The share is of the global batch, rounded once and spread over the
   // ranks, so it does not change with their number.
@@ -161,54 +162,17 @@ Loader::Loader(DataConfig cfg, const DataPosition& start) : cfg_(std::move(cfg))
                                             cfg_.seed ^ 0x9e3779b97f4a7c15ull, cfg_.on_error);
     pairs_->seek(start.pairs);
   }
-  int nw = std::max(1, cfg_.threads);
-  for (int i = 0; i < nw; ++i)
-    workers_.emplace_back([this] {
-      uint64_t seen = 0;
-      for (;;) {
-        std::unique_lock lk(job_mu_);
-        job_cv_.wait(lk, [&] { return stop_ || (job_gen_ != seen && job_next_ < job_n_); });
-        if (stop_) return;
-        int64_t i = job_next_++;
-        if (job_next_ >= job_n_) seen = job_gen_;
-        lk.unlock();
-        job_(i);
-        lk.lock();
-        ++job_done_;
-        job_done_cv_.notify_all();
-      }
-    });
   producer_ = std::thread([this] { produce(); });
 }
 
 Loader::~Loader() {
   {
-    std::scoped_lock lk(mu_, job_mu_);
+    std::scoped_lock lk(mu_);
     stop_ = true;
   }
+  pool_.cancel();  // a batch being decoded is left unfinished
   cv_.notify_all();
-  job_cv_.notify_all();
-  job_done_cv_.notify_all();
   if (producer_.joinable()) producer_.join();
-  for (auto& w : workers_) w.join();
-}
-
-void Loader::parallel_for(int64_t n, const std::function<void(int64_t)>& fn) {
-  if (n == 0) return;
-  std::unique_lock lk(job_mu_);
-  job_ = fn;
-  job_n_ = n;
-  job_next_ = 0;
-  job_done_ = 0;
-  ++job_gen_;
-  job_cv_.notify_all();
-  job_done_cv_.wait(lk, [&] { return stop_ || job_done_ == job_n_; });
-  if (stop_ && job_done_ != job_n_) {
-    // Let running items finish before fn goes out of scope.
-    job_n_ = job_next_;
-    job_done_cv_.wait(lk, [&] { return job_done_ >= job_next_; });
-    throw Error("loader stopped");
-  }
 }
 
 uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tensor& b, int64_t row, int64_t n) {
@@ -233,7 +197,7 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
     }
     std::vector<std::string> errors(n);
     std::vector<float> img(static_cast<size_t>(n) * 3 * plane), txt(static_cast<size_t>(n) * 3 * plane);
-    parallel_for(n, [&](int64_t i) {
+    pool_.run(n, [&](size_t i) {
       const Record& r = recs[i];
       float* ia = img.data() + i * 3 * plane;
       float* ib = txt.data() + i * 3 * plane;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "clippo/cli/error.h"
+#include "clippo/cli/worker_pool.h"
 #include "clippo/io/record.h"
 #include "clippo/text/render.h"
 
@@ -123,7 +124,6 @@ class Loader {
   Batch make_batch();
   // Fills rows [row, row+n) of a and b from a stream; returns records skipped.
   uint64_t fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tensor& b, int64_t row, int64_t n);
-  void parallel_for(int64_t n, const std::function<void(int64_t)>& fn);
 
   DataConfig cfg_;
   int64_t n_pairs_ = 0;
@@ -140,19 +140,13 @@ class Loader {
   };
   PassTally tally_[2];  // image/text, text pairs
 
+  WorkerPool pool_;  // decodes and renders (the producer is one of its threads)
   std::thread producer_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> ready_;
   std::exception_ptr error_;
   bool stop_ = false;
-  // Worker pool for decoding.
-  std::vector<std::thread> workers_;
-  std::function<void(int64_t)> job_;
-  int64_t job_n_ = 0, job_next_ = 0, job_done_ = 0;
-  uint64_t job_gen_ = 0;
-  std::mutex job_mu_;
-  std::condition_variable job_cv_, job_done_cv_;
 };
 
 }  // namespace clippo::train
