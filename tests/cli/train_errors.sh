@@ -58,6 +58,9 @@ $PY -c "import json; assert json.loads(open('w_skip/metrics.jsonl').readlines()[
 FEW=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --shuffle-buffer 0 --steps 3)
 expect_status 0 clippo-train --data junk.tar --data good.shard "${FEW[@]}" --batch-size 28 --workdir w_few
 expect_contains "$(cat .stderr)" "24 usable records a pass (30 in all), fewer than the 28 image/text rows of a batch: records repeat within a batch" "a pass smaller than a batch"
+# Its 18 junk records: the first 10 are warnings, the rest shown with -v only.
+expect_eq "$(grep -c 'corrupt JPEG.*(skipped' .stderr)" 10 "skip warnings shown"
+expect_contains "$(cat .stderr)" "(skipped; further ones are counted, and shown with -v)" "the last skip warning says more are counted"
 expect_status 0 clippo-train --data junk.tar --data good.shard "${FEW[@]}" --batch-size 24 --workdir w_enough
 case "$(cat .stderr)" in *"records repeat"*) fail "24 usable records called fewer than a batch of 24" ;; esac
 # The count is the run's: a resume goes on from the checkpoint's.

@@ -7,11 +7,15 @@ namespace clippo {
 void BadInput::report(const std::string& where, const std::string& reason, const std::string& detail) {
   std::string msg = where + ": " + reason + (detail.empty() ? "" : " (" + detail + ")");
   if (policy_ == OnError::fail) throw Error(msg);
+  uint64_t n;
   {
     std::lock_guard lock(mutex_);
     ++counts_[reason];
+    n = ++reported_;
   }
-  log::warn("{} (skipped)", msg);
+  if (n < shown_) log::warn("{} (skipped)", msg);
+  else if (n == shown_) log::warn("{} (skipped; further ones are counted, and shown with -v)", msg);
+  else log::debug("{} (skipped)", msg);
 }
 
 uint64_t BadInput::total() const {

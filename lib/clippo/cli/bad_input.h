@@ -12,7 +12,9 @@ namespace clippo {
 
 class BadInput {
  public:
-  explicit BadInput(OnError policy) : policy_(policy) {}
+  // The first `shown` reports are warnings, the rest are shown with -v only
+  // (a long training run meets many); all are counted.
+  explicit BadInput(OnError policy, uint64_t shown = UINT64_MAX) : policy_(policy), shown_(shown) {}
 
   // where: the file (and member or line); reason: a short fixed phrase that
   // groups the count ("not an image"); detail: optional specifics.
@@ -27,6 +29,7 @@ class BadInput {
 
  private:
   OnError policy_;
+  uint64_t shown_, reported_ = 0;
   mutable std::mutex mutex_;
   std::map<std::string, uint64_t> counts_;
 };

@@ -15,6 +15,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "clippo/cli/bad_input.h"
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
 #include "clippo/cli/stop.h"
@@ -169,6 +170,7 @@ class Job {
     progress.finish();
     close_output();
     stats_.stopped_by = cli::stop_signal();
+    stats_.bad = bad_.total();
     return stats_;
   }
 
@@ -206,13 +208,6 @@ class Job {
   static constexpr const char* kNotUtf8 = "text is not valid UTF-8 (a shard keeps only UTF-8 text)";
   bool storable(std::string_view text) const { return job_.output != OutputKind::shard || valid_utf8(text); }
 
-  void bad(const std::string& where, const std::string& what) {
-    ++stats_.bad;
-    std::string msg = fmt::format("{}: {}", where, what);
-    if (job_.on_error == OnError::fail) throw Error(msg);
-    log::warn("{} (skipped)", msg);
-  }
-
   void read_input(const std::string& input) {
     const std::string name = input == "-" ? "<stdin>" : input;
     LineReader lines(input);
@@ -239,23 +234,23 @@ class Job {
       } else if (job_.format == TextFormat::tsv) {
         size_t tab = line.find('\t');
         if (tab == std::string::npos) {
-          bad(where(), "no TAB between key and text");
+          bad_.report(where(), "no TAB between key and text");
           continue;
         }
         key.assign(line, 0, tab);
         if (auto fault = key_fault(key); !fault.empty()) {
-          bad(where(), fmt::format("bad key '{}': {}", key, fault));
+          bad_.report(where(), fmt::format("bad key '{}': {}", key, fault));
           continue;
         }
         // A repeated key would make two records of one name (and one PNG file).
         if (!tsv_keys_.insert(key).second) {
-          bad(where(), fmt::format("key '{}' again", key));
+          bad_.report(where(), fmt::format("key '{}' again", key));
           continue;
         }
         text.assign(line, tab + 1);
       } else {
         if (cut) {
-          bad(where(), "JSON line longer than 256 MiB");
+          bad_.report(where(), "JSON line longer than 256 MiB");
           continue;
         }
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
@@ -264,13 +259,13 @@ class Job {
           auto v = obj.get_string(job_.text_field);
           if (!v) {
             auto other = obj.get(job_.text_field);
-            bad(where(), other ? fmt::format("field '{}' is {}, not a string", job_.text_field, *other)
-                               : fmt::format("no field '{}' (see --text-field)", job_.text_field));
+            bad_.report(where(), other ? fmt::format("field '{}' is {}, not a string", job_.text_field, *other)
+                                       : fmt::format("no field '{}' (see --text-field)", job_.text_field));
             continue;
           }
           text = std::move(*v);
         } catch (const Error& e) {
-          bad(where(), e.what());
+          bad_.report(where(), e.what());
           continue;
         }
       }
@@ -279,7 +274,7 @@ class Job {
         text.resize(utf8_prefix_bytes(text, max_chars));
       }
       if (!storable(text)) {
-        bad(where(), kNotUtf8);
+        bad_.report(where(), kNotUtf8);
         continue;
       }
       // Slots are reused chunk after chunk, so the image buffers are not
@@ -311,7 +306,7 @@ class Job {
       for (size_t i = 0; i < item.rec.fields.size(); ++i)
         if (item.rec.fields[i].first == "txt") item.text = static_cast<int>(i);
       if (item.text >= 0 && !storable(item.rec.fields[item.text].second)) {
-        bad(fmt::format("{}: {}", name, item.rec.key), kNotUtf8);
+        bad_.report(fmt::format("{}: {}", name, item.rec.key), kNotUtf8);
         --used_;
         continue;
       }
@@ -444,6 +439,7 @@ class Job {
   std::unordered_set<std::string> tsv_keys_;
   Progress* progress_ = nullptr;
   RenderStats stats_;
+  BadInput bad_{job_.on_error};  // reasons name the fault itself, so only the total is reported
 };
 
 }  // namespace

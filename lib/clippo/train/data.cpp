@@ -135,7 +135,7 @@ void RecordStream::seek(const StreamPosition& target) {
 // ---- Loader ----------------------------------------------------------------
 
 Loader::Loader(DataConfig cfg, const DataPosition& start)
-    : cfg_(std::move(cfg)), pool_(std::max(1, cfg_.threads)) {
+    : cfg_(std::move(cfg)), bad_(cfg_.on_error, kSkipWarnings), pool_(std::max(1, cfg_.threads)) {
   // The options were checked by TrainConfig::validate, before the workdir.
   // The share is of the global batch, rounded once and spread over the
   // ranks, so it does not change with their number.
@@ -238,13 +238,9 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
       tally.usable += errors[i].empty();
       if (!errors[i].empty()) {
         ++skipped;
-        last_error = fmt::format("{}: {}: {}", from[i], recs[i].key, errors[i]);
-        if (cfg_.on_error == OnError::fail) throw Error(last_error);
-        if (++warned_ <= kSkipWarnings)
-          log::warn("{} (skipped{})", last_error,
-                    warned_ == kSkipWarnings ? "; more are counted in metrics.jsonl, and shown with -v" : "");
-        else
-          log::debug("{} (skipped)", last_error);
+        const std::string where = fmt::format("{}: {}", from[i], recs[i].key);
+        last_error = where + ": " + errors[i];
+        bad_.report(where, errors[i]);
         continue;
       }
       std::copy_n(img.data() + i * 3 * plane, 3 * plane, pa + (row + ok) * 3 * plane);

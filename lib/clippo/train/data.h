@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "clippo/cli/bad_input.h"
 #include "clippo/cli/error.h"
 #include "clippo/cli/worker_pool.h"
 #include "clippo/io/record.h"
@@ -131,7 +132,7 @@ class Loader {
   std::unique_ptr<RecordStream> data_, pairs_;
   uint64_t skipped_total_ = 0;
   static constexpr uint64_t kSkipWarnings = 10;  // skipped records shown as warnings; the rest with -v
-  uint64_t warned_ = 0;
+  BadInput bad_;
   // Usable records in each whole pass of a stream, for the warning that a
   // batch repeats them.
   struct PassTally {
