@@ -33,6 +33,21 @@ TEST_CASE("our .npy bytes equal numpy's for the same array") {
   CHECK(make_npy_from_floats(kValues.data(), {2, 3}, DType::f16) == slurp("f2.npy"));
 }
 
+TEST_CASE("a fixed-size header: the same bytes for a small and a huge shape, read back as given") {
+  const std::string small = make_npy_header(DType::f16, {0, 768}, 128);
+  const std::string huge = make_npy_header(DType::f16, {999999999999, 768}, 128);
+  CHECK(small.size() == 128);
+  CHECK(huge.size() == 128);
+  CHECK(small.back() == '\n');
+  NpyHeader h = parse_npy_header_prefix(huge, "huge");
+  CHECK(h.shape == std::vector<int64_t>{999999999999, 768});
+  CHECK(h.dtype == DType::f16);
+  CHECK(h.data_offset == 128);
+  // numpy's own padding for what fits.
+  CHECK(make_npy_header(DType::f32, {2, 3}, 128) == make_npy_header(DType::f32, {2, 3}));
+  CHECK_THROWS_WITH(make_npy_header(DType::f32, {2, 3}, 32), Catch::Contains("does not fit 32 bytes"));
+}
+
 TEST_CASE("bad arrays give errors naming them") {
   CHECK_THROWS_WITH(parse_npy_header(slurp("fortran.npy"), "x.npz/a"), Catch::Contains("x.npz/a") && Catch::Contains("Fortran"));
   auto cut = slurp("f4.npy");

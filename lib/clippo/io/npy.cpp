@@ -186,14 +186,16 @@ std::string make_npy(DType dtype, const std::vector<int64_t>& shape, const void*
   return out;
 }
 
-std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape) {
+std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape, size_t size) {
   std::string dims;
   for (auto d : shape) dims += std::to_string(d) + ", ";
   if (shape.size() > 1) dims.erase(dims.size() - 2);
   else if (shape.size() == 1) dims.erase(dims.size() - 1);  // "(7,)"
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", dtype_descr(dtype), dims);
-  size_t total = 10 + dict.size() + 1;
-  dict.append((64 - total % 64) % 64, ' ');
+  const size_t total = 10 + dict.size() + 1;
+  if (size && (size < total || size % 64 != 0 || size - 10 > 0xffff))
+    throw Error(fmt::format(".npy header of shape ({}) does not fit {} bytes", dims, size));
+  dict.append(size ? size - total : (64 - total % 64) % 64, ' ');
   dict += '\n';
   std::string out = "\x93NUMPY";
   out += '\x01';

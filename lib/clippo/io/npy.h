@@ -39,8 +39,10 @@ std::vector<float> npy_to_floats(std::string_view npy, const std::string& where,
 // Serialises a C-order array (version 1 header, 64-byte aligned as numpy).
 // `data` holds count(shape) elements of `dtype` already.
 std::string make_npy(DType dtype, const std::vector<int64_t>& shape, const void* data);
-// The header alone (magic, version, padded dict), for writers that stream the data.
-std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape);
+// The header alone (magic, version, padded dict), for writers that stream the
+// data; padded to `size` bytes when given (a multiple of 64), so that a
+// streamed file's header can be rewritten in place with its final shape.
+std::string make_npy_header(DType dtype, const std::vector<int64_t>& shape, size_t size = 0);
 // Float data stored as f32, f16 or bf16 (round to nearest even).
 std::string make_npy_from_floats(const float* data, const std::vector<int64_t>& shape, DType stored = DType::f32);
 

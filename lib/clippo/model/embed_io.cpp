@@ -111,15 +111,7 @@ class NpyOutput : public EmbedOutput {
 
  private:
   std::string header(uint64_t rows) const {
-    std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}, {}), }}", dtype_descr(dtype_),
-                                   rows, dim_);
-    dict.resize(kHeader - 10 - 1, ' ');
-    dict += '\n';
-    std::string out = "\x93NUMPY\x01";
-    out += '\0';
-    out += static_cast<char>(dict.size() & 0xff);
-    out += static_cast<char>(dict.size() >> 8);
-    return out + dict;
+    return make_npy_header(dtype_, {static_cast<int64_t>(rows), dim_}, kHeader);
   }
   std::string path_, jsonl_path_;
   int64_t dim_;
