@@ -49,6 +49,12 @@ expect_contains "$(cat "$T/.stderr")" "image too small" "min-image-size"
 expect_eq "$(members rs-0.shard | tr '\n' ' ')" "__clippo__.json 000000000.txt 000000000.jpg " "resized to jpg"
 expect_eq "$(zstd -dc rs-0.shard | tar -xO 000000000.jpg | head -c 3 | od -An -tx1 | tr -d ' ')" "ffd8ff" "JPEG bytes"
 expect_eq "$(cat sizes.json)" '{"rs-0.shard":1,"rs-1.shard":0}' "round-robin sizes"
+# sizes.json that cannot be written: an error naming it, the shards kept whole.
+mkdir -p nosizes/sizes.json
+expect_status 1 clippo-pack --images side --resize 32 -o 'nosizes/s-{0..1}.shard'
+expect_contains "$(cat "$T/.stderr")" "error: nosizes/sizes.json: cannot rename from nosizes/.sizes.json.tmp" "sizes.json write error"
+expect_eq "$(ls -A nosizes | tr '\n' ' ')" "s-0.shard s-1.shard sizes.json " "shards kept, no temporary file left"
+expect_eq "$({ members nosizes/s-0.shard; members nosizes/s-1.shard; } | grep -c txt)" 2 "records in the kept shards"
 
 # --- JSONL and CSV tables with field flags; metadata kept as json
 mkdir -p j && cp photos/a.png photos/c.png j/

@@ -174,7 +174,7 @@ namespace {
 // shares their name pattern is likely left from an earlier, longer run of
 // this set, and is pointed out.
 void keep_other_sizes(const std::string& path, bool numbered_set, std::map<std::string, uint64_t>& sizes) {
-  if (!fs::exists(path)) return;
+  if (!fs::is_regular_file(path)) return;  // none yet; something else there fails the write, by name
   auto family = [](const std::string& name) {  // the name without its last run of digits
     size_t end = name.find_last_of("0123456789");
     if (end == std::string::npos) return name;
