@@ -248,24 +248,31 @@ if ! clippo-train --version | grep -q "^multi-process: .*gloo"; then
   expect_contains "$(cat .stderr)" "multi-process training on CPU needs Gloo, which this build of clippo lacks" "no Gloo"
   echo "note: this build has no Gloo; the CPU multi-process cases are replaced by the check of its error"
 else
-# two_ranks torchrun|slurm WORKDIR ARGS...: clippo-train as ranks 0 and 1 on
-# loopback, with the launcher's variables; both must exit 0.
-two_ranks() {
-  local launcher=$1 workdir=$2 port r pids=() statuses=""
+# run_ranks torchrun|slurm WORKDIR ARGS...: clippo-train as ranks 0 and 1 on
+# loopback, with the launcher's variables; rank 1 also gets the environment
+# in RANK1_ENV and the arguments in RANK1_ARGS. Their exit statuses go to
+# $statuses ("0/0/").
+RANK1_ENV=() RANK1_ARGS=()
+run_ranks() {
+  local launcher=$1 workdir=$2 port r pids=() vars more_env more_args
   shift 2
   port=$(free_port)
   for r in 0 1; do
-    if [ "$launcher" = slurm ]; then
-      env SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost MASTER_ADDR=127.0.0.1 \
-        MASTER_PORT=$port timeout 120 clippo-train "$@" --workdir "$workdir" >"$workdir.rank$r.log" 2>&1 &
-    else
-      env RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-        timeout 120 clippo-train "$@" --workdir "$workdir" >"$workdir.rank$r.log" 2>&1 &
-    fi
+    vars=(RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r)
+    [ "$launcher" = slurm ] && vars=(SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost)
+    more_env=() more_args=()
+    [ $r = 1 ] && more_env=("${RANK1_ENV[@]}") more_args=("${RANK1_ARGS[@]}")
+    env "${vars[@]}" MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "${more_env[@]}" \
+      timeout 120 clippo-train "$@" "${more_args[@]}" --workdir "$workdir" >"$workdir.rank$r.log" 2>&1 &
     pids+=($!)
   done
+  statuses=""
   for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
-  expect_eq "$statuses" "0/0/" "$launcher two-process exit statuses for $workdir ($(cat "$workdir".rank*.log | head -c 1500))"
+}
+# two_ranks: run_ranks, and both must exit 0.
+two_ranks() {
+  run_ranks "$@"
+  expect_eq "$statuses" "0/0/" "$1 two-process exit statuses for $2 ($(cat "$2".rank*.log | head -c 1500))"
 }
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
 # A rank whose peers never come says so after 10 s (checked below).
@@ -299,29 +306,17 @@ expect_contains "$(cat skipsum.rank1.log)" "clippo-train (rank 1): warning: mixe
 case "$(cat skipsum.rank1.log)" in *"step 1/4"*) fail "rank 1 logged progress" ;; esac
 
 # A rank lost mid-run: the other names the step and the checkpoint to resume.
-port=$(free_port) pids=()
-for r in 0 1; do
-  kill_at=; [ $r = 1 ] && kill_at=3
-  env RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port CLIPPO_TRAIN_KILL_AT_STEP=$kill_at \
-    timeout 120 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --steps 8 --checkpoint-every 2 --batch-size 8 \
-    --workdir lost >"lost.rank$r.log" 2>&1 &
-  pids+=($!)
-done
-statuses=""
-for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
+RANK1_ENV=(CLIPPO_TRAIN_KILL_AT_STEP=3)
+run_ranks torchrun lost --data 'd-{0..1}.shard' "${TINY[@]}" --steps 8 --checkpoint-every 2 --batch-size 8
+RANK1_ENV=()
 expect_eq "$statuses" "1/137/" "exit statuses when rank 1 dies at step 3"
 expect_contains "$(cat lost.rank0.log)" "error: after step 3: " "the step the peer was lost at"
 expect_contains "$(cat lost.rank0.log)" "one of them has stopped or cannot be reached; its own messages say why. Run the same command on every rank to resume from the checkpoint of step 2" "lost peer advice"
 
 # Ranks given other options, or not seeing the checkpoint, stop before training.
-port=$(free_port) pids=()
-for r in 0 1; do
-  env RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 120 \
-    clippo-train "${DP[@]}" --wd 0.000$((r + 1)) --workdir mixed >"mixed.rank$r.log" 2>&1 &
-  pids+=($!)
-done
-statuses=""
-for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
+RANK1_ARGS=(--wd 0.0002)
+run_ranks torchrun mixed "${DP[@]}"
+RANK1_ARGS=()
 expect_eq "$statuses" "2/2/" "exit statuses of ranks given different --wd"
 expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than rank 0" "ranks with other options"
 [ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
