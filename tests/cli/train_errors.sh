@@ -98,6 +98,21 @@ import json
 steps = [json.loads(l)['step'] for l in open('w_crash/metrics.jsonl')]
 assert steps == list(range(1, 8)), steps" || fail "metrics.jsonl after a crash and resume"
 
+# --- a checkpoint that cannot be written (disk full): an error, the last one kept
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir w_full
+cp w_full/checkpoint.npz full-before.npz
+# Files may not grow past 100 KiB (ignoring SIGXFSZ, a write past it fails as on a full disk).
+expect_status 1 bash -c "trap '' XFSZ; ulimit -f 100; exec clippo-train --workdir w_full --steps 4"
+expect_contains "$(cat .stderr)" "error: w_full/checkpoint.npz: cannot write" "checkpoint write error named"
+cmp -s w_full/checkpoint.npz full-before.npz || fail "a failed checkpoint write changed the last checkpoint"
+expect_eq "$(ls -A w_full | tr '\n' ' ')" "checkpoint.npz config.json metrics.jsonl " "no temporary file left"
+expect_status 0 clippo-train --workdir w_full --steps 4
+$PY -c "
+import json, numpy as np
+assert int(np.load('w_full/checkpoint.npz')['state/step'][0]) == 4
+assert [json.loads(l)['step'] for l in open('w_full/metrics.jsonl')] == [1, 2, 3, 4]" ||
+  fail "the run resumed after a failed checkpoint write"
+
 # --- a signal during an evaluation ends it: the checkpoint is written at once ---
 # 80,000 ImageNet prompts at 48 px take half a minute on one core.
 clippo-train --data good.shard --eval-data good.shard --eval-classes imagenet --eval-every 1 --variant mu/4 --res 48 \
