@@ -322,7 +322,7 @@ expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than ra
 [ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
 
 wait $alone
-expect_contains "$(cat alone.log)" "clippo-train (rank 1): warning: rank 1 of 2: still waiting for the rendezvous at 127.0.0.1:$alone_port after 10 s" "a rank waiting alone"
+expect_contains "$(cat alone.log)" "clippo-train (rank 1): warning: still waiting for the rendezvous of 2 processes at 127.0.0.1:$alone_port after 10 s" "a rank waiting alone"
 
 # A Slurm job of one task trains alone: no rendezvous, so a port another job
 # holds is no matter.

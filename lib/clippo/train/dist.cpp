@@ -180,9 +180,9 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
               env_.master_addr, opts.port, env_.source);
   try {
     SlowNotice notice(std::chrono::seconds(10),
-                      fmt::format("rank {} of {}: still waiting for the rendezvous at {}:{} after 10 s (every process "
-                                  "needs the same MASTER_ADDR and MASTER_PORT; waits up to 5 minutes)",
-                                  env_.rank, env_.world, env_.master_addr, opts.port));
+                      fmt::format("still waiting for the rendezvous of {} processes at {}:{} after 10 s (every "
+                                  "process needs the same MASTER_ADDR and MASTER_PORT; waits up to 5 minutes)",
+                                  env_.world, env_.master_addr, opts.port));
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, opts);
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("clippo-train", tcp);
 #ifdef CLIPPO_WITH_NCCL
