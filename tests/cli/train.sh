@@ -250,9 +250,9 @@ if ! clippo-train --version | grep -q "^multi-process: .*gloo"; then
 else
 # run_ranks torchrun|slurm WORKDIR ARGS...: clippo-train as ranks 0 and 1 on
 # loopback, with the launcher's variables; rank 1 also gets the environment
-# in RANK1_ENV and the arguments in RANK1_ARGS. Their exit statuses go to
-# $statuses ("0/0/").
-RANK1_ENV=() RANK1_ARGS=()
+# in RANK1_ENV and the arguments in RANK1_ARGS, and RANK1_WORKDIR if set.
+# Their exit statuses go to $statuses ("0/0/").
+RANK1_ENV=() RANK1_ARGS=() RANK1_WORKDIR=""
 run_ranks() {
   local launcher=$1 workdir=$2 port r pids=() vars more_env more_args
   shift 2
@@ -260,10 +260,10 @@ run_ranks() {
   for r in 0 1; do
     vars=(RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r)
     [ "$launcher" = slurm ] && vars=(SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost)
-    more_env=() more_args=()
-    [ $r = 1 ] && more_env=("${RANK1_ENV[@]}") more_args=("${RANK1_ARGS[@]}")
+    more_env=() more_args=(--workdir "$workdir")
+    [ $r = 1 ] && more_env=("${RANK1_ENV[@]}") more_args=("${RANK1_ARGS[@]}" --workdir "${RANK1_WORKDIR:-$workdir}")
     env "${vars[@]}" MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "${more_env[@]}" \
-      timeout 120 clippo-train "$@" "${more_args[@]}" --workdir "$workdir" >"$workdir.rank$r.log" 2>&1 &
+      timeout 120 clippo-train "$@" "${more_args[@]}" >"$workdir.rank$r.log" 2>&1 &
     pids+=($!)
   done
   statuses=""
@@ -312,6 +312,15 @@ RANK1_ENV=()
 expect_eq "$statuses" "1/137/" "exit statuses when rank 1 dies at step 3"
 expect_contains "$(cat lost.rank0.log)" "error: after step 3: " "the step the peer was lost at"
 expect_contains "$(cat lost.rank0.log)" "one of them has stopped or cannot be reached; its own messages say why. Run the same command on every rank to resume from the checkpoint of step 2" "lost peer advice"
+# Lost before the first step of a resumed run (rank 1 sees a cut checkpoint):
+# the checkpoint's step is named.
+mkdir -p lost_cut && cp lost/config.json lost_cut/ && head -c 5000 lost/checkpoint.npz >lost_cut/checkpoint.npz
+RANK1_WORKDIR=lost_cut
+run_ranks torchrun lost --data 'd-{0..1}.shard' "${TINY[@]}" --steps 8 --checkpoint-every 2 --batch-size 8
+RANK1_WORKDIR=
+expect_contains "$(cat lost.rank1.log)" "lost_cut/checkpoint.npz" "rank 1's own error"
+expect_contains "$(cat lost.rank0.log)" "error: after step 2: " "a peer lost before the first step of a resume"
+expect_contains "$(cat lost.rank0.log)" "resume from the checkpoint of step 2" "the checkpoint a resume lost a peer at"
 
 # Ranks given other options, or not seeing the checkpoint, stop before training.
 RANK1_ARGS=(--wd 0.0002)

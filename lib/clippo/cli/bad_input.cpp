@@ -10,7 +10,9 @@ void BadInput::report(const std::string& where, const std::string& reason, const
   uint64_t n;
   {
     std::lock_guard lock(mutex_);
-    ++counts_[reason];
+    // Reasons that hold specifics (a decoder's message) are many: past a
+    // few dozen, the rest share one count.
+    ++counts_[counts_.size() < kReasons || counts_.count(reason) ? reason : "for other reasons"];
     n = ++reported_;
   }
   if (n < shown_) log::warn("{} (skipped)", msg);

@@ -28,6 +28,7 @@ class BadInput {
   OnError policy() const { return policy_; }
 
  private:
+  static constexpr size_t kReasons = 50;
   OnError policy_;
   uint64_t shown_, reported_ = 0;
   mutable std::mutex mutex_;

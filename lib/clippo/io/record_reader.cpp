@@ -42,7 +42,7 @@ bool RecordReader::open_next_input() {
   close_input();
   if (next_input_ >= inputs_.size()) return false;
   current_input_ = inputs_[next_input_++];
-  last_fields_.clear();
+  fields_seen_.clear();
   try {
     input_ = InputBytes::open(current_input_);
   } catch (const Error& e) {
@@ -69,6 +69,8 @@ void RecordReader::damaged(const std::string& what) {
     close_input();
     next_input_ = inputs_.size();
     input_damaged_ = true;  // a record begun is not handed out
+    damaged_key_.reset();
+    fields_seen_.clear();
     return;
   }
   std::string name = current_input_ == "-" ? "<stdin>" : current_input_;
@@ -142,14 +144,15 @@ bool RecordReader::next(Record& out) {
     }
     // Damage that may have hit this record's own members: it may miss fields.
     // Where the damaged member's key is unknown (a broken header), a record
-    // with the fields of the one before it is taken as whole.
-    std::vector<std::string> fields;
-    for (const auto& [name, data] : out.fields) fields.push_back(name);
-    if (input_damaged_ && (damaged_key_ ? *damaged_key_ == out.key : fields != last_fields_)) {
+    // holding every field the input's earlier records had is taken as whole.
+    const bool whole = !damaged_key_ ? !fields_seen_.empty() && std::all_of(fields_seen_.begin(), fields_seen_.end(),
+                                                                            [&](const std::string& f) { return out.has(f); })
+                                     : *damaged_key_ != out.key;
+    if (input_damaged_ && !whole) {
       ++stats_.dropped_records;
       continue;
     }
-    last_fields_ = std::move(fields);
+    for (const auto& [name, data] : out.fields) fields_seen_.insert(name);
     if (out.key == kHeaderKey) {
       if (auto* j = out.find("json")) {
         if (!header_) header_ = *j;

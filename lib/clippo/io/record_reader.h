@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,7 @@ class RecordReader {
   std::optional<std::string> header_, latest_header_;
   uint64_t headers_seen_ = 0;
   std::optional<std::string> damaged_key_;  // key of the member being read when damage hit
-  std::vector<std::string> last_fields_;    // field names of this input's last record
+  std::set<std::string> fields_seen_;       // field names of this input's records so far
   std::unique_ptr<InputBytes> input_;        // what archive_ reads
   ReadStats stats_;
 };

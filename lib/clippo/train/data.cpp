@@ -142,10 +142,11 @@ Loader::Loader(DataConfig cfg, const DataPosition& start)
   const int64_t global_batch = static_cast<int64_t>(cfg_.batch_size) * cfg_.world;
   const auto global_pairs = static_cast<int64_t>(std::llround(cfg_.text_pair_fraction * global_batch));
   n_pairs_ = global_pairs / cfg_.world + (cfg_.rank < global_pairs % cfg_.world);
-  if (global_pairs == 0 && !cfg_.text_pairs.empty())
+  // Warnings about the options: once, from rank 0.
+  if (global_pairs == 0 && !cfg_.text_pairs.empty() && cfg_.rank == 0)
     log::warn("--text-pairs is unused: --text-pair-fraction {} of a batch of {} is 0 pairs", cfg_.text_pair_fraction,
               global_batch);
-  if (global_pairs == global_batch && !cfg_.data.empty())
+  if (global_pairs == global_batch && !cfg_.data.empty() && cfg_.rank == 0)
     log::warn("--data is unused: --text-pair-fraction {} fills the whole batch with text pairs",
               cfg_.text_pair_fraction);
   cfg_.render.size = cfg_.res;
@@ -225,7 +226,8 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
     PassTally& tally = tally_[pairs];
     for (int64_t i = 0; i < n; ++i) {
       if (starts_pass[i]) {
-        if (tally.counting && !tally.warned && tally.usable < asked) {
+        // (A pass with none is the error below.)
+        if (tally.counting && !tally.warned && tally.usable > 0 && tally.usable < asked) {
           tally.warned = true;
           log::warn("{}: {} usable records a pass{}, fewer than the {} {} of a batch: records repeat within a batch{}",
                     s.describe(), tally.usable,

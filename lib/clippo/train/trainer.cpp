@@ -167,7 +167,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   const int64_t B = cfg.batch_size / world;
   // fp32 means float32 products on a GPU too, not TF32 ones.
   if (cuda && !cfg.bf16()) at::globalContext().setAllowTF32CuBLAS(false);
-  if (!cuda && cfg.bf16() && !model::cpu_has_bf16_matmul())
+  if (!cuda && cfg.bf16() && !model::cpu_has_bf16_matmul() && dist.is_main())
     log::warn("--precision bf16: this CPU has no bf16 matmul instructions (AMX or AVX-512 BF16); fp32 may be faster");
 
   int threads = cli::resolve_threads(cfg.threads);
@@ -202,9 +202,11 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     ckpt = model::read_npz(ckpt_path.string());
     model::load_params(net, ckpt, ckpt_path.string());
     state = get_state(ckpt, ckpt_path.string());
+    reached = {state.step, state.step};
     if (static_cast<int>(state.positions.size()) != world) {
-      log::warn("{} was written by {} processes, this run has {}: data restarts at the saved epochs",
-                ckpt_path.string(), state.positions.size(), world);
+      if (dist.is_main())
+        log::warn("{} was written by {} processes, this run has {}: data restarts at the saved epochs",
+                  ckpt_path.string(), state.positions.size(), world);
       DataPosition p0 = state.positions.empty() ? DataPosition{} : state.positions[0];
       p0.data.drawn = p0.pairs.drawn = 0;
       state.positions.assign(world, p0);
@@ -291,15 +293,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     return skipped_before + static_cast<uint64_t>(std::llround(n.item<double>()));
   };
 
-  auto save = [&](int64_t step) {
-    // Every rank's data position goes into rank 0's checkpoint.
-    auto mine = torch::tensor({state.positions[rank].data.epoch, state.positions[rank].data.drawn,
-                               state.positions[rank].pairs.epoch, state.positions[rank].pairs.drawn},
-                              torch::kInt64);
-    auto all = dist.all_gather(mine).reshape({world, 4});
-    const uint64_t skipped = skipped_total();
-    reached.saved = step;  // on every rank: rank 0 writes it, or fails itself
-    if (!dist.is_main()) return;
+  auto write_checkpoint = [&](int64_t step, const torch::Tensor& all, uint64_t skipped) {
     TrainState s;
     s.step = step;
     s.seed = cfg.seed;
@@ -316,11 +310,21 @@ int run(const TrainConfig& cfg0, Reached& reached) {
       fs::copy_file(ckpt_path, keep, fs::copy_options::overwrite_existing);
     }
   };
+  auto save = [&](int64_t step) {
+    // Every rank's data position goes into rank 0's checkpoint.
+    auto mine = torch::tensor({state.positions[rank].data.epoch, state.positions[rank].data.drawn,
+                               state.positions[rank].pairs.epoch, state.positions[rank].pairs.drawn},
+                              torch::kInt64);
+    auto all = dist.all_gather(mine).reshape({world, 4});
+    const uint64_t skipped = skipped_total();
+    if (dist.is_main()) write_checkpoint(step, all, skipped);
+    dist.barrier();  // the others learn that rank 0 wrote it, or lose it as a peer
+    reached.saved = step;
+  };
 
   const int64_t total = cfg.schedule.total_steps;
   int64_t step = opt.count();
   const int64_t first = step;
-  reached = {step, resuming ? step : -1};
   auto t_start = Clock::now();
   double t_data = 0, t_fwd = 0, t_bwd = 0, t_opt = 0, window_t = 0;
   int64_t window_steps = 0;
