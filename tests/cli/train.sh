@@ -403,6 +403,10 @@ assert np.allclose(b[:5], a[:5], rtol=3e-2), (b[:5], a[:5])    # float32's, to b
 assert b != a, "--precision bf16 computed exactly what fp32 did"
 assert json.load(open("b16/config.json"))["precision"] == "bf16"
 assert json.load(open("f32/config.json"))["precision"] == "auto"
+# Class and prompt files are kept by absolute path, for a resume from elsewhere.
+import os
+c = json.load(open("b16/config.json"))
+assert c["eval_classes"] == os.path.abspath("stripe-classes.txt") and c["eval_prompts"] == os.path.abspath("names-only.txt"), c
 z = np.load("b16/checkpoint.npz")
 assert all(z[k].dtype == np.float32 for k in z.files if k.startswith("params/"))  # weights stay float32
 # The start line says what trains, with the checkpoint's parameter count.

@@ -157,6 +157,9 @@ expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --grad-che
 expect_status 0 clippo-train --workdir w_gc --steps 2
 $PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpointing'] is False" ||
   fail "a resume without --grad-checkpointing kept it on"
+expect_status 0 clippo-train --workdir w_gc --steps 3 --grad-checkpointing
+$PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpointing'] is True" ||
+  fail "a resume could not turn --grad-checkpointing on"
 
 # Options that cannot work are usage errors before the workdir is made.
 while IFS='|' read -r opts want; do
@@ -170,5 +173,9 @@ done <<'EOF_CASES'
 --data good.shard --text-pairs good.shard --text-pair-fraction 1.5|--text-pair-fraction must be in [0, 1]
 --data good.shard --init-skip head|--init-skip needs --init
 --data good.shard --font /nonexistent.hex|--font /nonexistent.hex: no such file
+--data good.shard --eval-size 0|--eval-size 0: must be >= 1
+--data good.shard --eval-data good.shard --eval-classes bogus.txt|--eval-classes bogus.txt: 
+--data good.shard --eval-data good.shard --eval-classes mnist --eval-prompts clip8|--eval-prompts clip8: 
+--data good.shard --eval-data good.shard --eval-prompts clip7|--eval-prompts needs --eval-classes
 EOF_CASES
 done_testing

@@ -3,6 +3,7 @@
 
   train_ref.py loss DIR       za.npy zb.npy t.npy -> loss.npy dza.npy dzb.npy dt.npy
   train_ref.py adafactor DIR  p_*.npy, g_*_<step>.npy, sched.npy, hp.npy -> out_p_*.npy, out_vr_*/out_vc_*/out_v_*/out_mu_*.npy
+  train_ref.py adamw DIR      the same inputs (hp: lr, wd, clip, beta1, steps) -> out_p_*.npy, out_m_*/out_v_*.npy
   train_ref.py schedule DIR   spec.npy -> values.npy
 
 Formulas follow big_vision (optax scale_by_factored_rms, ema in bfloat16
@@ -127,6 +128,35 @@ def adafactor(d):
             save(d, f"out_{key}_{n}", a.astype(f32))
 
 
+def adamw(d):
+    """Adam with bias correction (beta2 0.999, eps 1e-8), and big_vision's
+    decoupled decay: kernels shrink by sched * wd, not by sched * lr * wd."""
+    hp = load(d, "hp")
+    lr, wd, clip, b1 = (float(x) for x in hp[:4])
+    steps, b2, eps = int(hp[4]), 0.999, 1e-8
+    sched = load(d, "sched")
+    names = sorted(os.path.basename(p)[2:-4] for p in glob.glob(os.path.join(d, "p_*.npy")))
+    p = {n: load(d, "p_" + n).astype(np.float64) for n in names}
+    m = {n: np.zeros_like(p[n]) for n in names}
+    v = {n: np.zeros_like(p[n]) for n in names}
+    for k in range(steps):
+        g = {n: load(d, f"g_{n}_{k}").astype(np.float64) for n in names}
+        norm = np.sqrt(sum((g[n] ** 2).sum() for n in names))
+        if clip > 0 and norm > clip:
+            g = {n: g[n] * (clip / norm) for n in names}
+        t = k + 1
+        for n in names:
+            m[n] = b1 * m[n] + (1 - b1) * g[n]
+            v[n] = b2 * v[n] + (1 - b2) * g[n] ** 2
+            u = (m[n] / (1 - b1 ** t)) / (np.sqrt(v[n] / (1 - b2 ** t)) + eps)
+            decay = wd * p[n] if n.endswith("kernel") else 0
+            p[n] = p[n] - sched[k] * (lr * u + decay)
+    for n in names:
+        save(d, "out_p_" + n, p[n].astype(f32))
+        save(d, "out_m_" + n, m[n].astype(f32))
+        save(d, "out_v_" + n, v[n].astype(f32))
+
+
 # ---- schedules ----------------------------------------------------------------
 
 def schedule(d):
@@ -152,4 +182,4 @@ def schedule(d):
 
 
 if __name__ == "__main__":
-    {"loss": loss, "adafactor": adafactor, "schedule": schedule}[sys.argv[1]](sys.argv[2])
+    {"loss": loss, "adafactor": adafactor, "adamw": adamw, "schedule": schedule}[sys.argv[1]](sys.argv[2])

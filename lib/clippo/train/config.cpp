@@ -13,6 +13,7 @@
 
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
+#include "clippo/text/prompts.h"
 
 namespace fs = std::filesystem;
 
@@ -48,7 +49,9 @@ std::string TrainConfig::to_json() const {
   w.key("log_every").value(log_every);
   list("eval_data", eval_data, true);
   w.key("eval_every").value(eval_every).key("eval_size").value(eval_size);
-  w.key("eval_classes").value(eval_classes).key("eval_prompts").value(eval_prompts);
+  // A class list or prompt set that names a file (not a bundled set).
+  auto file_or_name = [&](const std::string& v) { return fs::is_regular_file(v) ? abs(v) : v; };
+  w.key("eval_classes").value(file_or_name(eval_classes)).key("eval_prompts").value(file_or_name(eval_prompts));
   w.key("threads").value(threads).key("data_threads").value(data_threads);
   w.key("grad_checkpointing").value(grad_checkpointing);
   w.key("device").value(device).key("precision").value(precision);
@@ -126,7 +129,8 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
 
 void TrainConfig::validate() const {
   if (workdir.empty()) throw UsageError("--workdir is required");
-  if (data.empty() && text_pairs.empty()) throw UsageError("--data is required for a new run");
+  if (data.empty() && text_pairs.empty())
+    throw UsageError("--data is required for a new run (or --text-pairs with --text-pair-fraction 1)");
   if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
   if (text_pair_fraction < 0 || text_pair_fraction > 1) throw UsageError("--text-pair-fraction must be in [0, 1]");
   if (text_pair_fraction > 0 && text_pairs.empty()) throw UsageError("--text-pair-fraction needs --text-pairs shards");
@@ -139,11 +143,29 @@ void TrainConfig::validate() const {
   if (out_dim < 0) throw UsageError(fmt::format("--out-dim {}: must be >= 0 (0 = the width)", out_dim));
   if (shuffle_buffer < 0) throw UsageError(fmt::format("--shuffle-buffer {}: must be >= 0", shuffle_buffer));
   if (data_threads < 0) throw UsageError(fmt::format("--data-threads {}: must be >= 0", data_threads));
-  if (checkpoint_every < 0 || keep_every < 0 || log_every < 1)
-    throw UsageError("--checkpoint-every/--keep-every must be >= 0 and --log-every >= 1");
+  if (checkpoint_every < 0) throw UsageError(fmt::format("--checkpoint-every {}: must be >= 0", checkpoint_every));
+  if (keep_every < 0) throw UsageError(fmt::format("--keep-every {}: must be >= 0", keep_every));
+  if (log_every < 1) throw UsageError(fmt::format("--log-every {}: must be >= 1", log_every));
+  if (eval_every < 0) throw UsageError(fmt::format("--eval-every {}: must be >= 0", eval_every));
+  if (eval_size < 1) throw UsageError(fmt::format("--eval-size {}: must be >= 1", eval_size));
   if (eval_data.empty() && (eval_every > 0 || !eval_classes.empty()))
     throw UsageError(fmt::format("--{} needs --eval-data", eval_every > 0 ? "eval-every" : "eval-classes"));
-  if (eval_every < 0 || eval_size < 1) throw UsageError("--eval-every must be >= 0 and --eval-size >= 1");
+  if (eval_classes.empty() && eval_prompts != "clip80")
+    throw UsageError("--eval-prompts needs --eval-classes (the prompts are filled with the class names)");
+  // The lists are read now, so a typo fails before any work.
+  auto check = [](const char* option, const std::string& value, auto load) {
+    try {
+      load(value);
+    } catch (const Error& e) {
+      std::string why = e.what();  // "FILE: what", named once
+      if (why.starts_with(value + ": ")) why.erase(0, value.size() + 2);
+      throw UsageError(fmt::format("--{} {}: {}", option, value, why));
+    }
+  };
+  if (!eval_classes.empty()) {
+    check("eval-classes", eval_classes, text::load_classes);
+    check("eval-prompts", eval_prompts, text::load_templates);
+  }
   if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
   if (precision != "auto" && precision != "fp32" && precision != "bf16")
     throw UsageError(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
@@ -174,6 +196,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   // A switch of this run alone (on when given, else off), as it changes no result.
   c.grad_checkpointing = cli.grad_checkpointing;
   for (auto& name : given) {
+    if (name == "grad-checkpointing") continue;
     if (name == "steps") {
       if (cli.schedule.total_steps != saved.schedule.total_steps &&
           (saved.schedule.type == "cosine" || saved.schedule.type == "linear" || saved.schedule.cooldown_steps > 0))

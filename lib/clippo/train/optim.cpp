@@ -139,9 +139,10 @@ torch::Tensor Optimizer::adafactor(size_t i, const torch::Tensor& g) {
 
 torch::Tensor Optimizer::adam(size_t i, const torch::Tensor& g) {
   const double t = static_cast<double>(count_) + 1.0;
-  mu_[i].mul_(cfg_.b1).add_(g, 1.0 - cfg_.b1);
+  const double b1 = cfg_.momentum;
+  mu_[i].mul_(b1).add_(g, 1.0 - b1);
   nu_[i].mul_(cfg_.b2).addcmul_(g, g, 1.0 - cfg_.b2);
-  auto mhat = mu_[i] / (1.0 - std::pow(cfg_.b1, t));
+  auto mhat = mu_[i] / (1.0 - std::pow(b1, t));
   auto vhat = nu_[i] / (1.0 - std::pow(cfg_.b2, t));
   return mhat / (vhat.sqrt() + cfg_.adam_eps);
 }

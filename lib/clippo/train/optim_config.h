@@ -11,11 +11,12 @@ struct OptimConfig {
   double lr = 1e-3;
   double wd = 1e-4;
   double clip_norm = 1.0;  // 0 = off
+  double momentum = 0.9;  // Adafactor's (bfloat16, no debiasing), or AdamW's beta1
   // Adafactor (big_vision scale_by_adafactor)
-  double decay_rate = 0.8, beta2_cap = 0.999, eps = 1e-30, momentum = 0.9;
+  double decay_rate = 0.8, beta2_cap = 0.999, eps = 1e-30;
   int64_t min_dim_size_to_factor = 32;
   // AdamW
-  double b1 = 0.9, b2 = 0.999, adam_eps = 1e-8;
+  double b2 = 0.999, adam_eps = 1e-8;
 
   void validate() const;
 };

@@ -108,28 +108,50 @@ TEST_CASE("Adafactor factors the two largest axes as optax does", "[train]") {
   CHECK(factored_dims({768}, 32).first == -1);
 }
 
-TEST_CASE("Adafactor, clipping, weight decay and momentum match numpy over several steps", "[train]") {
-  TempDir d("adafactor");
-  torch::manual_seed(7);
-  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
-      {"a/kernel", {64, 48}}, {"b/kernel", {40, 3, 36}}, {"c/bias", {48}}, {"d/kernel", {8, 40}}, {"t", {1}},
-      {"e/scale", {33, 32}}};
-  const int steps = 6;
+// Parameters of several shapes and roles, with `steps` gradients each, saved
+// for train_ref.py; the schedule values too.
+struct OptimProblem {
+  static constexpr int steps = 6;
   std::vector<ParamSpec> specs;
-  std::vector<std::vector<torch::Tensor>> grads(steps);
-  for (auto& [name, shape] : shapes) {
-    auto p = torch::randn(shape);
-    std::string file = name;
-    std::replace(file.begin(), file.end(), '/', '-');
-    save(d.path, "p_" + file, p);
-    specs.push_back(plain_spec(name, p.clone()));
+  std::vector<std::vector<torch::Tensor>> grads = std::vector<std::vector<torch::Tensor>>(steps);
+  std::vector<double> sched;
+
+  explicit OptimProblem(const fs::path& dir) {
+    torch::manual_seed(7);
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {
+        {"a/kernel", {64, 48}}, {"b/kernel", {40, 3, 36}}, {"c/bias", {48}}, {"d/kernel", {8, 40}}, {"t", {1}},
+        {"e/scale", {33, 32}}};
+    for (auto& [name, shape] : shapes) {
+      auto p = torch::randn(shape);
+      save(dir, "p_" + file(name), p);
+      specs.push_back(plain_spec(name, p.clone()));
+      for (int k = 0; k < steps; ++k) {
+        // Large gradients in even steps, so the global-norm clip acts in some steps only.
+        auto g = torch::randn(shape) * (k % 2 == 0 ? 1.0 : 0.01);
+        save(dir, fmt::format("g_{}_{}", file(name), k), g);
+        grads[k].push_back(g);
+      }
+    }
+    for (int k = 0; k < steps; ++k) sched.push_back(0.5 + 0.1 * k);
+    save64(dir, "sched", sched);
+  }
+  static std::string file(std::string name) {
+    std::replace(name.begin(), name.end(), '/', '-');
+    return name;
+  }
+  void run(Optimizer& opt) {
     for (int k = 0; k < steps; ++k) {
-      // Large gradients in even steps, so the global-norm clip acts in some steps only.
-      auto g = torch::randn(shape) * (k % 2 == 0 ? 1.0 : 0.01);
-      save(d.path, fmt::format("g_{}_{}", file, k), g);
-      grads[k].push_back(g);
+      for (size_t i = 0; i < specs.size(); ++i) specs[i].param.mutable_grad() = grads[k][i].clone();
+      opt.step(sched[k]);
     }
   }
+};
+
+TEST_CASE("Adafactor, clipping, weight decay and momentum match numpy over several steps", "[train]") {
+  TempDir d("adafactor");
+  OptimProblem problem(d.path);
+  auto& specs = problem.specs;
+  const int steps = OptimProblem::steps;
   CHECK(specs[0].decay);
   CHECK(!specs[2].decay);
   CHECK(!specs[4].decay);
@@ -137,22 +159,15 @@ TEST_CASE("Adafactor, clipping, weight decay and momentum match numpy over sever
   cfg.lr = 0.01;
   cfg.wd = 0.1;
   cfg.clip_norm = 1.0;
-  std::vector<double> sched;
-  for (int k = 0; k < steps; ++k) sched.push_back(0.5 + 0.1 * k);
-  save64(d.path, "sched", sched);
   save64(d.path, "hp", {cfg.lr, cfg.wd, cfg.clip_norm, cfg.momentum, cfg.decay_rate, cfg.beta2_cap, cfg.eps,
                         static_cast<double>(cfg.min_dim_size_to_factor), static_cast<double>(steps)});
   run_ref("adafactor", d.path);
   Optimizer opt(cfg, specs);
-  for (int k = 0; k < steps; ++k) {
-    for (size_t i = 0; i < specs.size(); ++i) specs[i].param.mutable_grad() = grads[k][i].clone();
-    opt.step(sched[k]);
-  }
+  problem.run(opt);
   CHECK(opt.count() == steps);
   auto state = opt.state();
   for (auto& s : specs) {
-    std::string file = s.name;
-    std::replace(file.begin(), file.end(), '/', '-');
+    const std::string file = OptimProblem::file(s.name);
     INFO(s.name);
     CHECK(close(s.param, load(d.path, "out_p_" + file), 1e-5, 1e-6));
     auto [d1, d0] = factored_dims(s.bv_shape, 32);
@@ -171,6 +186,28 @@ TEST_CASE("Adafactor, clipping, weight decay and momentum match numpy over sever
   Optimizer again(cfg, specs);
   again.load_state(state);
   CHECK(again.count() == steps);
+}
+
+TEST_CASE("AdamW (beta1 from --momentum), clipping and big_vision's weight decay match numpy", "[train]") {
+  TempDir d("adamw");
+  OptimProblem problem(d.path);
+  OptimConfig cfg;
+  cfg.name = "adamw";
+  cfg.lr = 0.01;
+  cfg.wd = 0.1;
+  cfg.momentum = 0.8;
+  save64(d.path, "hp", {cfg.lr, cfg.wd, cfg.clip_norm, cfg.momentum, static_cast<double>(OptimProblem::steps)});
+  run_ref("adamw", d.path);
+  Optimizer opt(cfg, problem.specs);
+  problem.run(opt);
+  auto state = opt.state();
+  for (auto& s : problem.specs) {
+    const std::string file = OptimProblem::file(s.name);
+    INFO(s.name);
+    CHECK(close(s.param, load(d.path, "out_p_" + file), 1e-5, 1e-6));
+    CHECK(close(state.at("opt/mu/" + s.name), load(d.path, "out_m_" + file), 1e-5, 1e-9));
+    CHECK(close(state.at("opt/nu/" + s.name), load(d.path, "out_v_" + file), 1e-5, 1e-12));
+  }
 }
 
 TEST_CASE("schedules match big_vision's formulas", "[train]") {
