@@ -40,6 +40,18 @@ expect_status 1 timeout 60 clippo-train --data good.shard --text-pairs good.shar
   "${TINY[@]}" --steps 2 --workdir w_data_as_pairs
 expect_contains "$(cat .stderr)" "good.shard: no usable text pair (txt + next.txt) in a whole pass" "images given as --text-pairs"
 
+# A FIFO no writer ever opens: SIGINT still ends the run, with its checkpoint.
+mkfifo nowriter.shard
+clippo-train --data nowriter.shard "${TINY[@]}" --steps 2 --workdir w_fifo >fifo.log 2>&1 &
+pid=$!
+wait_for_sigint_handler $pid || fail "no SIGINT handler while opening a FIFO"
+sleep 0.5
+kill -INT $pid
+for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && { fail "still waiting on a FIFO 5 s after SIGINT"; kill -9 $pid; }
+wait $pid
+expect_eq "$?" 130 "exit status after SIGINT while waiting on a FIFO"
+
 # --- a directory of shards: only its shards are read ---------------------------
 mkdir -p dir/sub && cp good.shard dir/sub/ && cp caps.tsv dir/ && echo '{"good.shard": 24}' >dir/sizes.json
 expect_status 0 clippo-train --data dir "${TINY[@]}" --steps 1 --workdir w_dir
@@ -106,7 +118,7 @@ cp w_full/checkpoint.npz full-before.npz
 expect_status 1 bash -c "trap '' XFSZ; ulimit -f 100; exec clippo-train --workdir w_full --steps 4"
 expect_contains "$(cat .stderr)" "error: w_full/checkpoint.npz: cannot write" "checkpoint write error named"
 cmp -s w_full/checkpoint.npz full-before.npz || fail "a failed checkpoint write changed the last checkpoint"
-expect_eq "$(ls -A w_full | tr '\n' ' ')" "checkpoint.npz config.json metrics.jsonl " "no temporary file left"
+expect_eq "$(ls -A w_full | tr '\n' ' ')" ".lock checkpoint.npz config.json metrics.jsonl " "no temporary file left"
 expect_status 0 clippo-train --workdir w_full --steps 4
 $PY -c "
 import json, numpy as np
@@ -130,6 +142,46 @@ expect_contains "$(cat evalsig.log)" "step 1: evaluation stopped by signal" "eva
 grep -q 'eval/' w_evalsig/metrics.jsonl && fail "the interrupted evaluation wrote results"
 $PY -c "import numpy as np; assert int(np.load('w_evalsig/checkpoint.npz')['state/step'][0]) == 1" ||
   fail "checkpoint after SIGINT during the evaluation"
+# The resume runs the evaluation the signal cut short (here with a short class
+# list), even when no step is left to train.
+expect_status 0 clippo-train --workdir w_evalsig --steps 1 --eval-classes mnist --eval-prompts clip7
+expect_contains "$(cat .stderr)" "step 1: evaluating, as the run stopped before its evaluation ended" "the cut evaluation redone"
+$PY -c "
+import json
+e = [json.loads(l) for l in open('w_evalsig/metrics.jsonl') if 'eval/' in l]
+assert [x['step'] for x in e] == [1] and 'eval/zeroshot_top1' in e[0], e" || fail "the redone evaluation's results"
+expect_status 0 clippo-train --workdir w_evalsig --steps 1
+case "$(cat .stderr)" in *"before its evaluation ended"*) fail "an evaluation done was run again" ;; esac
+
+# --- the workdir: one run at a time; kept copies whole; stale temporaries go; a
+# metrics.jsonl that cannot be written stops the run
+clippo-train --data good.shard "${TINY[@]}" --steps 100000 --workdir w_lock -q &
+pid=$!
+for _ in $(seq 300); do [ -s w_lock/metrics.jsonl ] && break; sleep 0.1; done
+expect_status 1 clippo-train --workdir w_lock --steps 5
+expect_contains "$(cat .stderr)" "error: w_lock is in use by another clippo-train (process $pid)" "a second run in a workdir"
+kill -TERM $pid
+wait $pid
+expect_eq "$?" 143 "the first run, stopped"
+head -c 1000 w_lock/checkpoint.npz >w_lock/checkpoint.npz.tmp12345
+head -c 1000 w_lock/checkpoint.npz >w_lock/checkpoint.npz.tmp12345.AbC123
+echo '{}' >w_lock/.config.json.tmp999
+echo 'mine' >w_lock/notes.tmp1
+# The last line without its newline: the next line must not join it.
+printf '%s' "$(cat w_lock/metrics.jsonl)" >w_lock/metrics.jsonl
+step=$($PY -c "import numpy as np; print(int(np.load('w_lock/checkpoint.npz')['state/step'][0]))")
+expect_status 0 clippo-train --workdir w_lock --steps $((step + 3)) --keep-every 1
+expect_contains "$(cat .stderr)" "removed 3 temporary file(s) of a killed run" "stale temporaries removed"
+expect_eq "$(ls -A w_lock | grep -c tmp)" 1 "only the temporaries of clippo-train removed"
+$PY -c "
+import json
+steps = [json.loads(l)['step'] for l in open('w_lock/metrics.jsonl')]
+assert steps == list(range(1, $step + 4)), steps" || fail "metrics.jsonl whose last line had no newline"
+# Kept copies are links to (or copies of) the checkpoint of their step.
+cmp -s w_lock/checkpoint.npz "w_lock/checkpoint-$(printf %06d $((step + 3))).npz" || fail "the kept copy of the last step"
+mkdir -p w_full_metrics && ln -s /dev/full w_full_metrics/metrics.jsonl
+expect_status 1 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir w_full_metrics
+expect_contains "$(cat .stderr)" "error: w_full_metrics/metrics.jsonl: cannot write" "metrics.jsonl write error"
 
 # --- nonsense options: usage errors, and no workdir is made ---------------------
 for bad in "--res 0" "--res -32" "--out-dim -1" "--shuffle-buffer -1" "--data-threads -1" "--variant Ti" \

@@ -189,8 +189,14 @@ ssize_t read_or_stop(int fd, bool pipe, void* buf, size_t n) {
   }
 }
 
+int open_for_reading(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 std::unique_ptr<InputBytes> InputBytes::open(const std::string& path) {
-  const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = path == "-" ? STDIN_FILENO : open_for_reading(path);
   if (fd < 0) throw Error(fmt::format("cannot open: {}", std::strerror(errno)));
   auto in = std::make_unique<FdInput>(fd, fd != STDIN_FILENO);
   if (!in->start()) throw Error(in->error());

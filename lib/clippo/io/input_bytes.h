@@ -17,6 +17,9 @@ namespace clippo {
 ssize_t read_or_stop(int fd, bool pipe, void* buf, size_t n);
 // Whether reads of fd can wait for ever: anything but a regular file.
 bool is_pipe(int fd);
+// open(2) for reading that does not wait for a FIFO's writer (the reads
+// above wait, and end at a stop); -1 with errno on failure.
+int open_for_reading(const std::string& path);
 
 class InputBytes {
  public:

@@ -18,7 +18,7 @@ LineReader::LineReader(int fd) : fd_(fd), pipe_(is_pipe(fd)), buf_(1 << 20) {}
 namespace {
 int open_or_throw(const std::string& path) {
   if (path == "-") return STDIN_FILENO;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open_for_reading(path);
   if (fd < 0) throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
   return fd;
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "clippo/cli/log.h"
+#include "clippo/cli/stop.h"
 #include "clippo/io/image.h"
 #include "clippo/io/record_reader.h"
 
@@ -172,6 +173,7 @@ Loader::~Loader() {
     stop_ = true;
   }
   pool_.cancel();  // a batch being decoded is left unfinished
+  cli::stop_reading();  // and a read waiting on a pipe gives up
   cv_.notify_all();
   if (producer_.joinable()) producer_.join();
 }

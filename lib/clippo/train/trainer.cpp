@@ -8,7 +8,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 #include <regex>
 
 #include <ATen/Context.h>
@@ -29,6 +29,7 @@
 #include "clippo/train/eval.h"
 #include "clippo/train/loss.h"
 #include "clippo/train/optim.h"
+#include "clippo/train/workdir.h"
 
 namespace fs = std::filesystem;
 
@@ -65,29 +66,6 @@ model::ModelConfig model_config(const std::string& variant, int res, int out_dim
   throw;
 } catch (const Error& e) {
   throw UsageError(e.what());
-}
-
-// A run killed after its last checkpoint (or before its first) logged steps
-// it will train again: drop those lines, and any torn by the kill, so
-// metrics.jsonl holds each step once, in order.
-void drop_metrics_after(const fs::path& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  int64_t dropped = 0;
-  while (std::getline(in, line)) {
-    std::optional<double> s;
-    try {
-      s = JsonObject::parse(line, path.string()).get_number("step");
-    } catch (const Error&) {
-    }
-    if (!s || *s > static_cast<double>(step)) ++dropped;
-    else kept += line + "\n";
-  }
-  if (!dropped) return;
-  write_file_atomic(path.string(), kept);
-  log::info("{}: {} line(s) past step {} or unreadable dropped (the run goes on from step {})", path.string(),
-            dropped, step, step);
 }
 
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
@@ -185,6 +163,11 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   fs::path workdir = cfg.workdir;
   fs::path ckpt_path = workdir / "checkpoint.npz";
 
+  // One run in a workdir at a time: locked before its checkpoint is read
+  // (or, for a new run, once the workdir is made). Only rank 0 writes.
+  std::optional<WorkdirLock> lock;
+  if (dist.is_main() && fs::exists(workdir)) lock.emplace(workdir);
+
   // Model: fresh, --init, or the workdir's checkpoint.
   model::OneTower net(mc);
   net->reset_parameters(cfg.seed);
@@ -244,6 +227,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   check_ranks_agree(dist, cfg, state.step);
   if (dist.is_main()) {
     fs::create_directories(workdir);
+    if (!lock) lock.emplace(workdir);
+    remove_stale_temporaries(workdir);
     write_file_atomic((workdir / "config.json").string(), cfg.to_json());
   }
   dist.barrier();
@@ -278,11 +263,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
 
   cli::catch_stop_signals(cli::kSecondSignalKills);
 
-  std::ofstream metrics;
-  if (dist.is_main()) {
-    drop_metrics_after(workdir / "metrics.jsonl", resuming ? state.step : 0);
-    metrics.open(workdir / "metrics.jsonl", std::ios::app);
-  }
+  std::optional<MetricsLog> metrics;
+  if (dist.is_main()) metrics.emplace(workdir / "metrics.jsonl", resuming ? state.step : 0);
 
   // The run's skipped records: every rank's, and those before a resume. A
   // collective: every rank calls it at the same points.
@@ -305,10 +287,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     for (auto& [k, v] : opt.state()) arrays[k] = model::tensor_to_npz(v);
     put_state(arrays, s);
     model::write_npz(ckpt_path.string(), arrays);
-    if (cfg.keep_every > 0 && step % cfg.keep_every == 0) {
-      fs::path keep = workdir / fmt::format("checkpoint-{:06}.npz", step);
-      fs::copy_file(ckpt_path, keep, fs::copy_options::overwrite_existing);
-    }
+    if (cfg.keep_every > 0 && step % cfg.keep_every == 0)
+      keep_copy(ckpt_path, workdir / fmt::format("checkpoint-{:06}.npz", step));
   };
   auto save = [&](int64_t step) {
     // Every rank's data position goes into rank 0's checkpoint.
@@ -341,6 +321,26 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   int stopping = 0;
   const char* kill_env = std::getenv("CLIPPO_TRAIN_KILL_AT_STEP");
   const int64_t kill_at = kill_env ? std::atoll(kill_env) : -1;
+
+  auto is_eval_step = [&](int64_t step) { return (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == total; };
+  auto evaluate = [&](int64_t step) {
+    // A signal ends the evaluation (a preempted job has seconds to save).
+    if (auto r = evaluator->run(net, 256, [] { return cli::stop_signal() != 0; })) {
+      JsonWriter w;
+      w.begin_object().key("step").value(step);
+      for (auto& [k, v] : *r) w.key("eval/" + k).value(v);
+      w.end_object();
+      metrics->append(w.str());
+      log::info("step {} eval: {}", step, w.str());
+    } else {
+      log::info("step {}: evaluation stopped by signal (a resume runs it)", step);
+    }
+  };
+  // An evaluation of the resumed step that a signal cut short.
+  if (evaluator && first > 0 && is_eval_step(first) && !metrics->has_eval_at(first)) {
+    log::info("step {}: evaluating, as the run stopped before its evaluation ended", first);
+    evaluate(first);
+  }
 
   while (step < total) {
     auto t0 = Clock::now();
@@ -398,8 +398,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
         w.key("data_s").value(t_data / window_steps).key("forward_s").value(t_fwd / window_steps);
         w.key("backward_s").value(t_bwd / window_steps).key("optimizer_s").value(t_opt / window_steps);
         w.end_object();
-        metrics << w.str() << "\n";
-        metrics.flush();
+        metrics->append(w.str());
         double eta = (total - step) * window_t / window_steps;
         if (!tty)
           log::info("step {}/{} loss {:.4f} lr {:.3g} {:.1f} samples/s ETA {}", step, total, loss,
@@ -416,20 +415,9 @@ int run(const TrainConfig& cfg0, Reached& reached) {
                  (step - first) * cfg.batch_size / std::max(el, 1e-9), fmt_duration(eta));
       if (last) fmt::print(stderr, "\n");
     }
-    if (evaluator && ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || last)) {
+    if (evaluator && is_eval_step(step)) {
       if (tty) fmt::print(stderr, "\n");
-      // A signal ends the evaluation (a preempted job has seconds to save).
-      if (auto r = evaluator->run(net, 256, [] { return cli::stop_signal() != 0; })) {
-        JsonWriter w;
-        w.begin_object().key("step").value(step);
-        for (auto& [k, v] : *r) w.key("eval/" + k).value(v);
-        w.end_object();
-        metrics << w.str() << "\n";
-        metrics.flush();
-        log::info("step {} eval: {}", step, w.str());
-      } else {
-        log::info("step {}: evaluation stopped by signal", step);
-      }
+      evaluate(step);
     }
     const int mine = cli::stop_signal();  // the ranks stop together, whichever got the signal
     stopping = dist.any(mine != 0) ? (mine ? mine : SIGTERM) : 0;

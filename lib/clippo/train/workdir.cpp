@@ -1,0 +1,131 @@
+#include "clippo/train/workdir.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <regex>
+
+#include "clippo/cli/error.h"
+#include "clippo/cli/log.h"
+#include "clippo/io/atomic_file.h"
+#include "clippo/io/json.h"
+
+namespace fs = std::filesystem;
+
+namespace clippo::train {
+
+WorkdirLock::WorkdirLock(const fs::path& dir) {
+  const fs::path path = dir / ".lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(fmt::format("{}: cannot open: {}", path.string(), std::strerror(errno)));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      char pid[32] = {};
+      const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+      ::close(fd_);
+      fd_ = -1;
+      throw Error(fmt::format("{} is in use by another clippo-train{}: two runs in one workdir would overwrite "
+                              "each other's checkpoints",
+                              dir.string(), n > 0 ? fmt::format(" (process {})", std::string(pid, n)) : ""));
+    }
+    log::warn("{}: cannot lock ({}): make sure no other clippo-train uses this workdir", path.string(),
+              std::strerror(errno));
+    return;
+  }
+  // Who holds it, for the message of a second run.
+  const std::string me = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
+    // The lock holds without the note.
+  }
+}
+
+WorkdirLock::~WorkdirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+void remove_stale_temporaries(const fs::path& dir) {
+  // write_npz's (and libzip's) "checkpoint.npz.tmpPID[.XXXXXX]", write_file_atomic's
+  // ".NAME.tmpPID", keep_copy's ".checkpoint-STEP.npz.tmpPID".
+  static const std::regex stale(R"(\.?(checkpoint(-\d+)?\.npz|config\.json|metrics\.jsonl)\.tmp\d+(\.\w+)?)");
+  uint64_t files = 0, bytes = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file(ec) || !std::regex_match(name, stale)) continue;
+    const auto size = e.file_size(ec);
+    if (fs::remove(e.path(), ec)) ++files, bytes += ec ? 0 : size;
+  }
+  if (files)
+    log::info("{}: removed {} temporary file(s) of a killed run ({:.1f} MB)", dir.string(), files, bytes / 1e6);
+}
+
+void keep_copy(const fs::path& checkpoint, const fs::path& keep) {
+  const fs::path temp = keep.parent_path() / fmt::format(".{}.tmp{}", keep.filename().string(), ::getpid());
+  std::error_code ec;
+  fs::remove(temp, ec);
+  fs::create_hard_link(checkpoint, temp, ec);
+  if (ec) {
+    fs::copy_file(checkpoint, temp, ec);
+    // The copy's data reaches the disk before its name does.
+    if (!ec) {
+      const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::fsync(fd) != 0) ec = std::error_code(errno, std::generic_category());
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  if (!ec) fs::rename(temp, keep, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw Error(fmt::format("{}: cannot keep a copy of {}: {}", keep.string(), checkpoint.string(), ec.message()));
+  }
+}
+
+MetricsLog::MetricsLog(fs::path path, int64_t step) : path_(std::move(path)) {
+  std::error_code ec;
+  std::ifstream in;
+  if (fs::is_regular_file(path_, ec)) in.open(path_);  // not a device: /dev/full reads zeros for ever
+  if (in) {
+    std::string kept, line;
+    int64_t dropped = 0;
+    bool torn_end = false;
+    while (std::getline(in, line)) {
+      torn_end = in.eof();  // the last line had no newline
+      std::optional<double> s;
+      bool eval = false;
+      try {
+        const JsonObject o = JsonObject::parse(line, path_.string());
+        s = o.get_number("step");
+        for (const auto& k : o.keys()) eval |= k.starts_with("eval/");
+      } catch (const Error&) {
+      }
+      if (!s || *s > static_cast<double>(step)) {
+        ++dropped;
+        continue;
+      }
+      kept += line + "\n";
+      if (eval) eval_steps_.insert(static_cast<int64_t>(*s));
+    }
+    in.close();
+    // A whole last line without its newline gets one, or the next line would join it.
+    if (dropped || torn_end) write_file_atomic(path_.string(), kept);
+    if (dropped)
+      log::info("{}: {} line(s) past step {} or unreadable dropped (the run goes on from step {})", path_.string(),
+                dropped, step, step);
+  }
+  out_.open(path_, std::ios::app);
+  if (!out_) throw Error(fmt::format("{}: cannot open for appending: {}", path_.string(), std::strerror(errno)));
+}
+
+void MetricsLog::append(const std::string& json) {
+  out_ << json << '\n';
+  out_.flush();
+  if (!out_) throw Error(fmt::format("{}: cannot write (disk full?)", path_.string()));
+}
+
+}  // namespace clippo::train
