@@ -210,6 +210,17 @@ expect_status 0 clippo-train --workdir w_gc --steps 2
 $PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpointing'] is False" ||
   fail "a resume without --grad-checkpointing kept it on"
 expect_status 0 clippo-train --workdir w_gc --steps 3 --grad-checkpointing
+expect_status 2 clippo-train --workdir w_gc --steps 4 --init w_gc/checkpoint.npz
+expect_contains "$(cat .stderr)" "w_gc holds a run without --init; start a new --workdir to change it" "an option the run had not"
+# A resume whose new eval options fail leaves the saved ones.
+printf 'a\nb\nc\n' >three.txt
+expect_status 1 clippo-train --workdir w_gc --steps 4 --eval-data good.shard --eval-classes three.txt
+expect_contains "$(cat .stderr)" "is not a class index of --eval-classes" "labels past the class list"
+$PY -c "import json; c = json.load(open('w_gc/config.json')); assert c['eval_data'] == [] and c['steps'] == 3, c" ||
+  fail "a failed resume changed config.json"
+mkdir -p w_cfgdir/config.json
+expect_status 1 clippo-train --workdir w_cfgdir
+expect_contains "$(cat .stderr)" "w_cfgdir/config.json: not a file" "config.json that is a folder"
 $PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpointing'] is True" ||
   fail "a resume could not turn --grad-checkpointing on"
 
@@ -226,6 +237,8 @@ done <<'EOF_CASES'
 --data good.shard --init-skip head|--init-skip needs --init
 --data good.shard --font /nonexistent.hex|--font /nonexistent.hex: no such file
 --data good.shard --eval-size 0|--eval-size 0: must be >= 1
+--data good.shard --lr nan|--lr nan: must be a number >= 0
+--data good.shard --momentum 1|--momentum 1: must be in [0, 1)
 --data good.shard --eval-data good.shard --eval-classes bogus.txt|--eval-classes bogus.txt: 
 --data good.shard --eval-data good.shard --eval-classes mnist --eval-prompts clip8|--eval-prompts clip8: 
 --data good.shard --eval-data good.shard --eval-prompts clip7|--eval-prompts needs --eval-classes

@@ -187,6 +187,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   const bool named_data = std::find(given.begin(), given.end(), "data") != given.end() ||
                           std::find(given.begin(), given.end(), "text-pairs") != given.end();
   if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return cli;
+  if (!fs::is_regular_file(saved_path)) throw Error(fmt::format("{}: not a file", saved_path.string()));
   std::ifstream f(saved_path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(f)), {});
   TrainConfig c = TrainConfig::from_json(text, saved_path.string());
@@ -232,8 +233,8 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
       const auto was = a.get(key);
       if (!was) throw std::logic_error("--" + name + " has no field in config.json");
       if (was != b.get(key))
-        throw UsageError(fmt::format("{} holds a run with --{} {}; start a new --workdir to change it", cli.workdir,
-                                     name, *was));
+        throw UsageError(fmt::format("{} holds a run {} --{}{}; start a new --workdir to change it", cli.workdir,
+                                     was->empty() ? "without" : "with", name, was->empty() ? "" : " " + *was));
     }
   }
   return c;

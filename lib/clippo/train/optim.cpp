@@ -45,9 +45,10 @@ ParamSpec plain_spec(std::string name, torch::Tensor param) {
 void OptimConfig::validate() const {
   if (name != "adafactor" && name != "adamw")
     throw UsageError(fmt::format("--optimizer {}: expected adafactor or adamw", name));
-  if (!(lr >= 0) || !(wd >= 0) || !(clip_norm >= 0))
-    throw UsageError("--lr, --wd and --grad-clip must not be negative");
-  if (momentum < 0 || momentum >= 1) throw UsageError("--momentum must be in [0, 1)");
+  for (auto [option, value] : {std::pair{"lr", lr}, {"wd", wd}, {"grad-clip", clip_norm}})
+    if (!(value >= 0 && std::isfinite(value)))
+      throw UsageError(fmt::format("--{} {}: must be a number >= 0", option, value));
+  if (!(momentum >= 0 && momentum < 1)) throw UsageError(fmt::format("--momentum {}: must be in [0, 1)", momentum));
 }
 
 double clip_global_norm(const std::vector<torch::Tensor>& grads, double max_norm) {
@@ -199,14 +200,14 @@ void Optimizer::load_state(const std::map<std::string, torch::Tensor>& a) {
   auto restore = [&](const std::string& key, torch::Tensor& dst) {
     if (!dst.defined()) return;
     auto it = a.find(key);
-    if (it == a.end()) throw Error(fmt::format("checkpoint has no {} (optimizer state)", key));
+    if (it == a.end()) throw Error(fmt::format("no optimizer state {}", key));
     if (it->second.sizes() != dst.sizes())
-      throw Error(fmt::format("checkpoint {} has shape {}, the optimizer needs {}", key, it->second.sizes().vec(),
+      throw Error(fmt::format("optimizer state {} has shape {}, this model needs {}", key, it->second.sizes().vec(),
                               dst.sizes().vec()));
     dst.copy_(it->second.to(dst.dtype()));
   };
   auto it = a.find("opt/count");
-  if (it == a.end()) throw Error("checkpoint has no opt/count (optimizer state)");
+  if (it == a.end()) throw Error("no optimizer state opt/count");
   count_ = static_cast<int64_t>(it->second.to(torch::kFloat64).item<double>());
   for (size_t i = 0; i < params_.size(); ++i) {
     auto& n = params_[i].name;

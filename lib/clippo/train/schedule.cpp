@@ -17,7 +17,8 @@ void Schedule::validate() const {
   if (warmup_steps > total_steps || cooldown_steps > total_steps)
     throw UsageError(fmt::format("--warmup {} / --cooldown {} exceed --steps {}", warmup_steps, cooldown_steps,
                                  total_steps));
-  if (type == "rsqrt" && timescale <= 0) throw UsageError("--timescale must be positive");
+  if (type == "rsqrt" && !(timescale > 0 && std::isfinite(timescale)))
+    throw UsageError(fmt::format("--timescale {}: must be a positive number", timescale));
 }
 
 double Schedule::operator()(int64_t step) const {

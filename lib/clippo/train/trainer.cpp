@@ -218,12 +218,27 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     std::map<std::string, torch::Tensor> o;
     for (auto& [k, v] : ckpt)
       if (k.rfind("opt/", 0) == 0) o[k] = model::npz_to_tensor(v).to(dev);
-    opt.load_state(o);
+    try {
+      opt.load_state(o);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}: was it written with other --variant, --res or --optimizer options?",
+                              ckpt_path.string(), e.what()));
+    }
     if (opt.count() != state.step)
       throw Error(fmt::format("{}: opt/count {} disagrees with state/step {}", ckpt_path.string(), opt.count(), state.step));
     log::info("resuming {} at step {}", workdir.string(), state.step);
   }
   ckpt.clear();
+  // The eval records are read before config.json is written: a resume whose
+  // new eval options fail leaves the saved ones in place.
+  std::unique_ptr<Evaluator> evaluator;
+  if (!cfg.eval_data.empty() && dist.is_main()) {
+    EvalConfig ec;
+    ec.files = eval_files;
+    ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
+    ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts, ec.bf16 = cfg.bf16();
+    evaluator = std::make_unique<Evaluator>(ec);
+  }
   check_ranks_agree(dist, cfg, state.step);
   if (dist.is_main()) {
     fs::create_directories(workdir);
@@ -251,15 +266,6 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   dc.rank = rank;
   dc.world = world;
   Loader loader(dc, state.positions[rank]);
-
-  std::unique_ptr<Evaluator> evaluator;
-  if (!cfg.eval_data.empty() && dist.is_main()) {
-    EvalConfig ec;
-    ec.files = eval_files;
-    ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
-    ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts, ec.bf16 = cfg.bf16();
-    evaluator = std::make_unique<Evaluator>(ec);
-  }
 
   cli::catch_stop_signals(cli::kSecondSignalKills);
 
