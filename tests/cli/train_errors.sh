@@ -142,16 +142,25 @@ expect_contains "$(cat evalsig.log)" "step 1: evaluation stopped by signal" "eva
 grep -q 'eval/' w_evalsig/metrics.jsonl && fail "the interrupted evaluation wrote results"
 $PY -c "import numpy as np; assert int(np.load('w_evalsig/checkpoint.npz')['state/step'][0]) == 1" ||
   fail "checkpoint after SIGINT during the evaluation"
-# The resume runs the evaluation the signal cut short (here with a short class
-# list), even when no step is left to train.
+# The resume runs the evaluation the signal cut short; a signal during that
+# one stops the run with the signal's status, not 0, although no step is left.
+clippo-train --workdir w_evalsig --steps 1 >redo.log 2>&1 &
+pid=$!
+for _ in $(seq 300); do grep -q "evaluating the resumed checkpoint" redo.log && break; sleep 0.1; done
+wait_for_sigint_handler $pid || fail "no SIGINT handler during the redone evaluation"
+sleep 1
+kill -INT $pid
+wait $pid
+expect_eq "$?" 130 "exit status after SIGINT during the redone evaluation"
+# With a short class list it runs to its end.
 expect_status 0 clippo-train --workdir w_evalsig --steps 1 --eval-classes mnist --eval-prompts clip7
-expect_contains "$(cat .stderr)" "step 1: evaluating, as the run stopped before its evaluation ended" "the cut evaluation redone"
+expect_contains "$(cat .stderr)" "step 1: evaluating the resumed checkpoint (metrics.jsonl has no evaluation of it)" "the cut evaluation redone"
 $PY -c "
 import json
 e = [json.loads(l) for l in open('w_evalsig/metrics.jsonl') if 'eval/' in l]
 assert [x['step'] for x in e] == [1] and 'eval/zeroshot_top1' in e[0], e" || fail "the redone evaluation's results"
 expect_status 0 clippo-train --workdir w_evalsig --steps 1
-case "$(cat .stderr)" in *"before its evaluation ended"*) fail "an evaluation done was run again" ;; esac
+case "$(cat .stderr)" in *"evaluating the resumed checkpoint"*) fail "an evaluation done was run again" ;; esac
 
 # --- the workdir: one run at a time; kept copies whole; stale temporaries go; a
 # metrics.jsonl that cannot be written stops the run
@@ -173,6 +182,7 @@ step=$($PY -c "import numpy as np; print(int(np.load('w_lock/checkpoint.npz')['s
 expect_status 0 clippo-train --workdir w_lock --steps $((step + 3)) --keep-every 1
 expect_contains "$(cat .stderr)" "removed 3 temporary file(s) of a killed run" "stale temporaries removed"
 expect_eq "$(ls -A w_lock | grep -c tmp)" 1 "only the temporaries of clippo-train removed"
+[ "$(stat -c %h w_lock/checkpoint.npz)" = 1 ] || fail "a kept copy shares its file with checkpoint.npz"
 $PY -c "
 import json
 steps = [json.loads(l)['step'] for l in open('w_lock/metrics.jsonl')]

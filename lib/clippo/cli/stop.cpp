@@ -29,7 +29,7 @@ void catch_stop_signals(unsigned how) {
 
 int stop_signal() { return g_stop; }
 
-void stop_reading() { g_stop_reading = true; }
+void stop_reading(bool stop) { g_stop_reading = stop; }
 
 bool reading_stopped() { return g_stop != 0 || g_stop_reading; }
 

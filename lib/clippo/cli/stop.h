@@ -15,7 +15,7 @@ int stop_signal();
 
 // Ends every wait for input, as a stop signal does, without one: for a tool
 // that leaves early on an error while a thread still reads a pipe.
-void stop_reading();
+void stop_reading(bool stop = true);  // false: reads wait again (no signal came)
 // A stop signal came, or stop_reading() was called: reads of pipes give up.
 bool reading_stopped();
 

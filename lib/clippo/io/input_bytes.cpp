@@ -190,8 +190,17 @@ ssize_t read_or_stop(int fd, bool pipe, void* buf, size_t n) {
 }
 
 int open_for_reading(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) return ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // A FIFO: opening it would wait for a writer; the reads poll instead.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  const int flags = fd >= 0 ? ::fcntl(fd, F_GETFL) : -1;
+  if (fd >= 0 && (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
   return fd;
 }
 

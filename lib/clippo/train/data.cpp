@@ -176,6 +176,7 @@ Loader::~Loader() {
   cli::stop_reading();  // and a read waiting on a pipe gives up
   cv_.notify_all();
   if (producer_.joinable()) producer_.join();
+  cli::stop_reading(false);
 }
 
 uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tensor& b, int64_t row, int64_t n) {

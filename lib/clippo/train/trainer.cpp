@@ -242,7 +242,14 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   check_ranks_agree(dist, cfg, state.step);
   if (dist.is_main()) {
     fs::create_directories(workdir);
-    if (!lock) lock.emplace(workdir);
+    if (!lock) {
+      lock.emplace(workdir);
+      // Another run may have made this workdir and trained in it meanwhile.
+      if (!resuming && fs::exists(ckpt_path))
+        throw Error(fmt::format("{}: another clippo-train wrote a checkpoint here while this one started; run "
+                                "again to resume it",
+                                workdir.string()));
+    }
     remove_stale_temporaries(workdir);
     write_file_atomic((workdir / "config.json").string(), cfg.to_json());
   }
@@ -344,9 +351,12 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   };
   // An evaluation of the resumed step that a signal cut short.
   if (evaluator && first > 0 && is_eval_step(first) && !metrics->has_eval_at(first)) {
-    log::info("step {}: evaluating, as the run stopped before its evaluation ended", first);
+    log::info("step {}: evaluating the resumed checkpoint (metrics.jsonl has no evaluation of it)", first);
     evaluate(first);
   }
+  // A signal now (during that evaluation) stops before any step: every rank
+  // asks, so the collectives stay in step.
+  if (const int sig = cli::stop_signal(); dist.any(sig != 0)) return stop_at(first, sig ? sig : SIGTERM);
 
   while (step < total) {
     auto t0 = Clock::now();

@@ -51,7 +51,7 @@ WorkdirLock::~WorkdirLock() {
 void remove_stale_temporaries(const fs::path& dir) {
   // write_npz's (and libzip's) "checkpoint.npz.tmpPID[.XXXXXX]", write_file_atomic's
   // ".NAME.tmpPID", keep_copy's ".checkpoint-STEP.npz.tmpPID".
-  static const std::regex stale(R"(\.?(checkpoint(-\d+)?\.npz|config\.json|metrics\.jsonl)\.tmp\d+(\.\w+)?)");
+  static const std::regex stale(R"(checkpoint\.npz\.tmp\d+(\.\w+)?|\.(checkpoint-\d+\.npz|config\.json|metrics\.jsonl)\.tmp\d+)");
   uint64_t files = 0, bytes = 0;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -68,15 +68,13 @@ void keep_copy(const fs::path& checkpoint, const fs::path& keep) {
   const fs::path temp = keep.parent_path() / fmt::format(".{}.tmp{}", keep.filename().string(), ::getpid());
   std::error_code ec;
   fs::remove(temp, ec);
-  fs::create_hard_link(checkpoint, temp, ec);
-  if (ec) {
-    fs::copy_file(checkpoint, temp, ec);
-    // The copy's data reaches the disk before its name does.
-    if (!ec) {
-      const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || ::fsync(fd) != 0) ec = std::error_code(errno, std::generic_category());
-      if (fd >= 0) ::close(fd);
-    }
+  // A copy, not a hard link: a link would change with checkpoint.npz when
+  // something rewrites that in place (cp, np.savez).
+  fs::copy_file(checkpoint, temp, ec);
+  if (!ec) {  // the copy's data reaches the disk before its name does
+    const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) ec = std::error_code(errno, std::generic_category());
+    if (fd >= 0) ::close(fd);
   }
   if (!ec) fs::rename(temp, keep, ec);
   if (ec) {

@@ -29,9 +29,8 @@ class WorkdirLock {
 // the lock held.
 void remove_stale_temporaries(const std::filesystem::path& dir);
 
-// Keeps a copy of `checkpoint` as `keep`, whole or not at all: a hard link
-// where the filesystem has them (no space, no time), else a copy, renamed
-// into place.
+// Keeps a copy of `checkpoint` as `keep`, whole or not at all: copied to a
+// temporary, fsynced and renamed into place.
 void keep_copy(const std::filesystem::path& checkpoint, const std::filesystem::path& keep);
 
 // metrics.jsonl, one JSON object a line.
