@@ -145,10 +145,12 @@ bool RecordReader::next(Record& out) {
     // Damage that may have hit this record's own members: it may miss fields.
     // Where the damaged member's key is unknown (a broken header), a record
     // holding every field the input's earlier records had is taken as whole.
-    const bool whole = !damaged_key_ ? !fields_seen_.empty() && std::all_of(fields_seen_.begin(), fields_seen_.end(),
-                                                                            [&](const std::string& f) { return out.has(f); })
-                                     : *damaged_key_ != out.key;
-    if (input_damaged_ && !whole) {
+    auto whole = [&] {
+      if (damaged_key_) return *damaged_key_ != out.key;
+      return !fields_seen_.empty() &&
+             std::all_of(fields_seen_.begin(), fields_seen_.end(), [&](const std::string& f) { return out.has(f); });
+    };
+    if (input_damaged_ && !whole()) {
       ++stats_.dropped_records;
       continue;
     }

@@ -37,11 +37,9 @@ WorkdirLock::WorkdirLock(const fs::path& dir) {
               std::strerror(errno));
     return;
   }
-  // Who holds it, for the message of a second run.
+  // Who holds it, for the message of a second run (the lock holds without it).
   const std::string me = std::to_string(::getpid());
-  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
-    // The lock holds without the note.
-  }
+  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, me.data(), me.size(), 0);
 }
 
 WorkdirLock::~WorkdirLock() {
@@ -56,9 +54,10 @@ void remove_stale_temporaries(const fs::path& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
+    std::error_code size_ec;
     if (!e.is_regular_file(ec) || !std::regex_match(name, stale)) continue;
-    const auto size = e.file_size(ec);
-    if (fs::remove(e.path(), ec)) ++files, bytes += ec ? 0 : size;
+    const auto size = e.file_size(size_ec);
+    if (fs::remove(e.path(), ec)) ++files, bytes += size_ec ? 0 : size;
   }
   if (files)
     log::info("{}: removed {} temporary file(s) of a killed run ({:.1f} MB)", dir.string(), files, bytes / 1e6);
