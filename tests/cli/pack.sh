@@ -209,6 +209,10 @@ expect_status 2 clippo-pack --images three -o outdir
 expect_contains "$(cat .stderr)" "output 'outdir' is a folder: name a shard file in it, such as 'outdir/train-{000..003}.shard'" "-o folder"
 expect_status 2 clippo-pack --images three -o newdir/
 [ -e newdir ] && fail "-o with a trailing slash made a folder"
+# -o below a file: the system's reason, with the path it is about.
+touch plainfile
+expect_status 1 clippo-pack --images three -o plainfile/sub/x.shard
+expect_eq "$(cat .stderr)" "clippo-pack: error: plainfile/sub: cannot create directories: Not a directory" "-o below a file"
 # --- a null caption is named as absent or null
 printf '{"path":"1.png","caption":null}\n' >three/null.jsonl
 expect_status 1 clippo-pack --jsonl three/null.jsonl -o null.shard

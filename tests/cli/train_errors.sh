@@ -104,11 +104,14 @@ expect_status 0 clippo-train --workdir w_keep --steps 8
 CLIPPO_TRAIN_KILL_AT_STEP=5 clippo-train --data good.shard "${TINY[@]}" --steps 7 --checkpoint-every 3 \
   --workdir w_crash >/dev/null 2>&1
 expect_eq "$?" 137 "exit status of the killed run"
+# metrics.jsonl kept elsewhere through a link: the rewrite keeps the link.
+mv w_crash/metrics.jsonl crash-metrics.jsonl && ln -s ../crash-metrics.jsonl w_crash/metrics.jsonl
 expect_status 0 clippo-train --workdir w_crash
 expect_contains "$(cat .stderr)" "2 line(s) past step 3 or unreadable dropped" "the resumed run says what it dropped"
+[ -L w_crash/metrics.jsonl ] || fail "the rewrite of metrics.jsonl replaced its symbolic link"
 $PY -c "
 import json
-steps = [json.loads(l)['step'] for l in open('w_crash/metrics.jsonl')]
+steps = [json.loads(l)['step'] for l in open('crash-metrics.jsonl')]
 assert steps == list(range(1, 8)), steps" || fail "metrics.jsonl after a crash and resume"
 
 # --- a checkpoint that cannot be written (disk full): an error, the last one kept
@@ -231,6 +234,20 @@ $PY -c "import json; c = json.load(open('w_gc/config.json')); assert c['eval_dat
 mkdir -p w_cfgdir/config.json
 expect_status 1 clippo-train --workdir w_cfgdir
 expect_contains "$(cat .stderr)" "w_cfgdir/config.json: not a file" "config.json that is a folder"
+# A config.json edited by hand with a field this version does not know.
+cp -r w_cos w_typo
+$PY -c "
+import json
+c = json.load(open('w_typo/config.json')); c['stpes'] = 9; json.dump(c, open('w_typo/config.json', 'w'))"
+expect_status 1 clippo-train --workdir w_typo
+expect_contains "$(cat .stderr)" "w_typo/config.json: unknown field 'stpes'" "an unknown field in config.json"
+# A workdir that cannot be one: said before any work.
+touch w_afile && ln -s nowhere/deeper w_dangling
+expect_status 2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_afile
+expect_contains "$(cat .stderr)" "error: --workdir w_afile: not a folder" "a workdir that is a file"
+expect_status 2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_dangling
+expect_contains "$(cat .stderr)" "--workdir w_dangling: a symbolic link to nowhere/deeper, which does not exist" \
+  "a workdir that is a dangling link"
 $PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpointing'] is True" ||
   fail "a resume could not turn --grad-checkpointing on"
 

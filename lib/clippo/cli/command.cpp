@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -86,6 +87,18 @@ po::variables_map Command::parse(int argc, char** argv) {
   return vm;
 }
 
+// "PATH: cannot create directories: File exists", where the library's text
+// reads "filesystem error: cannot create directories: File exists [PATH]".
+static std::string describe(const std::filesystem::filesystem_error& e) {
+  std::string what = e.what();
+  if (what.starts_with("filesystem error: ")) what.erase(0, 18);
+  for (const auto& p : {e.path2(), e.path1()})
+    if (const std::string tail = " [" + p.string() + "]"; !p.empty() && what.ends_with(tail))
+      what.erase(what.size() - tail.size());
+  if (e.path1().empty()) return what;
+  return e.path1().string() + ": " + what + (e.path2().empty() ? "" : " (" + e.path2().string() + ")");
+}
+
 int run(const char* name, const std::function<int()>& body) {
   log::set_program(name);
   try {
@@ -93,6 +106,9 @@ int run(const char* name, const std::function<int()>& body) {
   } catch (const UsageError& e) {
     log::error(e.what());
     return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    log::error(describe(e));
+    return 1;
   } catch (const std::exception& e) {
     log::error(e.what());
     return 1;

@@ -14,7 +14,14 @@
 namespace clippo {
 
 void write_file_atomic(const std::string& path, std::string_view data) {
-  const std::filesystem::path p(path);
+  // A symbolic link stays one: the file it points to is replaced (renaming
+  // over the link would put a plain file in its place).
+  std::error_code ec;
+  std::filesystem::path p(path);
+  if (std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) {
+    const auto target = std::filesystem::weakly_canonical(p, ec);
+    if (!ec) p = target;
+  }
   const std::string temp = (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), ::getpid())).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
@@ -36,7 +43,7 @@ void write_file_atomic(const std::string& path, std::string_view data) {
     ::unlink(temp.c_str());
     throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(err)));
   }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
+  if (::rename(temp.c_str(), p.c_str()) != 0) {
     const int err = errno;
     ::unlink(temp.c_str());
     throw Error(fmt::format("{}: cannot rename from {}: {}", path, temp, std::strerror(err)));

@@ -62,6 +62,12 @@ std::string TrainConfig::to_json() const {
 
 TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
   const JsonObject doc = JsonObject::parse(text, where);
+  // A field this version does not know (a typo in a hand edit, or a newer
+  // clippo-train's) would be ignored: the run would not be the one asked for.
+  static const std::vector<std::string> known = JsonObject::parse(TrainConfig{}.to_json(), "defaults").keys();
+  for (const auto& k : doc.keys())
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      throw Error(fmt::format("{}: unknown field '{}' (a typo, or written by a newer clippo-train?)", where, k));
   TrainConfig c;
   auto bad = [&](const char* k) { return Error(fmt::format("{}: field '{}' is missing or has the wrong type", where, k)); };
   auto str = [&](const char* k, std::string& out) {
@@ -173,7 +179,20 @@ void TrainConfig::validate() const {
   schedule.validate();
 }
 
+// The workdir before any work: a folder, or a name to make one at.
+static void check_workdir(const fs::path& dir) {
+  if (dir.empty()) throw UsageError("--workdir is required");
+  std::error_code ec;
+  const fs::file_status st = fs::status(dir, ec);
+  if (fs::is_symlink(fs::symlink_status(dir, ec)) && !fs::exists(st))
+    throw UsageError(fmt::format("--workdir {}: a symbolic link to {}, which does not exist", dir.string(),
+                                 fs::read_symlink(dir, ec).string()));
+  if (fs::exists(st) && !fs::is_directory(st))
+    throw UsageError(fmt::format("--workdir {}: not a folder", dir.string()));
+}
+
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given) {
+  check_workdir(cli.workdir);
   fs::path saved_path = fs::path(cli.workdir) / "config.json";
   if (!fs::exists(saved_path)) {
     if (cli.data.empty() && cli.text_pairs.empty() && fs::exists(fs::path(cli.workdir) / "checkpoint.npz"))
