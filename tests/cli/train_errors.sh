@@ -82,6 +82,17 @@ $PY -c "
 import json
 s = [json.loads(l)['skipped'] for l in open('w_skip/metrics.jsonl')]
 assert s == sorted(s) and s[-1] > 6, s" || fail "skipped count carried over a resume"
+# A shard cut short among good ones: reported each pass, counted in
+# metrics.jsonl and at the end, the count carried over a resume.
+head -c "$(($(stat -c %s good.shard) / 2))" good.shard >cut.shard
+expect_status 0 clippo-train --data cut.shard --data good.shard "${TINY[@]}" --steps 12 --workdir w_cut
+expect_contains "$(cat .stderr)" "cut.shard" "the damaged shard named"
+expect_contains "$(cat .stderr)" "shard read(s) cut short by damage" "damaged reads counted at the end"
+expect_status 0 clippo-train --workdir w_cut --steps 24
+$PY -c "
+import json
+d = [json.loads(l)['damaged_reads'] for l in open('w_cut/metrics.jsonl')]
+assert d == sorted(d) and d[11] >= 1 and d[-1] > d[11], d" || fail "damaged_reads in metrics.jsonl"
 expect_status 1 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --on-error fail --workdir w_fail
 expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail names the record"
 expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-pair-fraction 0.1 "${TINY[@]}" --steps 1 \

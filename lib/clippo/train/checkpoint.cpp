@@ -29,6 +29,7 @@ void put_state(model::NpzArrays& out, const TrainState& s) {
   out["state/pairs_epoch"] = tensor_to_npz(pe);
   out["state/pairs_drawn"] = tensor_to_npz(pd);
   out["state/skipped"] = tensor_to_npz(torch::tensor({static_cast<int64_t>(s.skipped)}, torch::kInt64));
+  out["state/damaged"] = tensor_to_npz(torch::tensor({static_cast<int64_t>(s.damaged)}, torch::kInt64));
 }
 
 TrainState get_state(const model::NpzArrays& in, const std::string& where) {
@@ -47,7 +48,9 @@ TrainState get_state(const model::NpzArrays& in, const std::string& where) {
     throw Error(fmt::format("{}: state/ data positions disagree in length", where));
   for (int64_t r = 0; r < w; ++r)
     s.positions.push_back({{de[r].item<int64_t>(), dd[r].item<int64_t>()}, {pe[r].item<int64_t>(), pd[r].item<int64_t>()}});
+  // Absent from checkpoints written before they were counted.
   if (in.count("state/skipped")) s.skipped = static_cast<uint64_t>(get("state/skipped")[0].item<int64_t>());
+  if (in.count("state/damaged")) s.damaged = static_cast<uint64_t>(get("state/damaged")[0].item<int64_t>());
   return s;
 }
 

@@ -18,6 +18,7 @@ struct TrainState {
   uint64_t seed = 0;
   std::vector<DataPosition> positions;  // one per rank
   uint64_t skipped = 0;                   // unusable records skipped by all ranks so far
+  uint64_t damaged = 0;                   // shard reads damage cut short, by all ranks so far
 };
 
 void put_state(model::NpzArrays& out, const TrainState& s);

@@ -30,8 +30,6 @@ RecordStream::RecordStream(std::vector<std::string> files, int rank, int world, 
 
 RecordStream::~RecordStream() = default;
 
-uint64_t RecordStream::damaged_inputs() const { return damaged_; }
-
 void RecordStream::start_epoch() {
   // One generator per (seed, rank, epoch), so any epoch can be replayed alone.
   auto seeded = [&](uint32_t rank) {
@@ -269,10 +267,14 @@ Batch Loader::make_batch() {
   batch.a = torch::empty({B, 3, cfg_.res, cfg_.res});
   batch.b = torch::empty({B, 3, cfg_.res, cfg_.res});
   batch.pairs = n_pairs_;
+  // Counted for the batch whose reading found it, so a resume counts alike.
+  auto damaged = [&] { return (data_ ? data_->damaged_inputs() : 0) + (pairs_ ? pairs_->damaged_inputs() : 0); };
+  const uint64_t damaged_before = damaged();
   if (data_) batch.skipped += fill(*data_, false, batch.a, batch.b, 0, B - n_pairs_);
   if (pairs_) batch.skipped += fill(*pairs_, true, batch.a, batch.b, B - n_pairs_, n_pairs_);
   if (data_) batch.after.data = data_->position();
   if (pairs_) batch.after.pairs = pairs_->position();
+  batch.damaged = damaged() - damaged_before;
   batch.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return batch;
 }
@@ -305,6 +307,7 @@ std::optional<Batch> Loader::next(const std::function<bool()>& interrupted) {
   Batch b = std::move(ready_.front());
   ready_.pop_front();
   skipped_total_ += b.skipped;
+  damaged_total_ += b.damaged;
   cv_.notify_all();
   return b;
 }

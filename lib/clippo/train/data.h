@@ -52,7 +52,8 @@ class RecordStream {
   const StreamPosition& position() const { return pos_; }
   // Records in the last whole epoch (0 before one has ended).
   int64_t epoch_records() const { return epoch_records_; }
-  uint64_t damaged_inputs() const;
+  // Files whose reading damage cut short, in this stream's life.
+  uint64_t damaged_inputs() const { return damaged_; }
 
  private:
   void start_epoch();
@@ -102,6 +103,7 @@ struct Batch {
   int64_t pairs = 0;     // the last `pairs` rows are text/text
   DataPosition after;    // the position once this batch is consumed
   uint64_t skipped = 0;  // records skipped while making it (undecodable, fields missing)
+  uint64_t damaged = 0;  // shard reads it ended that damage cut short
   double seconds = 0;    // time spent making it (worker side)
 };
 
@@ -118,7 +120,9 @@ class Loader {
   // nullopt when `interrupted` (asked every 0.1 s while waiting) says so.
   std::optional<Batch> next(const std::function<bool()>& interrupted = {});
   int64_t pairs_per_batch() const { return n_pairs_; }
+  // Over the batches taken so far.
   uint64_t skipped_total() const { return skipped_total_; }
+  uint64_t damaged_total() const { return damaged_total_; }
 
  private:
   void produce();
@@ -130,7 +134,7 @@ class Loader {
   int64_t n_pairs_ = 0;
   std::shared_ptr<const text::Font> font_;
   std::unique_ptr<RecordStream> data_, pairs_;
-  uint64_t skipped_total_ = 0;
+  uint64_t skipped_total_ = 0, damaged_total_ = 0;
   static constexpr uint64_t kSkipWarnings = 10;  // skipped records shown as warnings; the rest with -v
   BadInput bad_;
   // Usable records in each whole pass of a stream, for the warning that a

@@ -279,20 +279,26 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   std::optional<MetricsLog> metrics;
   if (dist.is_main()) metrics.emplace(workdir / "metrics.jsonl", resuming ? state.step : 0);
 
-  // The run's skipped records: every rank's, and those before a resume. A
-  // collective: every rank calls it at the same points.
-  const uint64_t skipped_before = state.skipped;
-  auto skipped_total = [&] {
-    auto n = torch::tensor({static_cast<double>(loader.skipped_total())}, torch::kFloat64);
+  // The run's skipped records and damaged shard reads: every rank's, and
+  // those before a resume. A collective: every rank calls it at the same points.
+  const uint64_t skipped_before = state.skipped, damaged_before = state.damaged;
+  struct DataHealth {
+    uint64_t skipped, damaged;
+  };
+  auto data_health = [&] {
+    auto n = torch::tensor({static_cast<double>(loader.skipped_total()), static_cast<double>(loader.damaged_total())},
+                           torch::kFloat64);
     dist.all_reduce_sum(n);
-    return skipped_before + static_cast<uint64_t>(std::llround(n.item<double>()));
+    return DataHealth{skipped_before + static_cast<uint64_t>(std::llround(n[0].item<double>())),
+                      damaged_before + static_cast<uint64_t>(std::llround(n[1].item<double>()))};
   };
 
-  auto write_checkpoint = [&](int64_t step, const torch::Tensor& all, uint64_t skipped) {
+  auto write_checkpoint = [&](int64_t step, const torch::Tensor& all, DataHealth health) {
     TrainState s;
     s.step = step;
     s.seed = cfg.seed;
-    s.skipped = skipped;
+    s.skipped = health.skipped;
+    s.damaged = health.damaged;
     for (int r = 0; r < world; ++r)
       s.positions.push_back({{all[r][0].item<int64_t>(), all[r][1].item<int64_t>()},
                              {all[r][2].item<int64_t>(), all[r][3].item<int64_t>()}});
@@ -309,8 +315,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
                                state.positions[rank].pairs.epoch, state.positions[rank].pairs.drawn},
                               torch::kInt64);
     auto all = dist.all_gather(mine).reshape({world, 4});
-    const uint64_t skipped = skipped_total();
-    if (dist.is_main()) write_checkpoint(step, all, skipped);
+    const DataHealth health = data_health();
+    if (dist.is_main()) write_checkpoint(step, all, health);
     dist.barrier();  // the others learn that rank 0 wrote it, or lose it as a peer
     reached.saved = step;
   };
@@ -404,12 +410,13 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     if (step % cfg.log_every == 0 || last || step == first + 1) {
       window_t = since(window_start);
       double sps = window_steps * cfg.batch_size / std::max(window_t, 1e-9);
-      const uint64_t skipped = skipped_total();
+      const DataHealth health = data_health();
       if (dist.is_main()) {
         JsonWriter w;
         w.begin_object().key("step").value(step).key("loss").value(loss).key("lr").value(cfg.optim.lr * sched);
         w.key("temperature").value(std::exp(net->t.detach().cpu().item<double>()));
-        w.key("grad_norm").value(gnorm).key("samples_per_s").value(sps).key("skipped").value(skipped);
+        w.key("grad_norm").value(gnorm).key("samples_per_s").value(sps);
+        w.key("skipped").value(health.skipped).key("damaged_reads").value(health.damaged);
         w.key("time").value(since(t_start));
         w.key("data_s").value(t_data / window_steps).key("forward_s").value(t_fwd / window_steps);
         w.key("backward_s").value(t_bwd / window_steps).key("optimizer_s").value(t_opt / window_steps);
@@ -446,9 +453,11 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   if (first >= total) {
     log::info("{}: already at step {} of {}", workdir.string(), first, total);
   } else {
-    const uint64_t skipped = skipped_total();
-    log::info("done: {} steps, loss {:.4f}{}; checkpoint {}, metrics {}", step, last_loss,
-              skipped ? fmt::format(", {} unusable records skipped", skipped) : "", ckpt_path.string(),
+    const DataHealth health = data_health();
+    log::info("done: {} steps, loss {:.4f}{}{}; checkpoint {}, metrics {}", step, last_loss,
+              health.skipped ? fmt::format(", {} unusable records skipped", health.skipped) : "",
+              health.damaged ? fmt::format(", {} shard read(s) cut short by damage", health.damaged) : "",
+              ckpt_path.string(),
               (workdir / "metrics.jsonl").string());
   }
   return 0;
