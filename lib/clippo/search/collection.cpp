@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "clippo/cli/bad_input.h"
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
 #include "clippo/io/npy.h"
@@ -72,7 +73,8 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
   std::string dim_where;
   auto files = expand_inputs(inputs, is_shard_path);
   if (files.empty()) throw Error("no input files");
-  uint64_t damaged = 0, bad_vectors = 0;
+  uint64_t damaged = 0;
+  BadInput bad_vectors(opt.on_error);
   for (auto& file : files) {
     RecordReader reader({file}, opt.on_error);
     Record r;
@@ -101,9 +103,9 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
         try {
           v = npy_to_floats(*bytes, where, &h);
         } catch (const Error& e) {  // a damaged member: as --on-error says
-          if (opt.on_error == OnError::fail) throw;
-          log::warn("{} (skipped)", e.what());
-          ++bad_vectors;
+          std::string why = e.what();  // "WHERE: why"
+          if (why.starts_with(where + ": ")) why.erase(0, where.size() + 2);
+          bad_vectors.report(where, why);
           continue;
         }
         if (h.shape.size() != 1 && !(h.shape.size() == 2 && h.shape[0] == 1))
@@ -132,7 +134,7 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
     if (!c.header && reader.header()) c.header = *reader.header(), c.model = header_model_id(*reader.header());
   }
   if (damaged) log::warn("{} damaged input(s) skipped", damaged);
-  if (bad_vectors) log::warn("{} unreadable embedding(s) skipped", bad_vectors);
+  if (bad_vectors.total()) log::warn("{} unreadable embedding(s) skipped", bad_vectors.total());
   std::string names = files.size() == 1 ? display(files[0]) : fmt::format("{} inputs", files.size());
   if (c.keys.empty()) throw Error(names + ": empty database (no records)");
   if (opt.need_vectors && c.img.m.rows == 0 && c.txt.m.rows == 0)
