@@ -280,6 +280,11 @@ alone_port=$(free_port)
 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone_port timeout 13 \
   clippo-train "${DP[@]}" --workdir alone >alone.log 2>&1 &
 alone=$!
+# Rank 0 whose peer never comes stops at the rendezvous timeout.
+alone0_port=$(free_port)
+env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone0_port CLIPPO_RENDEZVOUS_TIMEOUT=12 timeout 60 \
+  clippo-train "${DP[@]}" --workdir alone0 >alone0.log 2>&1 &
+alone0=$!
 # The text-pair share is of the global batch: 0.2 of 4 rows is one pair over
 # both ranks (rounded per rank of 2 rows it was none).
 two_ranks torchrun share --data 'd-{0..1}.shard' --text-pairs pairs.shard --text-pair-fraction 0.2 "${TINY[@]}" \
@@ -331,6 +336,11 @@ expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than ra
 [ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
 
 wait $alone
+wait $alone0
+expect_eq "$?" 1 "exit status of rank 0 whose peer never came"
+expect_contains "$(cat alone0.log)" "error: rendezvous at 127.0.0.1:$alone0_port (rank 0 of 2): 1 of 2 processes joined within 12 s" \
+  "rank 0 waiting alone"
+[ -e alone0 ] && fail "rank 0 whose peer never came made its workdir"
 expect_contains "$(cat alone.log)" "clippo-train (rank 1): warning: still waiting for the rendezvous of 2 processes at 127.0.0.1:$alone_port after 10 s" "a rank waiting alone"
 
 # A Slurm job of one task trains alone: no rendezvous, so a port another job

@@ -86,6 +86,32 @@ void wait_for_peers(const W& work, const char* what) {
   }
 }
 
+// How long the processes wait for each other to start: 5 minutes, or
+// CLIPPO_RENDEZVOUS_TIMEOUT seconds (nodes that start slowly).
+std::chrono::seconds rendezvous_timeout() {
+  const char* v = envvar("CLIPPO_RENDEZVOUS_TIMEOUT");
+  const int s = v ? env_int("CLIPPO_RENDEZVOUS_TIMEOUT", v) : 300;
+  if (s < 1) throw Error(fmt::format("environment variable CLIPPO_RENDEZVOUS_TIMEOUT={}: must be >= 1 (seconds)", v));
+  return std::chrono::seconds(s);
+}
+
+std::string describe(std::chrono::seconds t) {
+  return t.count() % 60 == 0 ? fmt::format("{} minute{}", t.count() / 60, t.count() == 60 ? "" : "s")
+                             : fmt::format("{} s", t.count());
+}
+
+// Each process counts itself in, then waits for the count to reach the world.
+void wait_until_all_joined(c10d::Store& store, int world, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int64_t joined = store.add("joined", 1); joined < world; joined = store.add("joined", 0)) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw Error(fmt::format("{} of {} processes joined within {}; one that stopped before the rendezvous says "
+                              "why in its own messages",
+                              joined, world, describe(timeout)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace
 
 DistEnv dist_env_from_environment() {
@@ -168,7 +194,11 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
   opts.port = static_cast<uint16_t>(env_.master_port);
   opts.isServer = env_.rank == 0;
   opts.numWorkers = env_.world;
-  opts.timeout = std::chrono::minutes(5);
+  // The store's own wait for the others ends silently at its timeout in some
+  // releases, and Gloo would then wait its collective timeout: joined() waits.
+  opts.waitWorkers = false;
+  const std::chrono::seconds timeout = rendezvous_timeout();
+  opts.timeout = timeout;
   // Newer torchrun keeps its agent's store at MASTER_PORT and tells workers
   // to join it as clients; otherwise rank 0 hosts the store, as env:// does.
   if (auto v = envvar("TORCH_ELASTIC_USE_AGENT_STORE"); v && std::string(v) == "True") opts.isServer = false;
@@ -176,15 +206,16 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
   // timeout keeps a long evaluation from aborting the job.
   const auto collective_timeout = std::chrono::minutes(30);
   if (env_.rank == 0)
-    log::info("rendezvous of {} processes at {}:{} ({}; waits up to 5 minutes for all of them)", env_.world,
-              env_.master_addr, opts.port, env_.source);
+    log::info("rendezvous of {} processes at {}:{} ({}; waits up to {} for all of them)", env_.world,
+              env_.master_addr, opts.port, env_.source, describe(timeout));
   try {
     SlowNotice notice(std::chrono::seconds(10),
                       fmt::format("still waiting for the rendezvous of {} processes at {}:{} after 10 s (every "
-                                  "process needs the same MASTER_ADDR and MASTER_PORT; waits up to 5 minutes)",
-                                  env_.world, env_.master_addr, opts.port));
+                                  "process needs the same MASTER_ADDR and MASTER_PORT; waits up to {})",
+                                  env_.world, env_.master_addr, opts.port, describe(timeout)));
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, opts);
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("clippo-train", tcp);
+    wait_until_all_joined(*impl_->store, env_.world, timeout);
 #ifdef CLIPPO_WITH_NCCL
     if (impl_->nccl) {
       c10::cuda::set_device(dev_.index());
