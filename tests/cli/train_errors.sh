@@ -93,6 +93,20 @@ $PY -c "
 import json
 d = [json.loads(l)['damaged_reads'] for l in open('w_cut/metrics.jsonl')]
 assert d == sorted(d) and d[11] >= 1 and d[-1] > d[11], d" || fail "damaged_reads in metrics.jsonl"
+# Bad data that stops a run keeps the steps done: a checkpoint of the last one.
+# (An uncompressed copy cut inside a member: the records before it are read.)
+clippo-pack -q good.shard --compression none -o plain.shard || fail "clippo-pack --compression none"
+head -c "$(($(stat -c %s plain.shard) / 2 + 700))" plain.shard >plain-cut.shard
+expect_status 1 clippo-train --data plain-cut.shard "${TINY[@]}" --steps 50 --checkpoint-every 0 --on-error fail --workdir w_cutfail
+expect_contains "$(cat .stderr)" "is saved to w_cutfail/checkpoint.npz: run again to resume" "a data error saves the steps done"
+saved=$($PY -c "import numpy as np; print(int(np.load('w_cutfail/checkpoint.npz')['state/step'][0]))")
+[ "$saved" -ge 1 ] || fail "the checkpoint after a data error holds step $saved"
+expect_contains "$(cat .stderr)" "the checkpoint of step $saved is saved" "the step saved named"
+expect_status 0 clippo-train --workdir w_cutfail --on-error skip --steps $((saved + 2))
+expect_contains "$(cat .stderr)" "resuming w_cutfail at step $saved" "the resume after a data error"
+# Standard input can be read once; training reads its data each pass.
+expect_status 2 clippo-train --data - "${TINY[@]}" --steps 1 --workdir w_stdin </dev/null
+expect_contains "$(cat .stderr)" "--data -: training reads its shards again each pass" "--data - refused"
 expect_status 1 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --on-error fail --workdir w_fail
 expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail names the record"
 expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-pair-fraction 0.1 "${TINY[@]}" --steps 1 \
@@ -206,6 +220,28 @@ cmp -s w_lock/checkpoint.npz "w_lock/checkpoint-$(printf %06d $((step + 3))).npz
 mkdir -p w_full_metrics && ln -s /dev/full w_full_metrics/metrics.jsonl
 expect_status 1 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir w_full_metrics
 expect_contains "$(cat .stderr)" "error: w_full_metrics/metrics.jsonl: cannot write" "metrics.jsonl write error"
+
+# --- the terminal or the pipe reading stderr goes away: a stop with a checkpoint
+clippo-train --data good.shard "${TINY[@]}" --steps 100000 --checkpoint-every 0 --workdir w_pipe 2>&1 | head -2 >/dev/null
+expect_eq "${PIPESTATUS[0]}" 141 "exit status once the pipe reading stderr closed"
+[ -f w_pipe/checkpoint.npz ] || fail "no checkpoint once the pipe reading stderr closed"
+clippo-train --data good.shard "${TINY[@]}" --steps 100000 --workdir w_hup -q &
+pid=$!
+for _ in $(seq 300); do [ -s w_hup/metrics.jsonl ] && break; sleep 0.1; done
+kill -HUP $pid
+wait $pid
+expect_eq "$?" 129 "exit status after SIGHUP"
+[ -f w_hup/checkpoint.npz ] || fail "no checkpoint after SIGHUP"
+# Started with SIGHUP ignored (nohup): it goes on.
+(trap '' HUP && exec clippo-train --data good.shard "${TINY[@]}" --steps 100000 --workdir w_nohup -q) &
+pid=$!
+for _ in $(seq 300); do [ -s w_nohup/metrics.jsonl ] && break; sleep 0.1; done
+kill -HUP $pid
+sleep 1
+kill -0 $pid 2>/dev/null || fail "SIGHUP stopped a run started with it ignored (nohup)"
+kill -TERM $pid
+wait $pid
+expect_eq "$?" 143 "exit status after SIGTERM of a run under nohup"
 
 # --- nonsense options: usage errors, and no workdir is made ---------------------
 for bad in "--res 0" "--res -32" "--out-dim -1" "--shuffle-buffer -1" "--data-threads -1" "--variant Ti" \

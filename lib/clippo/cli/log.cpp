@@ -24,18 +24,18 @@ void set_level(int level) { g_level = level; }
 int level() { return g_level; }
 
 void write(std::string_view kind, std::string_view message) {
+  const std::string line = kind.empty() ? fmt::format("{}: {}\n", g_program, message)
+                                        : fmt::format("{}: {}: {}\n", g_program, kind, message);
   std::lock_guard lock(g_mutex);
   clear_status_locked();  // a message never lands in the middle of a progress bar
-  if (kind.empty())
-    fmt::print(stderr, "{}: {}\n", g_program, message);
-  else
-    fmt::print(stderr, "{}: {}: {}\n", g_program, kind, message);
+  std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
 }
 
 void show_status(std::string_view line) {
+  const std::string text = fmt::format("\r\033[K{}", line);
   std::lock_guard lock(g_mutex);
-  fmt::print(stderr, "\r\033[K{}", line);
+  std::fputs(text.c_str(), stderr);
   std::fflush(stderr);
   g_status_on_screen = true;
 }
@@ -43,6 +43,13 @@ void show_status(std::string_view line) {
 void clear_status() {
   std::lock_guard lock(g_mutex);
   clear_status_locked();
+}
+
+void keep_status() {
+  std::lock_guard lock(g_mutex);
+  if (!g_status_on_screen) return;
+  std::fputs("\n", stderr);
+  g_status_on_screen = false;
 }
 
 }  // namespace clippo::log

@@ -17,9 +17,12 @@ int level();
 
 void write(std::string_view kind, std::string_view message);
 // A status line (a progress bar) redrawn in place on stderr; the next
-// message or clear_status() wipes it first. Safe from any thread.
+// message or clear_status() wipes it first, keep_status() ends it with a
+// newline so that it stays. Safe from any thread. Nothing here throws: a
+// closed stderr loses the messages, not the work.
 void show_status(std::string_view line);
 void clear_status();
+void keep_status();
 
 template <typename... A>
 void warn(fmt::format_string<A...> f, A&&... a) {

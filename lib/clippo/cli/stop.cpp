@@ -12,7 +12,9 @@ bool g_second_kills = false;  // set before the handler is installed
 
 extern "C" void on_stop_signal(int sig) {
   g_stop = sig;
-  if (g_second_kills) std::signal(sig, SIG_DFL);
+  // With stderr gone, the messages still to come must not end the process.
+  if (sig == SIGPIPE) std::signal(sig, SIG_IGN);
+  else if (g_second_kills) std::signal(sig, SIG_DFL);
 }
 
 }  // namespace
@@ -25,6 +27,11 @@ void catch_stop_signals(unsigned how) {
   sa.sa_flags = SA_RESTART;  // reads of pipes poll reading_stopped() instead (io/input_bytes)
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  if (how & kHangupStops)
+    for (int sig : {SIGHUP, SIGPIPE}) {
+      struct sigaction old {};
+      if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sig, &sa, nullptr);
+    }
 }
 
 int stop_signal() { return g_stop; }

@@ -138,6 +138,11 @@ void TrainConfig::validate() const {
   if (data.empty() && text_pairs.empty())
     throw UsageError("--data is required for a new run (or --text-pairs with --text-pair-fraction 1)");
   if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  for (const auto* list : {&data, &text_pairs})
+    if (std::find(list->begin(), list->end(), "-") != list->end())
+      throw UsageError(fmt::format("--{} -: training reads its shards again each pass, and standard input can be "
+                                   "read once: save the stream to a file first",
+                                   list == &data ? "data" : "text-pairs"));
   if (text_pair_fraction < 0 || text_pair_fraction > 1) throw UsageError("--text-pair-fraction must be in [0, 1]");
   if (text_pair_fraction > 0 && text_pairs.empty()) throw UsageError("--text-pair-fraction needs --text-pairs shards");
   if (data.empty() && std::llround(text_pair_fraction * batch_size) < batch_size)

@@ -274,7 +274,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   dc.world = world;
   Loader loader(dc, state.positions[rank]);
 
-  cli::catch_stop_signals(cli::kSecondSignalKills);
+  cli::catch_stop_signals(cli::kSecondSignalKills | cli::kHangupStops);
 
   std::optional<MetricsLog> metrics;
   if (dist.is_main()) metrics.emplace(workdir / "metrics.jsonl", resuming ? state.step : 0);
@@ -333,7 +333,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   auto interrupted = [&] { return world == 1 && cli::stop_signal() != 0; };
   auto stop_at = [&](int64_t step, int sig) {
     save(step);
-    if (tty) fmt::print(stderr, "\n");
+    log::keep_status();
     log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step, ckpt_path.string());
     return 128 + sig;
   };
@@ -368,7 +368,18 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     auto t0 = Clock::now();
     // One process stops while it waits for data too; ranks stop together,
     // after a step (the loader fails rather than wait for ever).
-    std::optional<Batch> next = loader.next(interrupted);
+    std::optional<Batch> next;
+    try {
+      next = loader.next(interrupted);
+    } catch (const Error& e) {
+      // Bad data stops the run; one process keeps the steps it did. (Ranks
+      // would need each other's data positions, in a collective the others
+      // are not in: they resume from the last checkpoint.)
+      if (world > 1 || step == 0 || step == reached.saved) throw;
+      save(step);
+      throw Error(fmt::format("{}; the checkpoint of step {} is saved to {}: run again to resume", e.what(), step,
+                              ckpt_path.string()));
+    }
     if (!next) return stop_at(step, cli::stop_signal());
     Batch& batch = *next;
     double td = since(t0);
@@ -434,12 +445,12 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     if (tty) {
       double el = since(t_start);
       double eta = (total - step) * el / std::max<int64_t>(1, step - first);
-      fmt::print(stderr, "\r\033[Kstep {}/{} loss {:.4f} {:.1f} samples/s ETA {}", step, total, last_loss,
-                 (step - first) * cfg.batch_size / std::max(el, 1e-9), fmt_duration(eta));
-      if (last) fmt::print(stderr, "\n");
+      log::show_status(fmt::format("step {}/{} loss {:.4f} {:.1f} samples/s ETA {}", step, total, last_loss,
+                                   (step - first) * cfg.batch_size / std::max(el, 1e-9), fmt_duration(eta)));
+      if (last) log::keep_status();
     }
     if (evaluator && is_eval_step(step)) {
-      if (tty) fmt::print(stderr, "\n");
+      log::keep_status();
       evaluate(step);
     }
     const int mine = cli::stop_signal();  // the ranks stop together, whichever got the signal
