@@ -252,10 +252,29 @@ for bad in "--res 0" "--res -32" "--out-dim -1" "--shuffle-buffer -1" "--data-th
 done
 expect_status 2 clippo-train --data good.shard --variant mu/4 --res 16 --threads 1 --init w_keep/checkpoint.npz \
   --init-skip Head --steps 1 --workdir w_bad
-expect_contains "$(cat .stderr)" "--init-skip Head: no array of a mu/4 model has '/Head/' in its name" "--init-skip that matches nothing"
+expect_contains "$(cat .stderr)" "--init-skip Head: no array of a mu/4 model has 'Head' in its path" "--init-skip that matches nothing"
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --init w_keep/checkpoint.npz --init-skip head --steps 1 \
   --workdir w_skiphead
 expect_contains "$(cat .stderr)" "--init-skip head: params/img/head/bias kept fresh (2 arrays)" "--init-skip lists what it kept fresh"
+# --init without --variant or --res: the checkpoint's model, saved as if given.
+expect_status 0 clippo-train --data good.shard --variant w16-d2-h2-m32/4 --res 16 --out-dim 8 --threads 1 --batch-size 4 \
+  --steps 1 --workdir w_init0
+expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --threads 1 --batch-size 4 --steps 1 \
+  --workdir w_init1
+expect_contains "$(cat .stderr)" "the checkpoint's variant w16-d2-h2-m32/4, out dim 8, resolution 16 px" "--init's model taken"
+$PY -c "
+import json
+c = json.load(open('w_init1/config.json'))
+assert (c['variant'], c['res'], c['out_dim']) == ('w16-d2-h2-m32/4', 16, 8), c" || fail "config.json of a run with --init's model"
+# A shallower model: the blocks it has no place for are named; leaf names skip.
+expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --variant w16-d1-h2-m32/4 --out-dim 8 \
+  --init-skip pos_embedding --threads 1 --batch-size 4 --steps 1 --workdir w_init2
+expect_contains "$(cat .stderr)" "--init-skip pos_embedding: params/img/pos_embedding kept fresh (1 array)" "--init-skip a leaf"
+expect_contains "$(cat .stderr)" "warning: --init w_init0/checkpoint.npz: 16 arrays that a w16-d1-h2-m32/4 model does not have left out: params/img/Transformer/encoderblock_1/" \
+  "init arrays left out"
+expect_status 1 clippo-train --data good.shard --init w_init0/checkpoint.npz --out-dim 4 --threads 1 --batch-size 4 \
+  --steps 1 --workdir w_init3
+expect_contains "$(cat .stderr)" "(--init-skip head starts the head afresh" "a head of another size: the hint"
 # A checkpoint without its config.json: say so, not "a new run".
 mkdir w_noconf && cp w_keep/checkpoint.npz w_noconf/
 expect_status 2 clippo-train --workdir w_noconf

@@ -196,6 +196,15 @@ static void check_workdir(const fs::path& dir) {
     throw UsageError(fmt::format("--workdir {}: not a folder", dir.string()));
 }
 
+// A new run: the model sizes not given are --init's.
+static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string>& given) {
+  TrainConfig c = cli;
+  auto has = [&](const char* name) { return std::find(given.begin(), given.end(), name) != given.end(); };
+  c.variant_from_init = !c.init.empty() && !has("variant");
+  c.res_from_init = !c.init.empty() && !has("res");
+  return c;
+}
+
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given) {
   check_workdir(cli.workdir);
   fs::path saved_path = fs::path(cli.workdir) / "config.json";
@@ -204,13 +213,13 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
       throw UsageError(fmt::format("{} holds checkpoint.npz but no config.json: give the run's options again "
                                    "(--data, --variant, --res, ...) to resume it",
                                    cli.workdir));
-    return cli;
+    return new_run(cli, given);
   }
   // No checkpoint yet: nothing was trained, so a command line that names the
   // data starts the run anew (e.g. after a typo in a --data pattern).
   const bool named_data = std::find(given.begin(), given.end(), "data") != given.end() ||
                           std::find(given.begin(), given.end(), "text-pairs") != given.end();
-  if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return cli;
+  if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return new_run(cli, given);
   if (!fs::is_regular_file(saved_path)) throw Error(fmt::format("{}: not a file", saved_path.string()));
   std::ifstream f(saved_path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(f)), {});
