@@ -133,7 +133,8 @@ import json
 e = [json.loads(l) for l in open('ev/metrics.jsonl') if 'eval/i2t_recall@1' in l]
 assert [r['step'] for r in e] == [2, 4], e
 assert all(0 <= r[k] <= 1 for r in e for k in r if k.startswith('eval/'))
-assert all(r['eval/i2t_recall@5'] >= r['eval/i2t_recall@1'] for r in e)" || fail "eval metrics"
+assert all(r['eval/i2t_recall@5'] >= r['eval/i2t_recall@1'] for r in e)
+assert all(r['eval/i2t_recall@10'] == r['eval/t2i_recall@10'] == 1 for r in e)  # 10 records" || fail "eval metrics"
 # --eval-data repeats: 30 records need both shards.
 expect_status 0 clippo-train --data d-0.shard --eval-data d-0.shard --eval-data d-1.shard --eval-size 30 --workdir ev_two \
   "${TINY[@]}" --batch-size 8 --steps 1

@@ -109,6 +109,14 @@ expect_status 2 clippo-train --data - "${TINY[@]}" --steps 1 --workdir w_stdin <
 expect_contains "$(cat .stderr)" "--data -: training reads its shards again each pass" "--data - refused"
 expect_status 1 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --on-error fail --workdir w_fail
 expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail names the record"
+# Held-out images that do not decode are named; with --on-error fail they stop the run.
+expect_status 0 clippo-train --data good.shard --eval-data junk.tar --eval-data good.shard "${TINY[@]}" --steps 1 \
+  --workdir w_evjunk
+expect_contains "$(cat .stderr)" "warning: junk.tar: j0: corrupt JPEG" "an eval image that does not decode"
+expect_contains "$(cat .stderr)" "evaluating on 24 held-out records (all there are; --eval-size 1000)" "eval records fewer than --eval-size"
+expect_contains "$(cat .stderr)" "6 undecodable images skipped" "eval images skipped, counted"
+expect_status 1 clippo-train --data good.shard --eval-data junk.tar "${TINY[@]}" --steps 1 --on-error fail --workdir w_evfail
+expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail for eval images"
 expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-pair-fraction 0.1 "${TINY[@]}" --steps 1 \
   --workdir w_unused
 expect_contains "$(cat .stderr)" "--text-pairs is unused" "pairs that round to none per batch"

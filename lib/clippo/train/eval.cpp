@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "clippo/cli/bad_input.h"
 #include "clippo/cli/error.h"
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
@@ -31,10 +32,10 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     classes_ = static_cast<int64_t>(names.size());
   }
   const std::string where = "--eval-data " + cfg.files.front();
-  RecordReader reader(cfg.files, OnError::skip);
+  RecordReader reader(cfg.files, cfg.on_error);
   std::vector<torch::Tensor> imgs;
   std::vector<int64_t> caption_rows, labels, labelled_rows;
-  uint64_t undecodable = 0;
+  BadInput undecodable(cfg.on_error, 10);
   Record r;
   while (static_cast<int64_t>(imgs.size()) < cfg.size && reader.next(r)) {
     auto* im = find_image(r);
@@ -48,8 +49,8 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     auto a = torch::empty({3, cfg.res, cfg.res});
     try {
       to_model_input(decode_image(im->second), cfg.res, a.data_ptr<float>());
-    } catch (const Error&) {
-      ++undecodable;
+    } catch (const Error& e) {
+      undecodable.report(fmt::format("{}: {}", reader.current_input(), r.key), e.what());
       continue;
     }
     const int64_t row = static_cast<int64_t>(imgs.size());
@@ -77,10 +78,13 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   caption_rows_ = index(caption_rows);
   labels_ = index(labels);
   labelled_rows_ = index(labelled_rows);
-  log::info("evaluating on {} held-out records: {} with captions{}{}", imgs.size(), captions_.size(),
+  log::info("evaluating on {} held-out records{}: {} with captions{}{}", imgs.size(),
+            static_cast<int64_t>(imgs.size()) < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size)
+                                                         : std::string(),
+            captions_.size(),
             classes_ ? fmt::format(", {} labelled ({} classes, {} prompts)", labels.size(), classes_, prompts_.size())
                      : std::string(),
-            undecodable ? fmt::format("; {} undecodable images skipped", undecodable) : std::string());
+            undecodable.total() ? fmt::format("; {} undecodable images skipped", undecodable.total()) : std::string());
 }
 
 torch::Tensor Evaluator::render(const std::vector<std::string>& texts, int64_t from, int64_t count) const {
@@ -117,7 +121,7 @@ std::vector<std::pair<std::string, double>> retrieval_recall(const torch::Tensor
     auto diag = s.diagonal().unsqueeze(1);
     auto col = torch::arange(s.size(1)).unsqueeze(0), row = torch::arange(s.size(0)).unsqueeze(1);
     auto rank = (s > diag).sum(1) + ((s == diag) & (col < row)).sum(1);
-    for (int k : {1, 5})
+    for (int k : {1, 5, 10})
       out.emplace_back(fmt::format("{}_recall@{}", name, k), (rank < k).to(torch::kFloat64).mean().item<double>());
   }
   return out;

@@ -1,5 +1,5 @@
 // Evaluation during training, on a fixed set of held-out records embedded
-// with the current model: image<->text Recall@1/5 over the records that have
+// with the current model: image<->text Recall@1/5/10 over the records that have
 // a caption, and zero-shot accuracy over those with a `cls` label, from the
 // rendered prompts of the class names (as clippo-knn zeroshot computes it;
 // restated on tensors here, since training links no FAISS or search code).
@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "clippo/cli/error.h"
 #include "clippo/model/vit.h"
 #include "clippo/text/render.h"
 
@@ -30,6 +31,7 @@ struct EvalConfig {
   std::string classes;  // class names (file or bundled list); empty = no zero-shot
   std::string prompts = "clip80";
   bool bf16 = false;  // embed in bfloat16, as clippo-embed --precision bf16 does
+  OnError on_error = OnError::skip;  // a damaged shard, an image that does not decode
 };
 
 class Evaluator {

@@ -272,6 +272,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     ec.files = eval_files;
     ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
     ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts, ec.bf16 = cfg.bf16();
+    ec.on_error = cfg.on_error;
     evaluator = std::make_unique<Evaluator>(ec);
   }
   check_ranks_agree(dist, cfg, state.step);

@@ -38,11 +38,26 @@ TEST_CASE("retrieval recall ranks each matching pair among all", "[train]") {
     return unit(xy);
   };
   auto r = as_map(retrieval_recall(deg({0, 90, 180}), deg({10, 200, 170})));
-  REQUIRE(r.size() == 4);
+  REQUIRE(r.size() == 6);
   CHECK(r["i2t_recall@1"] == Approx(2.0 / 3));
   CHECK(r["i2t_recall@5"] == Approx(1.0));
+  CHECK(r["i2t_recall@10"] == Approx(1.0));
   CHECK(r["t2i_recall@1"] == Approx(2.0 / 3));
   CHECK(r["t2i_recall@5"] == Approx(1.0));
+  CHECK(r["t2i_recall@10"] == Approx(1.0));
+}
+
+TEST_CASE("retrieval recall at 1, 5 and 10: twelve pairs that all tie", "[train]") {
+  // Every image and caption is one vector: row r's match ranks r-th (the
+  // earlier columns win the tie), so Recall@k = k/12.
+  std::vector<float> xy;
+  for (int i = 0; i < 12; ++i) xy.push_back(1), xy.push_back(0);
+  auto r = as_map(retrieval_recall(unit(xy), unit(xy)));
+  for (const char* way : {"i2t", "t2i"}) {
+    CHECK(r[std::string(way) + "_recall@1"] == Approx(1.0 / 12));
+    CHECK(r[std::string(way) + "_recall@5"] == Approx(5.0 / 12));
+    CHECK(r[std::string(way) + "_recall@10"] == Approx(10.0 / 12));
+  }
 }
 
 TEST_CASE("retrieval recall: identical captions tie, and the earlier one ranks first", "[train]") {
