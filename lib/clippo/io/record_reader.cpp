@@ -58,10 +58,18 @@ bool RecordReader::open_next_input() {
   archive_read_set_format_option(archive_, "tar", "read_concatenated_archives", "1");
   const int rc = archive_read_open(archive_, input_.get(), nullptr, read_input, nullptr);
   if (rc != ARCHIVE_OK) {
-    damaged(fmt::format("cannot open: {}", archive_message(archive_)));
+    damaged(archive_filter_bytes(archive_, -1) == 0 && input_->decoding().empty()
+                ? std::string("an empty file, not a tar archive")
+                : fmt::format("cannot open: {}", archive_message(archive_)));
     return open_next_input();
   }
   return true;
+}
+
+std::string RecordReader::stream_position() const {
+  const auto at = archive_filter_bytes(archive_, -1);
+  const std::string_view decoding = input_->decoding();
+  return decoding.empty() ? fmt::format("at byte {}", at) : fmt::format("at byte {} of its {}-decoded tar", at, decoding);
 }
 
 void RecordReader::damaged(const std::string& what) {
@@ -94,8 +102,7 @@ bool RecordReader::read_member() {
     // what follows it cannot be trusted to start a record.
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
       damaged_key_.reset();  // the next member's key is unknown
-      damaged(fmt::format("not a readable tar stream at byte {}: {}", archive_filter_bytes(archive_, -1),
-                          archive_message(archive_)));
+      damaged(fmt::format("not a readable tar stream {}: {}", stream_position(), archive_message(archive_)));
       return false;
     }
     if (archive_entry_filetype(entry) != AE_IFREG) continue;  // directories, links
@@ -113,8 +120,8 @@ bool RecordReader::read_member() {
       if (got == data.size()) data.resize(std::min(want, 2 * data.size()));
       la_ssize_t n = archive_read_data(archive_, data.data() + got, data.size() - got);
       if (n <= 0) {
-        damaged(fmt::format("member '{}' is truncated or corrupt at byte {} ({} of {} bytes read){}", path,
-                            archive_filter_bytes(archive_, -1), got, want,
+        damaged(fmt::format("member '{}' is truncated or corrupt {} ({} of {} bytes read){}", path,
+                            stream_position(), got, want,
                             n < 0 ? std::string(": ") + archive_message(archive_) : ""));
         return false;
       }

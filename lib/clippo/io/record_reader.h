@@ -52,6 +52,8 @@ class RecordReader {
   // Reads the next member into pending_; false at the end of the input.
   bool read_member();
   void damaged(const std::string& what);
+  // "at byte N" of the tar stream (of the decoded one for gzip and zstd).
+  std::string stream_position() const;
 
   std::vector<std::string> inputs_;
   size_t next_input_ = 0;
