@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     c.threads = cmd.threads;
     c.device = cmd.device;
     c.on_error = cmd.on_error;
+    std::erase(c.eval_data, "");  // --eval-data '' on a resume: no evaluation
     std::vector<std::string> given;
     for (auto& [name, value] : vm)
       if (!value.defaulted()) given.push_back(name);

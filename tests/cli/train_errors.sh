@@ -117,6 +117,11 @@ expect_contains "$(cat .stderr)" "evaluating on 24 held-out records (all there a
 expect_contains "$(cat .stderr)" "6 undecodable images skipped" "eval images skipped, counted"
 expect_status 1 clippo-train --data good.shard --eval-data junk.tar "${TINY[@]}" --steps 1 --on-error fail --workdir w_evfail
 expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail for eval images"
+# --eval-data '' on a resume: no more evaluation.
+expect_status 0 clippo-train --workdir w_evjunk --steps 2 --eval-data ''
+case "$(cat .stderr)" in *evaluat*) fail "--eval-data '' still evaluated: $(cat .stderr)" ;; esac
+$PY -c "import json; c = json.load(open('w_evjunk/config.json')); assert c['eval_data'] == [] and c['eval_every'] == 0, c" ||
+  fail "config.json after --eval-data ''"
 expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-pair-fraction 0.1 "${TINY[@]}" --steps 1 \
   --workdir w_unused
 expect_contains "$(cat .stderr)" "--text-pairs is unused" "pairs that round to none per batch"
@@ -299,6 +304,11 @@ $PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpoint
 expect_status 0 clippo-train --workdir w_gc --steps 3 --grad-checkpointing
 expect_status 2 clippo-train --workdir w_gc --steps 4 --init w_gc/checkpoint.npz
 expect_contains "$(cat .stderr)" "w_gc holds a run without --init; start a new --workdir to change it" "an option the run had not"
+expect_status 2 clippo-train --workdir w_gc --steps 4 --init-skip head
+expect_contains "$(cat .stderr)" "w_gc holds a run without --init-skip; start" "a list option the run had not"
+expect_status 2 clippo-train --workdir w_gc --steps 1
+expect_contains "$(cat .stderr)" "--steps 1: w_gc is at step 3 already" "--steps below the steps done"
+$PY -c "import json; assert json.load(open('w_gc/config.json'))['steps'] == 3" || fail "--steps below the steps done was saved"
 # A resume whose new eval options fail leaves the saved ones.
 printf 'a\nb\nc\n' >three.txt
 expect_status 1 clippo-train --workdir w_gc --steps 4 --eval-data good.shard --eval-classes three.txt

@@ -242,7 +242,19 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
     } else if (name == "checkpoint-every") c.checkpoint_every = cli.checkpoint_every;
     else if (name == "keep-every") c.keep_every = cli.keep_every;
     else if (name == "log-every") c.log_every = cli.log_every;
-    else if (name == "eval-data") c.eval_data = cli.eval_data;
+    else if (name == "eval-data") {
+      c.eval_data = cli.eval_data;
+      // --eval-data '': no evaluation from now on, nor its saved options.
+      auto unless_given = [&](const char* opt, auto& field, auto value) {
+        if (std::find(given.begin(), given.end(), opt) == given.end()) field = value;
+      };
+      if (c.eval_data.empty()) {
+        const TrainConfig defaults;
+        unless_given("eval-every", c.eval_every, defaults.eval_every);
+        unless_given("eval-classes", c.eval_classes, defaults.eval_classes);
+        unless_given("eval-prompts", c.eval_prompts, defaults.eval_prompts);
+      }
+    }
     else if (name == "eval-every") c.eval_every = cli.eval_every;
     else if (name == "eval-size") c.eval_size = cli.eval_size;
     else if (name == "eval-classes") c.eval_classes = cli.eval_classes;
@@ -265,9 +277,11 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
       std::replace(key.begin(), key.end(), '-', '_');
       const auto was = a.get(key);
       if (!was) throw std::logic_error("--" + name + " has no field in config.json");
-      if (was != b.get(key))
+      if (was != b.get(key)) {
+        const bool none = was->empty() || *was == "[]";
         throw UsageError(fmt::format("{} holds a run {} --{}{}; start a new --workdir to change it", cli.workdir,
-                                     was->empty() ? "without" : "with", name, was->empty() ? "" : " " + *was));
+                                     none ? "without" : "with", name, none ? "" : " " + *was));
+      }
     }
   }
   return c;

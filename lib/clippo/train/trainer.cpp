@@ -261,6 +261,9 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     }
     if (opt.count() != state.step)
       throw Error(fmt::format("{}: opt/count {} disagrees with state/step {}", ckpt_path.string(), opt.count(), state.step));
+    if (cfg.schedule.total_steps < state.step)
+      throw UsageError(fmt::format("--steps {}: {} is at step {} already", cfg.schedule.total_steps, workdir.string(),
+                                   state.step));
     log::info("resuming {} at step {}", workdir.string(), state.step);
   }
   ckpt.clear();
