@@ -107,6 +107,21 @@ TEST_CASE("records round-trip through every compression with every field type") 
   CHECK(*reader.header() == "{\"version\":1}");
 }
 
+TEST_CASE("expand_inputs: a glob the shell left quoted expands, sorted; one that matches nothing is named") {
+  TempDir dir;
+  for (const char* name : {"b-2.shard", "b-10.shard", "a-1.shard", "note.txt"}) std::ofstream(dir / name) << "x";
+  const std::string d = dir.path.string() + "/";
+  CHECK(expand_inputs({d + "*.shard"}) ==
+        std::vector<std::string>{d + "a-1.shard", d + "b-10.shard", d + "b-2.shard"});
+  // Braces first, then each part's glob.
+  CHECK(expand_inputs({d + "b-?.shard", d + "{a,b}-1*"}) ==
+        std::vector<std::string>{d + "b-2.shard", d + "a-1.shard", d + "b-10.shard"});
+  CHECK_THROWS_WITH(expand_inputs({d + "c-*.shard"}), d + "c-*.shard: no file matches this pattern");
+  // A name that exists is itself, metacharacters and all.
+  std::ofstream(dir / "odd[1].shard") << "x";
+  CHECK(expand_inputs({d + "odd[1].shard"}) == std::vector<std::string>{d + "odd[1].shard"});
+}
+
 TEST_CASE("a writer that is not closed leaves no file under the final name") {
   TempDir dir;
   {

@@ -1,6 +1,7 @@
 #include "clippo/io/paths.h"
 
 #include <fmt/core.h>
+#include <glob.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -105,6 +106,19 @@ std::vector<std::string> list_directory(const std::string& path, bool (*accept)(
   return found;
 }
 
+// A quoted glob ('train-*.shard', as scripts and launchers pass it): its
+// matches, sorted; none is an error. Other names as they are.
+std::vector<std::string> expand_glob(const std::string& path) {
+  std::error_code ec;
+  if (path.find_first_of("*?[") == std::string::npos || fs::exists(path, ec)) return {path};
+  glob_t g{};
+  const int rc = ::glob(path.c_str(), 0, nullptr, &g);
+  std::vector<std::string> out(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
+  ::globfree(&g);
+  if (out.empty()) throw Error(path + ": no file matches this pattern");
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
@@ -118,7 +132,10 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
     // A name that exists is taken as it is, braces and all ('set{1}.shard').
     std::error_code exists_ec;
     const bool literal = input.find('{') != std::string::npos && fs::exists(input, exists_ec);
-    for (auto& path : literal ? std::vector<std::string>{input} : expand_braces(input)) {
+    std::vector<std::string> paths;
+    for (auto& p : literal ? std::vector<std::string>{input} : expand_braces(input))
+      for (auto& m : expand_glob(p)) paths.push_back(m);
+    for (auto& path : paths) {
       std::error_code ec;
       auto st = fs::status(path, ec);
       if (ec || !fs::exists(st)) throw Error(path + ": no such file or directory");

@@ -12,9 +12,10 @@ namespace clippo {
 // expands to itself.
 std::vector<std::string> expand_braces(const std::string& pattern);
 
-// Expands each input: brace patterns, directories (recursively, sorted, only
-// regular files whose name passes `accept`), '-' kept as is. A name that does
-// not exist is an error naming it.
+// Expands each input: brace patterns, then globs the shell left (quoted
+// '*', '?', '[...]'; sorted), directories (recursively, sorted, only regular
+// files whose name passes `accept`), '-' kept as is. A name that does not
+// exist, or a glob that matches nothing, is an error naming it.
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
                                        bool (*accept)(const std::string& path) = nullptr);
 
