@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
       ("cooldown", cli::po::value(&s.cooldown_steps)->default_value(0)->value_name("N"), "linear cool-down steps at the end")
       ("timescale", cli::po::value(&s.timescale)->default_value(10000.0, "10000")->value_name("N"), "rsqrt timescale")
       ("seed", cli::po::value(&c.seed)->default_value(0)->value_name("N"), "seed of the initialisation and the data order")
-      ("shuffle-buffer", cli::po::value(&c.shuffle_buffer)->default_value(10000)->value_name("N"), "records in the shuffle buffer (0 = in order)")
+      ("shuffle-buffer", cli::po::value(&c.shuffle_buffer)->default_value(10000)->value_name("N"), "records in the shuffle buffer (0 = no shuffling)")
       ("font", cli::po::value(&c.fonts)->value_name("FILE"), "Unifont .hex file for rendering (repeatable)")
       ("checkpoint-every", cli::po::value(&c.checkpoint_every)->default_value(1000)->value_name("N"), "write checkpoint.npz every N steps (0 = at the end only)")
       ("keep-every", cli::po::value(&c.keep_every)->default_value(0)->value_name("N"), "also keep checkpoint-STEP.npz every N steps")

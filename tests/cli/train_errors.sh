@@ -125,6 +125,8 @@ $PY -c "import json; c = json.load(open('w_evjunk/config.json')); assert c['eval
 expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard --text-pair-fraction 0.1 "${TINY[@]}" --steps 1 \
   --workdir w_unused
 expect_contains "$(cat .stderr)" "--text-pairs is unused" "pairs that round to none per batch"
+expect_status 0 clippo-train --data good.shard --text-pairs pairs.shard "${TINY[@]}" --steps 1 --workdir w_nofraction
+expect_contains "$(cat .stderr)" "--text-pairs is unused: give --text-pair-fraction" "--text-pairs without a fraction"
 expect_status 0 clippo-train --data good.shard --variant mu/4 --res 16 --threads 1 --batch-size 32 --steps 2 --workdir w_small
 expect_contains "$(cat .stderr)" "good.shard: 24 usable records a pass, fewer than the 32 image/text rows of a batch" \
   "a batch larger than the data"

@@ -142,9 +142,13 @@ Loader::Loader(DataConfig cfg, const DataPosition& start)
   const auto global_pairs = static_cast<int64_t>(std::llround(cfg_.text_pair_fraction * global_batch));
   n_pairs_ = global_pairs / cfg_.world + (cfg_.rank < global_pairs % cfg_.world);
   // Warnings about the options: once, from rank 0.
-  if (global_pairs == 0 && !cfg_.text_pairs.empty() && cfg_.rank == 0)
-    log::warn("--text-pairs is unused: --text-pair-fraction {} of a batch of {} is 0 pairs", cfg_.text_pair_fraction,
-              global_batch);
+  if (global_pairs == 0 && !cfg_.text_pairs.empty() && cfg_.rank == 0) {
+    if (cfg_.text_pair_fraction == 0)
+      log::warn("--text-pairs is unused: give --text-pair-fraction, the share of each batch (CLIPPO's: 0.25)");
+    else
+      log::warn("--text-pairs is unused: --text-pair-fraction {} of a batch of {} is 0 pairs",
+                cfg_.text_pair_fraction, global_batch);
+  }
   if (global_pairs == global_batch && !cfg_.data.empty() && cfg_.rank == 0)
     log::warn("--data is unused: --text-pair-fraction {} fills the whole batch with text pairs",
               cfg_.text_pair_fraction);
