@@ -56,6 +56,15 @@ expect_eq "$?" 130 "exit status after SIGINT while waiting on a FIFO"
 mkdir -p dir/sub && cp good.shard dir/sub/ && cp caps.tsv dir/ && echo '{"good.shard": 24}' >dir/sizes.json
 expect_status 0 clippo-train --data dir "${TINY[@]}" --steps 1 --workdir w_dir
 [[ "$(cat .stderr)" == *warning* ]] && fail "--data DIR read a file beside the shards: $(grep warning .stderr)"
+# Resumed from another folder, the same files: no word. A shard added: a warning.
+cd dir; expect_status 0 clippo-train --workdir ../w_dir --steps 2; cd ..
+[[ "$(cat .stderr)" == *warning* ]] && fail "a resume over the same files warned: $(grep warning .stderr)"
+cp good.shard dir/more.shard
+expect_status 0 clippo-train --workdir w_dir --steps 3
+expect_contains "$(cat .stderr)" "warning: --data / --text-pairs name other files than when this run last started (1 + 0 files, digest" \
+  "a shard added to a --data folder"
+expect_status 0 clippo-train --workdir w_dir --steps 4
+[[ "$(cat .stderr)" == *warning* ]] && fail "the warning about other files came again: $(grep warning .stderr)"
 mkdir empty_dir && cp caps.tsv empty_dir/
 expect_status 1 clippo-train --data empty_dir "${TINY[@]}" --steps 1 --workdir w_empty_dir
 expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tar.zst) in it" "--data DIR without shards"

@@ -34,6 +34,7 @@ std::string TrainConfig::to_json() const {
   list("text_pairs", text_pairs, true);
   w.key("text_pair_fraction").value(text_pair_fraction);
   w.key("shuffle_buffer").value(shuffle_buffer);
+  w.key("data_files").value(data_files);
   list("fonts", fonts, true);
   w.key("variant").value(variant).key("res").value(res).key("out_dim").value(out_dim);
   w.key("init").value(abs(init));
@@ -58,6 +59,16 @@ std::string TrainConfig::to_json() const {
   w.key("on_error").value(on_error == OnError::fail ? "fail" : "skip");
   w.end_object();
   return w.str() + "\n";
+}
+
+std::string TrainConfig::describe_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds, unlike std::hash
+  for (const auto* list : {&data, &pairs}) {
+    for (const auto& f : *list)
+      for (char ch : fs::absolute(f).lexically_normal().string() + '\n') h = (h ^ static_cast<uint8_t>(ch)) * 0x100000001b3ULL;
+    h = (h ^ 0xff) * 0x100000001b3ULL;  // between the lists
+  }
+  return fmt::format("{} + {} files, digest {:016x}", data.size(), pairs.size(), h);
 }
 
 TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
@@ -89,6 +100,7 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   list("text_pairs", c.text_pairs);
   num("text_pair_fraction", c.text_pair_fraction);
   num("shuffle_buffer", c.shuffle_buffer);
+  if (doc.get("data_files")) str("data_files", c.data_files);  // absent before it was saved
   list("fonts", c.fonts);
   str("variant", c.variant);
   num("res", c.res);

@@ -176,6 +176,15 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   dc.data = expand(cfg.data);
   dc.text_pairs = expand(cfg.text_pairs);
   const auto eval_files = dist.is_main() ? expand(cfg.eval_data) : std::vector<std::string>{};
+  // A folder or pattern of a resumed run that names other files now: the
+  // saved position is over the old ones.
+  if (const std::string now = TrainConfig::describe_files(dc.data, dc.text_pairs); cfg.data_files != now) {
+    if (!cfg.data_files.empty() && dist.is_main())
+      log::warn("--data / --text-pairs name other files than when this run last started ({} then, {} now): the "
+                "data order from here on is not an uninterrupted run's",
+                cfg.data_files, now);
+    cfg.data_files = now;
+  }
   fs::path workdir = cfg.workdir;
   fs::path ckpt_path = workdir / "checkpoint.npz";
 

@@ -17,6 +17,9 @@ struct TrainConfig {
   double text_pair_fraction = 0;
   int shuffle_buffer = 10000;
   std::vector<std::string> fonts;
+  // What --data and --text-pairs named when the run last started ("12 + 0
+  // files, digest ..."): a resume warns when the files changed.
+  std::string data_files;
   // model
   std::string variant = "B/16";
   int res = 224, out_dim = 0;
@@ -44,6 +47,8 @@ struct TrainConfig {
   OnError on_error = OnError::skip;
 
   std::string to_json() const;
+  // data_files for these lists of files.
+  static std::string describe_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs);
   static TrainConfig from_json(const std::string& text, const std::string& where);
   void validate() const;
 };
