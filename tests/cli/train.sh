@@ -80,7 +80,7 @@ expect_contains "$(cat .stderr)" "already at step 6" "rerun of a finished run"
 expect_status 2 clippo-train --workdir w1 --variant Ti/16
 expect_contains "$(cat .stderr)" "start a new --workdir" "changed variant on resume"
 expect_status 2 clippo-train --workdir w1 --font /usr/share/unifont/unifont.hex
-expect_contains "$(cat .stderr)" "with --font []" "changed font on resume"
+expect_contains "$(cat .stderr)" "holds a run without --font; start a new --workdir" "changed font on resume"
 expect_status 0 clippo-train --workdir w1 --variant mu/4 --quiet  # the saved value: accepted
 # config.json holds absolute paths: a resume from another folder reads the same shards.
 mkdir -p elsewhere
