@@ -286,6 +286,17 @@ alone0_port=$(free_port)
 env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone0_port CLIPPO_RENDEZVOUS_TIMEOUT=12 timeout 60 \
   clippo-train "${DP[@]}" --workdir alone0 >alone0.log 2>&1 &
 alone0=$!
+# A rank restarted during the rendezvous is one rank: rank 0 of 3 sees 2 of 3.
+R3=(WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) CLIPPO_RENDEZVOUS_TIMEOUT=12)
+env RANK=0 "${R3[@]}" timeout 60 clippo-train "${DP[@]}" --workdir restart >restart.rank0.log 2>&1 &
+restart0=$!
+env RANK=1 "${R3[@]}" clippo-train "${DP[@]}" --workdir restart >restart.rank1.log 2>&1 &
+first1=$!
+sleep 3
+kill -9 $first1
+wait $first1 2>/dev/null
+env RANK=1 "${R3[@]}" timeout 60 clippo-train "${DP[@]}" --workdir restart >>restart.rank1.log 2>&1 &
+restart1=$!
 # The text-pair share is of the global batch: 0.2 of 4 rows is one pair over
 # both ranks (rounded per rank of 2 rows it was none).
 two_ranks torchrun share --data 'd-{0..1}.shard' --text-pairs pairs.shard --text-pair-fraction 0.2 "${TINY[@]}" \
@@ -342,6 +353,10 @@ expect_eq "$?" 1 "exit status of rank 0 whose peer never came"
 expect_contains "$(cat alone0.log)" "error: rendezvous at 127.0.0.1:$alone0_port (rank 0 of 2): 1 of 2 processes joined within 12 s" \
   "rank 0 waiting alone"
 [ -e alone0 ] && fail "rank 0 whose peer never came made its workdir"
+wait $restart0
+expect_eq "$?" 1 "exit status of rank 0 whose third rank never came"
+expect_contains "$(cat restart.rank0.log)" "2 of 3 processes joined within 12 s" "a rank restarted in the rendezvous counted once"
+wait $restart1
 expect_contains "$(cat alone.log)" "clippo-train (rank 1): warning: still waiting for the rendezvous of 2 processes at 127.0.0.1:$alone_port after 10 s" "a rank waiting alone"
 
 # A Slurm job of one task trains alone: no rendezvous, so a port another job

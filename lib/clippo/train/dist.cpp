@@ -22,6 +22,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -100,15 +101,21 @@ std::string describe(std::chrono::seconds t) {
                              : fmt::format("{} s", t.count());
 }
 
-// Each process counts itself in, then waits for the count to reach the world.
-void wait_until_all_joined(c10d::Store& store, int world, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (int64_t joined = store.add("joined", 1); joined < world; joined = store.add("joined", 0)) {
-    if (std::chrono::steady_clock::now() > deadline)
+// Each process marks its rank present (a restarted one marks the same key
+// again, where a count would count it twice), then waits for every rank's.
+void wait_until_all_joined(c10d::Store& store, int rank, int world, std::chrono::steady_clock::time_point deadline,
+                           std::chrono::seconds timeout) {
+  std::vector<std::string> keys;
+  for (int r = 0; r < world; ++r) keys.push_back(fmt::format("joined/{}", r));
+  store.set(keys[rank], std::vector<uint8_t>{1});
+  while (!store.check(keys)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      const auto joined = std::count_if(keys.begin(), keys.end(), [&](const std::string& k) { return store.check({k}); });
       throw Error(fmt::format("{} of {} processes joined within {}; one that stopped before the rendezvous says "
                               "why in its own messages",
                               joined, world, describe(timeout)));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
@@ -198,6 +205,7 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
   // releases, and Gloo would then wait its collective timeout: joined() waits.
   opts.waitWorkers = false;
   const std::chrono::seconds timeout = rendezvous_timeout();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;  // joining the store counts too
   opts.timeout = timeout;
   // Newer torchrun keeps its agent's store at MASTER_PORT and tells workers
   // to join it as clients; otherwise rank 0 hosts the store, as env:// does.
@@ -214,8 +222,12 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
                                   "process needs the same MASTER_ADDR and MASTER_PORT; waits up to {})",
                                   env_.world, env_.master_addr, opts.port, describe(timeout)));
     auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, opts);
-    impl_->store = c10::make_intrusive<c10d::PrefixStore>("clippo-train", tcp);
-    wait_until_all_joined(*impl_->store, env_.world, timeout);
+    // Keys of their own for each attempt of a torchrun job (--max-restarts),
+    // whose agent's store outlives the workers: as PyTorch's own workers do.
+    const char* attempt = envvar("TORCHELASTIC_RESTART_COUNT");
+    impl_->store = c10::make_intrusive<c10d::PrefixStore>(
+        fmt::format("clippo-train/attempt_{}", attempt ? attempt : "0"), tcp);
+    wait_until_all_joined(*impl_->store, env_.rank, env_.world, deadline, timeout);
 #ifdef CLIPPO_WITH_NCCL
     if (impl_->nccl) {
       c10::cuda::set_device(dev_.index());
