@@ -249,9 +249,11 @@ expect_contains "$(cat .stderr)" "error: w_full_metrics/metrics.jsonl: cannot wr
 clippo-train --data good.shard "${TINY[@]}" --steps 100000 --checkpoint-every 0 --workdir w_pipe 2>&1 | head -2 >/dev/null
 expect_eq "${PIPESTATUS[0]}" 141 "exit status once the pipe reading stderr closed"
 [ -f w_pipe/checkpoint.npz ] || fail "no checkpoint once the pipe reading stderr closed"
-clippo-train --data good.shard "${TINY[@]}" --steps 100000 --workdir w_hup -q &
+clippo-train --data good.shard "${TINY[@]}" --steps 100000 --checkpoint-every 0 --workdir w_hup -q &
 pid=$!
 for _ in $(seq 300); do [ -s w_hup/metrics.jsonl ] && break; sleep 0.1; done
+# Twice, as a closing terminal sends it: the second must not end the save.
+kill -HUP $pid
 kill -HUP $pid
 wait $pid
 expect_eq "$?" 129 "exit status after SIGHUP"

@@ -11,9 +11,13 @@ std::atomic<bool> g_stop_reading{false};
 bool g_second_kills = false;  // set before the handler is installed
 
 extern "C" void on_stop_signal(int sig) {
-  g_stop = sig;
-  // With stderr gone, the messages still to come must not end the process.
-  if (sig == SIGPIPE) std::signal(sig, SIG_IGN);
+  int none = 0;
+  g_stop.compare_exchange_strong(none, sig);  // the first one says why (the exit status)
+  // A closed terminal sends SIGHUP twice (the shell passes it on, then the
+  // kernel as the shell exits), and with stderr gone each message raises
+  // SIGPIPE: neither may end the saving. A second SIGINT or SIGTERM is a
+  // person insisting.
+  if (sig == SIGPIPE || sig == SIGHUP) std::signal(sig, SIG_IGN);
   else if (g_second_kills) std::signal(sig, SIG_DFL);
 }
 

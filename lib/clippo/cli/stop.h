@@ -6,7 +6,7 @@
 namespace clippo::cli {
 
 enum StopHow : unsigned {
-  kSecondSignalKills = 1u << 0,  // a second signal ends the process at once
+  kSecondSignalKills = 1u << 0,  // a second SIGINT or SIGTERM ends the process at once
   // SIGHUP and SIGPIPE (the terminal closed, the pipe reading stderr gone)
   // stop too, unless the process was started with them ignored (nohup):
   // for a tool that writes nothing to stdout and has work to save.
