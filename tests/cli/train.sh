@@ -321,6 +321,17 @@ assert json.loads(open('skipsum/metrics.jsonl').readlines()[-1])['skipped'] > 0
 # Rank 1 shows its warnings, under its rank, and no progress.
 expect_contains "$(cat skipsum.rank1.log)" "clippo-train (rank 1): warning: mixed.tar: junk0: " "rank 1's warning"
 case "$(cat skipsum.rank1.log)" in *"step 1/4"*) fail "rank 1 logged progress" ;; esac
+# One damaged shard that both ranks read (fewer files than ranks) counts once
+# a pass, as for one process.
+clippo-pack -q d-0.shard --compression none -o plain0.shard || fail "clippo-pack --compression none"
+head -c "$(($(stat -c %s plain0.shard) / 2 + 700))" plain0.shard >cut0.shard
+CUT=(--data cut0.shard "${TINY[@]}" --batch-size 8 --steps 6 --shuffle-buffer 0)
+expect_status 0 clippo-train "${CUT[@]}" --workdir cut_one
+two_ranks torchrun cut_two "${CUT[@]}"
+$PY -c "
+import json
+one, two = (json.loads(open(f'{w}/metrics.jsonl').readlines()[-1])['damaged_reads'] for w in ('cut_one', 'cut_two'))
+assert one > 0 and one == two, (one, two)" || fail "damaged_reads of two ranks reading one shard"
 
 # A rank lost mid-run: the other names the step and the checkpoint to resume.
 RANK1_ENV=(CLIPPO_TRAIN_KILL_AT_STEP=3)

@@ -68,7 +68,8 @@ bool RecordStream::next_raw(Record& out, uint32_t& file) {
     turn_ %= open_.size();
     auto& reader = open_[turn_];
     if (!reader->next(out)) {
-      damaged_ += reader->stats().damaged_inputs;
+      // Ranks that split records all read every file: rank 0 counts its damage.
+      if (!stride_records_ || rank_ == 0) damaged_ += reader->stats().damaged_inputs;
       open_.erase(open_.begin() + static_cast<long>(turn_));
       open_file_.erase(open_file_.begin() + static_cast<long>(turn_));
       continue;  // the next reader takes this turn
