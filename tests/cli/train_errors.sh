@@ -162,6 +162,14 @@ $PY -c "
 import json
 steps = [json.loads(l)['step'] for l in open('crash-metrics.jsonl')]
 assert steps == list(range(1, 8)), steps" || fail "metrics.jsonl after a crash and resume"
+# A checkpoint.npz and config.json kept elsewhere through links that dangle
+# until the first save: written there, the links kept.
+mkdir -p w_links elsewhere && ln -s ../elsewhere/ckpt.npz w_links/checkpoint.npz && ln -s ../elsewhere/config.json w_links/config.json
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir w_links
+[ -L w_links/checkpoint.npz ] && [ -L w_links/config.json ] || fail "a save replaced the links in the workdir"
+[ -f elsewhere/ckpt.npz ] && [ -f elsewhere/config.json ] || fail "the files behind the links were not written"
+expect_status 0 clippo-train --workdir w_links --steps 3
+expect_contains "$(cat .stderr)" "resuming w_links at step 2" "a resume through the links"
 
 # --- a checkpoint that cannot be written (disk full): an error, the last one kept
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir w_full

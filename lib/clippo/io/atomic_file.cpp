@@ -13,15 +13,20 @@
 
 namespace clippo {
 
-void write_file_atomic(const std::string& path, std::string_view data) {
-  // A symbolic link stays one: the file it points to is replaced (renaming
-  // over the link would put a plain file in its place).
+std::string rename_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
   std::error_code ec;
-  std::filesystem::path p(path);
-  if (std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) {
-    const auto target = std::filesystem::weakly_canonical(p, ec);
-    if (!ec) p = target;
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {  // 40: the kernel's limit
+    const fs::path to = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = to.is_relative() ? p.parent_path() / to : to;
   }
+  return p.lexically_normal().string();
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  const std::filesystem::path p(rename_target(path));
   const std::string temp = (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), ::getpid())).string();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));

@@ -1,4 +1,4 @@
-// Small files (config.json, sizes.json) written whole or not at all.
+// Files written whole or not at all: a temporary file renamed into place.
 #pragma once
 #include <string>
 #include <string_view>
@@ -11,5 +11,10 @@ namespace clippo {
 // naming `path` and the system's reason; the temporary file is then removed
 // and any old `path` is left as it was.
 void write_file_atomic(const std::string& path, std::string_view data);
+
+// Where such a file for `path` goes: the end of the symbolic links there
+// (whether that file exists yet or not), so that a link stays one; else
+// `path` itself.
+std::string rename_target(const std::string& path);
 
 }  // namespace clippo

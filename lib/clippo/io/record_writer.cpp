@@ -53,7 +53,8 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd_ < 0) throw Error(fmt::format("{}: cannot open: {}", path_, std::strerror(errno)));
   } else {
-    fs::path p(path_);
+    const fs::path p(rename_target(path_));  // a symbolic link stays one
+    target_ = p.string();
     if (p.has_parent_path()) fs::create_directories(p.parent_path());
     temp_ = (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), getpid())).string();
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -162,7 +163,7 @@ void RecordWriter::finish() {
 
 void RecordWriter::commit() {
   if (!finished_) return;
-  if (::rename(temp_.c_str(), path_.c_str()) != 0)
+  if (::rename(temp_.c_str(), target_.c_str()) != 0)
     throw Error(fmt::format("{}: cannot rename from {}: {}", path_, temp_, std::strerror(errno)));
   finished_ = false;
 }

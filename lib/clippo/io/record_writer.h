@@ -47,7 +47,7 @@ class RecordWriter {
 
  private:
   void check(int rc, const char* what);
-  std::string path_, temp_;
+  std::string path_, temp_, target_;  // target_: where temp_ is renamed to (path_, or where its link points)
   int fd_ = -1;
   bool finished_ = false;  // temp_ is complete and awaits commit()
   archive* archive_ = nullptr;

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "clippo/cli/error.h"
+#include "clippo/io/atomic_file.h"
 
 namespace clippo::model {
 
@@ -176,7 +177,8 @@ NpzArrays read_npz(const std::string& path, const std::function<bool(const std::
 
 void write_npz(const std::string& path, const NpzArrays& arrays, bool compress) {
   namespace fs = std::filesystem;
-  std::string temp = path + ".tmp" + std::to_string(::getpid());
+  const std::string target = rename_target(path);  // a symbolic link stays one
+  std::string temp = target + ".tmp" + std::to_string(::getpid());
   std::error_code ec;
   fs::remove(temp, ec);
   int err = 0;
@@ -216,7 +218,7 @@ void write_npz(const std::string& path, const NpzArrays& arrays, bool compress) 
     ::fsync(fd);
     ::close(fd);
   }
-  fs::rename(temp, path, ec);
+  fs::rename(temp, target, ec);
   if (ec) {
     fs::remove(temp);
     throw Error(fmt::format("{}: cannot rename into place: {}", path, ec.message()));
