@@ -113,6 +113,11 @@ saved=$($PY -c "import numpy as np; print(int(np.load('w_cutfail/checkpoint.npz'
 expect_contains "$(cat .stderr)" "the checkpoint of step $saved is saved" "the step saved named"
 expect_status 0 clippo-train --workdir w_cutfail --on-error skip --steps $((saved + 2))
 expect_contains "$(cat .stderr)" "resuming w_cutfail at step $saved" "the resume after a data error"
+# ... and when that save fails too, both errors are told.
+expect_status 1 bash -c "trap '' XFSZ; ulimit -f 100; exec clippo-train --data plain-cut.shard ${TINY[*]} --steps 50 \
+  --checkpoint-every 0 --on-error fail --workdir w_cutfull"
+expect_contains "$(cat .stderr)" "Truncated input file" "the data error, when the save fails too"
+expect_contains "$(cat .stderr)" "could not be saved: w_cutfull/checkpoint.npz: cannot write" "the save error after a data error"
 # Standard input can be read once; training reads its data each pass.
 expect_status 2 clippo-train --data - "${TINY[@]}" --steps 1 --workdir w_stdin </dev/null
 expect_contains "$(cat .stderr)" "--data -: training reads its shards again each pass" "--data - refused"
@@ -300,6 +305,9 @@ $PY -c "
 import json
 c = json.load(open('w_init1/config.json'))
 assert (c['variant'], c['res'], c['out_dim']) == ('w16-d2-h2-m32/4', 16, 8), c" || fail "config.json of a run with --init's model"
+expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --out-dim 0 --init-skip head --threads 1 \
+  --batch-size 4 --steps 1 --workdir w_init_out0
+$PY -c "import json; assert json.load(open('w_init_out0/config.json'))['out_dim'] == 0" || fail "--out-dim 0 given with --init"
 # A shallower model: the blocks it has no place for are named; leaf names skip.
 expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --variant w16-d1-h2-m32/4 --out-dim 8 \
   --init-skip pos_embedding --threads 1 --batch-size 4 --steps 1 --workdir w_init2

@@ -214,6 +214,7 @@ static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string
   auto has = [&](const char* name) { return std::find(given.begin(), given.end(), name) != given.end(); };
   c.variant_from_init = !c.init.empty() && !has("variant");
   c.res_from_init = !c.init.empty() && !has("res");
+  c.out_dim_from_init = c.variant_from_init && !has("out-dim");  // another model's head size means nothing
   return c;
 }
 

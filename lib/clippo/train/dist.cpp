@@ -286,8 +286,11 @@ void Dist::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
 }
 
 void Dist::all_reduce_sum(torch::Tensor& t) {
-  std::vector<torch::Tensor> v{t};
-  all_reduce_sum(v);
+  if (!impl_->pg) return;
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> buf{t.detach().to(dev_).contiguous()};
+  wait_for_peers(impl_->pg->allreduce(buf), "a sum");
+  if (!buf[0].is_same(t)) t.copy_(buf[0]);
 }
 
 torch::Tensor Dist::all_gather(const torch::Tensor& x) {

@@ -165,7 +165,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     if (cfg.variant_from_init) {
       cfg.variant = init.variant();
       taken.push_back("variant " + cfg.variant);
-      if (cfg.out_dim == 0 && init.out_dim != init.width)
+      if (cfg.out_dim_from_init && init.out_dim != init.width)
         cfg.out_dim = init.out_dim, taken.push_back(fmt::format("out dim {}", cfg.out_dim));
     }
     if (cfg.res_from_init) cfg.res = init.res, taken.push_back(fmt::format("resolution {} px", cfg.res));
@@ -424,7 +424,12 @@ int run(const TrainConfig& cfg0, Reached& reached) {
       // would need each other's data positions, in a collective the others
       // are not in: they resume from the last checkpoint.)
       if (world > 1 || step == 0 || step == reached.saved) throw;
-      save(step);
+      try {
+        save(step);
+      } catch (const Error& save_error) {
+        throw Error(fmt::format("{}; and the checkpoint of step {} could not be saved: {}", e.what(), step,
+                                save_error.what()));
+      }
       throw Error(fmt::format("{}; the checkpoint of step {} is saved to {}: run again to resume", e.what(), step,
                               ckpt_path.string()));
     }

@@ -27,7 +27,7 @@ struct TrainConfig {
   std::vector<std::string> init_skip;  // array name parts to keep fresh ("head")
   // Not saved: sizes a new run's command line left to --init's checkpoint
   // (the run saves the sizes it took).
-  bool variant_from_init = false, res_from_init = false;
+  bool variant_from_init = false, res_from_init = false, out_dim_from_init = false;
   // optimisation
   int64_t batch_size = 256;  // global
   OptimConfig optim;
