@@ -95,6 +95,60 @@ void check_ranks_agree(Dist& dist, const TrainConfig& cfg, int64_t step) {
   }
 }
 
+// --init without --variant or --res: the sizes of its model (out_dim too,
+// with its variant), saved in config.json as if given.
+void take_init_sizes(TrainConfig& cfg, bool main) {
+  const model::NpzReader reader(cfg.init);
+  const model::ModelConfig init = model::infer_config(reader.entries(), 0, cfg.init);
+  std::vector<std::string> taken;
+  if (cfg.variant_from_init) {
+    cfg.variant = init.variant();
+    taken.push_back("variant " + cfg.variant);
+    if (cfg.out_dim_from_init && init.out_dim != init.width)
+      cfg.out_dim = init.out_dim, taken.push_back(fmt::format("out dim {}", cfg.out_dim));
+  }
+  if (cfg.res_from_init) cfg.res = init.res, taken.push_back(fmt::format("resolution {} px", cfg.res));
+  if (main) log::info("--init {}: the checkpoint's {}", cfg.init, fmt::join(taken, ", "));
+}
+
+// --init: its params, less those --init-skip keeps fresh, into the fresh model.
+void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelConfig& mc, bool main) {
+  auto arrays = model::read_npz(cfg.init, [](const std::string& n) { return n.rfind("opt/", 0) != 0; });
+  // --init-skip head: those arrays keep their fresh initialisation.
+  for (auto& part : cfg.init_skip) {
+    std::vector<std::string> fresh;
+    for (auto& [name, arr] : model::export_params(net))
+      if (("/" + name + "/").find("/" + part + "/") != std::string::npos)  // whole parts of the path
+        arrays[name] = arr, fresh.push_back(name);
+    if (fresh.empty())
+      throw UsageError(fmt::format("--init-skip {}: no array of a {} model has '{}' in its path (e.g. head, "
+                                   "pos_embedding, head/kernel)",
+                                   part, mc.variant(), part));
+    log::info("--init-skip {}: {} kept fresh ({} array{})", part, fresh.front(), fresh.size(),
+              fresh.size() == 1 ? "" : "s");
+  }
+  model::LoadReport rep;
+  try {
+    rep = model::load_params(net, arrays, cfg.init);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find("'params/img/head/") == std::string::npos) throw;
+    throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
+  }
+  log::info("initialised from {}{}", cfg.init, rep.resampled_posemb ? " (position embedding resampled)" : "");
+  // Arrays the model has no place for (a deeper model's blocks, another
+  // tower) are left out: say so, as that may not be what was meant.
+  std::vector<std::string> unused;
+  for (auto& name : rep.skipped)
+    if (!name.starts_with("state/")) unused.push_back(name);
+  if (!unused.empty() && main) {
+    log::warn("--init {}: {} array{} that a {} model does not have left out: {}{}", cfg.init, unused.size(),
+              unused.size() == 1 ? "" : "s", mc.variant(), unused.front(),
+              unused.size() > 1 ? fmt::format(" and {} more (all with -v)", unused.size() - 1) : "");
+    for (auto& name : unused) log::debug("--init {}: left out {}", cfg.init, name);
+  }
+}
+
 // How far a run got, for the message when a peer is lost.
 struct Reached {
   int64_t step = 0, saved = -1;  // steps done; the step of the last checkpoint (-1: none)
@@ -156,21 +210,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
 
   // The model and the input files are checked before the workdir is made or
   // written, so a mistyped flag or pattern leaves nothing behind.
-  // --init without --variant or --res: the sizes of its model (out_dim too,
-  // with its variant), saved in config.json as if given.
-  if (cfg.variant_from_init || cfg.res_from_init) {
-    const model::NpzReader reader(cfg.init);
-    const model::ModelConfig init = model::infer_config(reader.entries(), 0, cfg.init);
-    std::vector<std::string> taken;
-    if (cfg.variant_from_init) {
-      cfg.variant = init.variant();
-      taken.push_back("variant " + cfg.variant);
-      if (cfg.out_dim_from_init && init.out_dim != init.width)
-        cfg.out_dim = init.out_dim, taken.push_back(fmt::format("out dim {}", cfg.out_dim));
-    }
-    if (cfg.res_from_init) cfg.res = init.res, taken.push_back(fmt::format("resolution {} px", cfg.res));
-    if (dist.is_main()) log::info("--init {}: the checkpoint's {}", cfg.init, fmt::join(taken, ", "));
-  }
+  if (cfg.variant_from_init || cfg.res_from_init) take_init_sizes(cfg, dist.is_main());
   const auto mc = model_config(cfg.variant, cfg.res, cfg.out_dim);
   DataConfig dc;
   dc.data = expand(cfg.data);
@@ -220,40 +260,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
       state.positions.assign(world, p0);
     }
   } else if (!cfg.init.empty()) {
-    auto arrays = model::read_npz(cfg.init, [](const std::string& n) { return n.rfind("opt/", 0) != 0; });
-    // --init-skip head: those arrays keep their fresh initialisation.
-    for (auto& part : cfg.init_skip) {
-      std::vector<std::string> fresh;
-      for (auto& [name, arr] : model::export_params(net))
-        if (("/" + name + "/").find("/" + part + "/") != std::string::npos)  // whole parts of the path
-          arrays[name] = arr, fresh.push_back(name);
-      if (fresh.empty())
-        throw UsageError(fmt::format("--init-skip {}: no array of a {} model has '{}' in its path (e.g. head, "
-                                     "pos_embedding, head/kernel)",
-                                     part, mc.variant(), part));
-      log::info("--init-skip {}: {} kept fresh ({} array{})", part, fresh.front(), fresh.size(),
-                fresh.size() == 1 ? "" : "s");
-    }
-    model::LoadReport rep;
-    try {
-      rep = model::load_params(net, arrays, cfg.init);
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      if (what.find("'params/img/head/") == std::string::npos) throw;
-      throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
-    }
-    log::info("initialised from {}{}", cfg.init, rep.resampled_posemb ? " (position embedding resampled)" : "");
-    // Arrays the model has no place for (a deeper model's blocks, another
-    // tower) are left out: say so, as that may not be what was meant.
-    std::vector<std::string> unused;
-    for (auto& name : rep.skipped)
-      if (!name.starts_with("state/")) unused.push_back(name);
-    if (!unused.empty() && dist.is_main()) {
-      log::warn("--init {}: {} array{} that a {} model does not have left out: {}{}", cfg.init, unused.size(),
-                unused.size() == 1 ? "" : "s", mc.variant(), unused.front(),
-                unused.size() > 1 ? fmt::format(" and {} more (all with -v)", unused.size() - 1) : "");
-      for (auto& name : unused) log::debug("--init {}: left out {}", cfg.init, name);
-    }
+    load_init(net, cfg, mc, dist.is_main());
   }
   net->to(dev);
   for (auto& s : specs) s.param = net->param(s.name);
