@@ -22,7 +22,7 @@ std::string rename_target(const std::string& path) {
     if (ec) break;
     p = to.is_relative() ? p.parent_path() / to : to;
   }
-  return p.lexically_normal().string();
+  return p.string();  // not normalised: '..' after a linked folder is the kernel's to resolve
 }
 
 void write_file_atomic(const std::string& path, std::string_view data) {
