@@ -65,6 +65,10 @@ expect_contains "$(cat .stderr)" "warning: --data / --text-pairs name other file
   "a shard added to a --data folder"
 expect_status 0 clippo-train --workdir w_dir --steps 4
 [[ "$(cat .stderr)" == *warning* ]] && fail "the warning about other files came again: $(grep warning .stderr)"
+# The folder's files named one by one are the same data; fewer are not.
+expect_status 0 clippo-train --workdir w_dir --steps 5 --data dir/more.shard --data dir/sub/good.shard
+expect_status 2 clippo-train --workdir w_dir --steps 6 --data dir/more.shard
+expect_contains "$(cat .stderr)" "w_dir holds a run with --data" "other files for --data on a resume"
 mkdir empty_dir && cp caps.tsv empty_dir/
 expect_status 1 clippo-train --data empty_dir "${TINY[@]}" --steps 1 --workdir w_empty_dir
 expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tar.zst) in it" "--data DIR without shards"

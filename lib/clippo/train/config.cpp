@@ -13,6 +13,7 @@
 
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
+#include "clippo/io/paths.h"
 #include "clippo/text/prompts.h"
 
 namespace fs = std::filesystem;
@@ -208,6 +209,21 @@ static void check_workdir(const fs::path& dir) {
     throw UsageError(fmt::format("--workdir {}: not a folder", dir.string()));
 }
 
+// --data or --text-pairs given as another pattern for the same files (a
+// folder for the files it holds): the same data.
+static bool same_files(const std::string& option, const TrainConfig& saved, const TrainConfig& cli) {
+  if (option != "data" && option != "text-pairs") return false;
+  auto files = [&](const TrainConfig& c) {
+    const auto& patterns = option == "data" ? c.data : c.text_pairs;
+    return TrainConfig::describe_files(expand_inputs(patterns, is_shard_path), {});
+  };
+  try {
+    return files(saved) == files(cli);
+  } catch (const Error&) {  // a file gone: not the same
+    return false;
+  }
+}
+
 // A new run: the model sizes not given are --init's.
 static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string>& given) {
   TrainConfig c = cli;
@@ -290,7 +306,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
       std::replace(key.begin(), key.end(), '-', '_');
       const auto was = a.get(key);
       if (!was) throw std::logic_error("--" + name + " has no field in config.json");
-      if (was != b.get(key)) {
+      if (was != b.get(key) && !same_files(name, saved, cli)) {
         const bool none = was->empty() || *was == "[]";
         throw UsageError(fmt::format("{} holds a run {} --{}{}; start a new --workdir to change it", cli.workdir,
                                      none ? "without" : "with", name, none ? "" : " " + *was));
