@@ -329,6 +329,10 @@ expect_contains "$(cat .stderr)" "holds checkpoint.npz but no config.json" "chec
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --schedule cosine --steps 2 --workdir w_cos
 expect_status 0 clippo-train --workdir w_cos --steps 3
 expect_contains "$(cat .stderr)" "its cosine schedule is over --steps 2" "warning for a longer cosine run"
+# --out-dim 32 is the mu model's 0 (its width); 16 is another model.
+expect_status 2 clippo-train --workdir w_cos --steps 3 --out-dim 16
+expect_contains "$(cat .stderr)" "w_cos holds a run with --out-dim 0" "another --out-dim on a resume"
+expect_status 0 clippo-train --workdir w_cos --steps 3 --out-dim 32
 # --grad-checkpointing holds for the command it is given to.
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --grad-checkpointing --workdir w_gc
 expect_status 0 clippo-train --workdir w_gc --steps 2

@@ -146,6 +146,14 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   return c;
 }
 
+model::ModelConfig TrainConfig::model() const try {
+  return model::ModelConfig::from_variant(variant, res, out_dim);
+} catch (const UsageError&) {
+  throw;
+} catch (const Error& e) {
+  throw UsageError(e.what());
+}
+
 void TrainConfig::validate() const {
   if (workdir.empty()) throw UsageError("--workdir is required");
   if (data.empty() && text_pairs.empty())
@@ -193,6 +201,7 @@ void TrainConfig::validate() const {
   if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
   if (precision != "auto" && precision != "fp32" && precision != "bf16")
     throw UsageError(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
+  if (!variant_from_init && !res_from_init) (void)model();  // else the sizes come with --init's
   optim.validate();
   schedule.validate();
 }
@@ -209,9 +218,19 @@ static void check_workdir(const fs::path& dir) {
     throw UsageError(fmt::format("--workdir {}: not a folder", dir.string()));
 }
 
-// --data or --text-pairs given as another pattern for the same files (a
-// folder for the files it holds): the same data.
-static bool same_files(const std::string& option, const TrainConfig& saved, const TrainConfig& cli) {
+// An option given on a resume with another value that means the same:
+// --out-dim 64 for 0 on a 64-wide model; --data or --text-pairs as another
+// pattern for the same files (a folder for the files it holds).
+static bool same_in_effect(const std::string& option, const TrainConfig& saved, const TrainConfig& cli) {
+  if (option == "out-dim") {
+    TrainConfig given = saved;
+    given.out_dim = cli.out_dim;
+    try {
+      return given.model().out_dim == saved.model().out_dim;
+    } catch (const Error&) {
+      return false;
+    }
+  }
   if (option != "data" && option != "text-pairs") return false;
   auto files = [&](const TrainConfig& c) {
     const auto& patterns = option == "data" ? c.data : c.text_pairs;
@@ -306,7 +325,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
       std::replace(key.begin(), key.end(), '-', '_');
       const auto was = a.get(key);
       if (!was) throw std::logic_error("--" + name + " has no field in config.json");
-      if (was != b.get(key) && !same_files(name, saved, cli)) {
+      if (was != b.get(key) && !same_in_effect(name, saved, cli)) {
         const bool none = was->empty() || *was == "[]";
         throw UsageError(fmt::format("{} holds a run {} --{}{}; start a new --workdir to change it", cli.workdir,
                                      none ? "without" : "with", name, none ? "" : " " + *was));

@@ -10,7 +10,6 @@
 #include <csignal>
 #include <filesystem>
 #include <optional>
-#include <regex>
 
 #include <ATen/Context.h>
 #include <torch/cuda.h>
@@ -47,26 +46,6 @@ std::string fmt_duration(double s) {
   if (x >= 3600) return fmt::format("{}h{:02}m", x / 3600, x / 60 % 60);
   if (x >= 60) return fmt::format("{}m{:02}s", x / 60, x % 60);
   return fmt::format("{}s", x);
-}
-
-// A named variant ("B/16") or explicit sizes "wWIDTH-dDEPTH-hHEADS-mMLP/PATCH"
-// (how ModelConfig::variant() names a model that is no named variant).
-// A bad one is a usage error: these come from --variant, --res and --out-dim.
-model::ModelConfig model_config(const std::string& variant, int res, int out_dim) try {
-  std::smatch m;
-  static const std::regex custom(R"(w(\d+)-d(\d+)-h(\d+)-m(\d+)/(\d+))");
-  if (!std::regex_match(variant, m, custom)) return model::ModelConfig::from_variant(variant, res, out_dim);
-  model::ModelConfig c;
-  c.width = std::stoi(m[1]), c.depth = std::stoi(m[2]), c.heads = std::stoi(m[3]), c.mlp_dim = std::stoi(m[4]);
-  c.patch = std::stoi(m[5]);
-  c.res = res > 0 ? res : 224;
-  c.out_dim = out_dim > 0 ? out_dim : c.width;
-  c.validate();
-  return c;
-} catch (const UsageError&) {
-  throw;
-} catch (const Error& e) {
-  throw UsageError(e.what());
 }
 
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
@@ -211,7 +190,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   // The model and the input files are checked before the workdir is made or
   // written, so a mistyped flag or pattern leaves nothing behind.
   if (cfg.variant_from_init || cfg.res_from_init) take_init_sizes(cfg, dist.is_main());
-  const auto mc = model_config(cfg.variant, cfg.res, cfg.out_dim);
+  const auto mc = cfg.model();
   DataConfig dc;
   dc.data = expand(cfg.data);
   dc.text_pairs = expand(cfg.text_pairs);

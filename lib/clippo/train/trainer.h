@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "clippo/cli/error.h"
+#include "clippo/model/model_config.h"
 #include "clippo/train/optim_config.h"
 #include "clippo/train/schedule.h"
 
@@ -51,6 +52,8 @@ struct TrainConfig {
   static std::string describe_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs);
   static TrainConfig from_json(const std::string& text, const std::string& where);
   void validate() const;
+  // The model of --variant, --res and --out-dim; a bad one is a UsageError.
+  model::ModelConfig model() const;
 };
 
 // Runs (or resumes) the run in cfg.workdir. Returns the exit status: 0 when

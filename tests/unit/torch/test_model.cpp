@@ -189,6 +189,12 @@ TEST_CASE("model: variants and configs", "[model]") {
   for (auto v : {"mu/16", "Ti/16", "S/32", "M/16", "B/8", "L/14", "So400m/14", "H/14"})
     CHECK(ModelConfig::from_variant(v, 224, 0).variant() == v);
   CHECK(ModelConfig::from_variant("So400m/14", 224, 0).width == 1152);
+  // Explicit sizes, as variant() names a model that is no named variant.
+  const auto w = ModelConfig::from_variant("w64-d2-h2-m256/8", 48, 0);
+  CHECK((w.width == 64 && w.depth == 2 && w.heads == 2 && w.mlp_dim == 256 && w.patch == 8 && w.out_dim == 64));
+  CHECK(w.variant() == "w64-d2-h2-m256/8");
+  CHECK(ModelConfig::from_variant("w384-d12-h6-m1536/16").variant() == "S/16");
+  CHECK_THROWS_WITH(ModelConfig::from_variant("w64-d2-h3-m256/8"), Catch::Contains("not a multiple of 3 heads"));
   CHECK_THROWS_WITH(ModelConfig::from_variant("X/16"), Catch::Contains("unknown model variant 'X/16'"));
   CHECK_THROWS_WITH(ModelConfig::from_variant("B"), Catch::Contains("patch"));
   CHECK_THROWS_WITH(ModelConfig::from_variant("B/16", 100), Catch::Contains("not a positive multiple of the patch"));
