@@ -209,7 +209,7 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
   opts.timeout = timeout;
   // Newer torchrun keeps its agent's store at MASTER_PORT and tells workers
   // to join it as clients; otherwise rank 0 hosts the store, as env:// does.
-  if (auto v = envvar("TORCH_ELASTIC_USE_AGENT_STORE"); v && std::string(v) == "True") opts.isServer = false;
+  if (auto v = envvar("TORCHELASTIC_USE_AGENT_STORE"); v && std::string(v) == "True") opts.isServer = false;
   // Rank 0 evaluates while the others wait in a collective: a generous
   // timeout keeps a long evaluation from aborting the job.
   const auto collective_timeout = std::chrono::minutes(30);
