@@ -287,12 +287,12 @@ env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone0_port CLIPPO_RE
   clippo-train "${DP[@]}" --workdir alone0 >alone0.log 2>&1 &
 alone0=$!
 # A rank restarted during the rendezvous is one rank: rank 0 of 3 sees 2 of 3.
-R3=(WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) CLIPPO_RENDEZVOUS_TIMEOUT=12)
+R3=(WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) CLIPPO_RENDEZVOUS_TIMEOUT=20)
 env RANK=0 "${R3[@]}" timeout 60 clippo-train "${DP[@]}" --workdir restart >restart.rank0.log 2>&1 &
 restart0=$!
-env RANK=1 "${R3[@]}" clippo-train "${DP[@]}" --workdir restart >restart.rank1.log 2>&1 &
+env RANK=1 "${R3[@]}" clippo-train "${DP[@]}" -v --workdir restart >restart.rank1.log 2>&1 &
 first1=$!
-sleep 3
+for _ in $(seq 200); do grep -q "rank 1 of 3 is at the rendezvous" restart.rank1.log && break; sleep 0.1; done
 kill -9 $first1
 wait $first1 2>/dev/null
 env RANK=1 "${R3[@]}" timeout 60 clippo-train "${DP[@]}" --workdir restart >>restart.rank1.log 2>&1 &
@@ -366,7 +366,8 @@ expect_contains "$(cat alone0.log)" "error: rendezvous at 127.0.0.1:$alone0_port
 [ -e alone0 ] && fail "rank 0 whose peer never came made its workdir"
 wait $restart0
 expect_eq "$?" 1 "exit status of rank 0 whose third rank never came"
-expect_contains "$(cat restart.rank0.log)" "2 of 3 processes joined within 12 s" "a rank restarted in the rendezvous counted once"
+expect_contains "$(cat restart.rank1.log)" "rank 1 of 3 is at the rendezvous" "rank 1 joined before it was killed"
+expect_contains "$(cat restart.rank0.log)" "2 of 3 processes joined within 20 s" "a rank restarted in the rendezvous counted once"
 wait $restart1
 expect_contains "$(cat alone.log)" "clippo-train (rank 1): warning: still waiting for the rendezvous of 2 processes at 127.0.0.1:$alone_port after 10 s" "a rank waiting alone"
 

@@ -108,6 +108,7 @@ void wait_until_all_joined(c10d::Store& store, int rank, int world, std::chrono:
   std::vector<std::string> keys;
   for (int r = 0; r < world; ++r) keys.push_back(fmt::format("joined/{}", r));
   store.set(keys[rank], std::vector<uint8_t>{1});
+  log::debug("rank {} of {} is at the rendezvous", rank, world);
   while (!store.check(keys)) {
     if (std::chrono::steady_clock::now() > deadline) {
       const auto joined = std::count_if(keys.begin(), keys.end(), [&](const std::string& k) { return store.check({k}); });
