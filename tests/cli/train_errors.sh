@@ -179,6 +179,11 @@ expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir 
 [ -f elsewhere/ckpt.npz ] && [ -f elsewhere/config.json ] || fail "the files behind the links were not written"
 expect_status 0 clippo-train --workdir w_links --steps 3
 expect_contains "$(cat .stderr)" "resuming w_links at step 2" "a resume through the links"
+# A link to a FIFO (or a device: /dev/null) is not followed, or the rename
+# would replace it.
+mkdir -p w_fifolink && mkfifo elsewhere/fifo && ln -s ../elsewhere/fifo w_fifolink/config.json
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_fifolink
+[ -p elsewhere/fifo ] || fail "writing config.json through a link replaced the FIFO it points to"
 
 # --- a checkpoint that cannot be written (disk full): an error, the last one kept
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir w_full

@@ -13,8 +13,8 @@ namespace clippo {
 void write_file_atomic(const std::string& path, std::string_view data);
 
 // Where such a file for `path` goes: the end of the symbolic links there
-// (whether that file exists yet or not), so that a link stays one; else
-// `path` itself.
+// (whether that file exists yet or not), so that a link stays one; else, and
+// for a link to a device or a FIFO, `path` itself.
 std::string rename_target(const std::string& path);
 
 }  // namespace clippo
