@@ -173,34 +173,14 @@ TEST_CASE("model: the Embedder on a GPU matches the numpy restatement (fp32 and 
   }
 }
 
-TEST_CASE("model: variants and configs", "[model]") {
+TEST_CASE("model: a config's parameter count is the module's", "[model]") {
   auto b = ModelConfig::from_variant("B/16", 224, 768);
-  CHECK(b.width == 768);
-  CHECK(b.depth == 12);
-  CHECK(b.heads == 12);
-  CHECK(b.mlp_dim == 3072);
-  CHECK(b.variant() == "B/16");
   // DESIGN.md: B/16 at 224 has 93.5M parameters.
   CHECK(std::abs(b.num_params() - 93.5e6) < 0.1e6);
   OneTower m(b);
   int64_t n = 0;
   for (auto& p : m->parameters()) n += p.numel();
   CHECK(n == b.num_params());
-  for (auto v : {"mu/16", "Ti/16", "S/32", "M/16", "B/8", "L/14", "So400m/14", "H/14"})
-    CHECK(ModelConfig::from_variant(v, 224, 0).variant() == v);
-  CHECK(ModelConfig::from_variant("So400m/14", 224, 0).width == 1152);
-  // Explicit sizes, as variant() names a model that is no named variant.
-  const auto w = ModelConfig::from_variant("w64-d2-h2-m256/8", 48, 0);
-  CHECK((w.width == 64 && w.depth == 2 && w.heads == 2 && w.mlp_dim == 256 && w.patch == 8 && w.out_dim == 64));
-  CHECK(w.variant() == "w64-d2-h2-m256/8");
-  CHECK(ModelConfig::from_variant("w384-d12-h6-m1536/16").variant() == "S/16");
-  CHECK_THROWS_WITH(ModelConfig::from_variant("w64-d2-h3-m256/8"), Catch::Contains("not a multiple of 3 heads"));
-  CHECK_THROWS_WITH(ModelConfig::from_variant("X/16"), Catch::Contains("unknown model variant 'X/16'"));
-  CHECK_THROWS_WITH(ModelConfig::from_variant("B"), Catch::Contains("patch"));
-  CHECK_THROWS_WITH(ModelConfig::from_variant("B/16", 100), Catch::Contains("not a positive multiple of the patch"));
-  auto js = JsonObject::parse(b.to_json(), "config");
-  CHECK(js.get("variant") == "B/16");
-  CHECK(js.get("resolution") == "224");
 }
 
 TEST_CASE("model: a malformed checkpoint gives an error naming file and array", "[model]") {
