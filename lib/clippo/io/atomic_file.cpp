@@ -28,11 +28,16 @@ std::string rename_target(const std::string& path) {
   return p.string();  // not normalised: '..' after a linked folder is the kernel's to resolve
 }
 
+std::string temporary_beside(const std::string& target) {
+  const std::filesystem::path p(target);
+  return (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), ::getpid())).string();
+}
+
 void write_file_atomic(const std::string& path_given, std::string_view data) {
   const std::filesystem::path p(rename_target(path_given));
   // Errors name the file a link led to as well.
   const std::string path = p == path_given ? path_given : fmt::format("{} (-> {})", path_given, p.string());
-  const std::string temp = (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), ::getpid())).string();
+  const std::string temp = temporary_beside(p.string());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
   auto fail = [&](const char* what) {

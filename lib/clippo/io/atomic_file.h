@@ -17,4 +17,8 @@ void write_file_atomic(const std::string& path, std::string_view data);
 // for a link to a device or a FIFO, `path` itself.
 std::string rename_target(const std::string& path);
 
+// The temporary file for `target`: hidden beside it, named for this process
+// (".NAME.tmpPID"), so concurrent writers do not share it.
+std::string temporary_beside(const std::string& target);
+
 }  // namespace clippo

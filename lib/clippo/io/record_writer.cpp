@@ -56,7 +56,7 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
     const fs::path p(rename_target(path_));  // a symbolic link stays one
     target_ = p.string();
     if (p.has_parent_path()) fs::create_directories(p.parent_path());
-    temp_ = (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), getpid())).string();
+    temp_ = temporary_beside(target_);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) throw Error(fmt::format("{}: cannot create: {}", path_, std::strerror(errno)));
   }

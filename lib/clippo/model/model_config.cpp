@@ -24,33 +24,17 @@ constexpr Variant kVariants[] = {
     {"G", 1664, 48, 8192, 16},      {"e", 1792, 56, 15360, 16},
 };
 
-}  // namespace
-
-ModelConfig ModelConfig::from_variant(const std::string& variant, int res, int out_dim) {
-  static const std::regex explicit_sizes(R"(w(\d{1,6})-d(\d{1,4})-h(\d{1,4})-m(\d{1,7})/(\d{1,4}))");
-  if (std::smatch m; std::regex_match(variant, m, explicit_sizes)) {
-    ModelConfig c;
-    c.width = std::stoi(m[1]), c.depth = std::stoi(m[2]), c.heads = std::stoi(m[3]), c.mlp_dim = std::stoi(m[4]);
-    c.patch = std::stoi(m[5]);
-    c.res = res > 0 ? res : 224;
-    c.out_dim = out_dim > 0 ? out_dim : c.width;
-    c.validate();
-    return c;
-  }
+// "B/16": the named variant's sizes and the patch.
+void set_named_sizes(ModelConfig& c, const std::string& variant) {
   auto slash = variant.find('/');
   std::string name = variant.substr(0, slash);
-  ModelConfig c;
-  bool found = false;
-  for (auto& v : kVariants)
-    if (name == v.name) {
-      c.width = v.width, c.depth = v.depth, c.mlp_dim = v.mlp_dim, c.heads = v.heads;
-      found = true;
-    }
-  if (!found) {
+  const auto v = std::find_if(std::begin(kVariants), std::end(kVariants), [&](const Variant& x) { return name == x.name; });
+  if (v == std::end(kVariants)) {
     std::string known;
-    for (auto& v : kVariants) known += std::string(known.empty() ? "" : ", ") + v.name;
+    for (auto& k : kVariants) known += std::string(known.empty() ? "" : ", ") + k.name;
     throw Error(fmt::format("unknown model variant '{}' (want NAME/PATCH with NAME one of {})", variant, known));
   }
+  c.width = v->width, c.depth = v->depth, c.mlp_dim = v->mlp_dim, c.heads = v->heads;
   if (slash == std::string::npos) throw Error(fmt::format("model variant '{}' lacks the patch size (e.g. {}/16)", variant, name));
   try {
     size_t used = 0;
@@ -58,6 +42,19 @@ ModelConfig ModelConfig::from_variant(const std::string& variant, int res, int o
     if (used != variant.size() - slash - 1) throw std::invalid_argument("");
   } catch (const std::exception&) {
     throw Error(fmt::format("model variant '{}': bad patch size", variant));
+  }
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_variant(const std::string& variant, int res, int out_dim) {
+  ModelConfig c;
+  static const std::regex explicit_sizes(R"(w(\d{1,6})-d(\d{1,4})-h(\d{1,4})-m(\d{1,7})/(\d{1,4}))");
+  if (std::smatch m; std::regex_match(variant, m, explicit_sizes)) {
+    c.width = std::stoi(m[1]), c.depth = std::stoi(m[2]), c.heads = std::stoi(m[3]), c.mlp_dim = std::stoi(m[4]);
+    c.patch = std::stoi(m[5]);
+  } else {
+    set_named_sizes(c, variant);
   }
   c.res = res > 0 ? res : 224;
   c.out_dim = out_dim > 0 ? out_dim : c.width;

@@ -243,13 +243,16 @@ static bool same_in_effect(const std::string& option, const TrainConfig& saved, 
   }
 }
 
+static bool has(const std::vector<std::string>& given, const char* option) {
+  return std::find(given.begin(), given.end(), option) != given.end();
+}
+
 // A new run: the model sizes not given are --init's.
 static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string>& given) {
   TrainConfig c = cli;
-  auto has = [&](const char* name) { return std::find(given.begin(), given.end(), name) != given.end(); };
-  c.variant_from_init = !c.init.empty() && !has("variant");
-  c.res_from_init = !c.init.empty() && !has("res");
-  c.out_dim_from_init = c.variant_from_init && !has("out-dim");  // another model's head size means nothing
+  c.variant_from_init = !c.init.empty() && !has(given, "variant");
+  c.res_from_init = !c.init.empty() && !has(given, "res");
+  c.out_dim_from_init = c.variant_from_init && !has(given, "out-dim");  // another model's head size means nothing
   return c;
 }
 
@@ -265,8 +268,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   }
   // No checkpoint yet: nothing was trained, so a command line that names the
   // data starts the run anew (e.g. after a typo in a --data pattern).
-  const bool named_data = std::find(given.begin(), given.end(), "data") != given.end() ||
-                          std::find(given.begin(), given.end(), "text-pairs") != given.end();
+  const bool named_data = has(given, "data") || has(given, "text-pairs");
   if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return new_run(cli, given);
   if (!fs::is_regular_file(saved_path)) throw Error(fmt::format("{}: not a file", saved_path.string()));
   std::ifstream f(saved_path, std::ios::binary);
@@ -294,7 +296,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
       c.eval_data = cli.eval_data;
       // --eval-data '': no evaluation from now on, nor its saved options.
       auto unless_given = [&](const char* opt, auto& field, auto value) {
-        if (std::find(given.begin(), given.end(), opt) == given.end()) field = value;
+        if (!has(given, opt)) field = value;
       };
       if (c.eval_data.empty()) {
         const TrainConfig defaults;

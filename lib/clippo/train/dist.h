@@ -50,7 +50,7 @@ class Dist {
   // Collectives throw PeerLost when another rank is gone.
   // In place, summed over ranks: in float32, the tensors flattened into one
   // buffer per call (gradients); one tensor in its own dtype (counts in
-  // float64 or int64 stay exact).
+  // int64 stay exact).
   void all_reduce_sum(std::vector<torch::Tensor>& tensors);
   void all_reduce_sum(torch::Tensor& t);
   // Concatenates every rank's x along dim 0 (all ranks pass the same shape).

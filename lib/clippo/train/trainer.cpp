@@ -320,11 +320,11 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     uint64_t skipped, damaged;
   };
   auto data_health = [&] {
-    auto n = torch::tensor({static_cast<double>(loader.skipped_total()), static_cast<double>(loader.damaged_total())},
-                           torch::kFloat64);
+    auto n = torch::tensor({static_cast<int64_t>(loader.skipped_total()), static_cast<int64_t>(loader.damaged_total())},
+                           torch::kInt64);
     dist.all_reduce_sum(n);
-    return DataHealth{skipped_before + static_cast<uint64_t>(std::llround(n[0].item<double>())),
-                      damaged_before + static_cast<uint64_t>(std::llround(n[1].item<double>()))};
+    return DataHealth{skipped_before + static_cast<uint64_t>(n[0].item<int64_t>()),
+                      damaged_before + static_cast<uint64_t>(n[1].item<int64_t>())};
   };
 
   auto write_checkpoint = [&](int64_t step, const torch::Tensor& all, DataHealth health) {

@@ -64,7 +64,7 @@ void remove_stale_temporaries(const fs::path& dir) {
 }
 
 void keep_copy(const fs::path& checkpoint, const fs::path& keep) {
-  const fs::path temp = keep.parent_path() / fmt::format(".{}.tmp{}", keep.filename().string(), ::getpid());
+  const fs::path temp = temporary_beside(keep.string());
   std::error_code ec;
   fs::remove(temp, ec);
   // A copy, not a hard link: a link would change with checkpoint.npz when
