@@ -51,12 +51,11 @@ mkdir -p photos/sub
 $REF write-ppm photos/a.ppm 40 30 1
 $REF write-ppm photos/b.ppm 64 64 2
 $REF write-ppm photos/sub/c.ppm 17 23 3
-echo "not really a jpeg" >photos/notes.jpg
+printf '\xff\xd8\xffnot really a jpeg' >photos/notes.jpg  # a JPEG's first bytes, then text
 : >photos/empty.png
 expect_status 0 clippo-embed $CK photos/ -o out.shard --threads 2 --batch-size 2
 err=$(cat "$T/.stderr")
-expect_contains "$err" "warning: photos/notes.jpg: not an image" "text file named .jpg"
-expect_contains "$err" "warning: photos/notes.jpg: not an image (" "the decoder's reason given"
+expect_contains "$err" "warning: photos/notes.jpg: not an image (" "a broken JPEG, with the decoder's reason"
 expect_contains "$err" "warning: photos/empty.png: empty file" "empty file"
 expect_eq "$(grep -c warning "$T/.stderr")" 2 "warnings"
 $PY read_shard.py out.shard img.npy got.npy >shard.txt || fail "reading the output shard"
@@ -74,6 +73,13 @@ expect_status 0 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm --np
 close m.npy want.npy 1e-4
 expect_eq "$(wc -l <m.jsonl)" 3 "jsonl rows"
 expect_contains "$(sed -n 3p m.jsonl)" '"path":"photos/sub/c.ppm"' "jsonl path"
+# Through symbolic links (one dangling), as every writer does: the files they
+# lead to are written, the links kept, nothing else left.
+mkdir -p npyout && ln -s npyout/real.npy mlink.npy && touch npyout/real.jsonl && ln -s npyout/real.jsonl mlink.jsonl
+expect_status 0 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm --npy mlink.npy
+[ -L mlink.npy ] && [ -L mlink.jsonl ] || fail "--npy replaced its symbolic links"
+cmp -s npyout/real.npy m.npy && cmp -s npyout/real.jsonl m.jsonl || fail "--npy through links wrote other data"
+expect_eq "$(ls -A npyout | tr '\n' ' ')" "real.jsonl real.npy " "--npy through links left nothing else"
 
 # --- text lines, from a file and from stdin, against render_ref + the numpy forward
 printf 'a photo of a dog\nA PHOTO OF A CAT\n\nüñïçødé ✓ text that wraps over several lines of the tiny 32 px image\n' >lines.txt

@@ -5,7 +5,7 @@
 namespace clippo {
 
 void BadInput::report(const std::string& where, const std::string& reason, const std::string& detail) {
-  std::string msg = where + ": " + reason + (detail.empty() ? "" : " (" + detail + ")");
+  std::string msg = where + ": " + reason + (detail.empty() || detail == reason ? "" : " (" + detail + ")");
   if (policy_ == OnError::fail) throw Error(msg);
   uint64_t n;
   {

@@ -33,36 +33,59 @@ std::string temporary_beside(const std::string& target) {
   return (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), ::getpid())).string();
 }
 
-void write_file_atomic(const std::string& path_given, std::string_view data) {
-  const std::filesystem::path p(rename_target(path_given));
-  // Errors name the file a link led to as well.
-  const std::string path = p == path_given ? path_given : fmt::format("{} (-> {})", path_given, p.string());
-  const std::string temp = temporary_beside(p.string());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(fmt::format("{}: cannot create: {}", path, std::strerror(errno)));
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw Error(fmt::format("{}: cannot {}: {}", path, what, std::strerror(err)));
-  };
+AtomicFile::AtomicFile(const std::string& path) : target_(rename_target(path)), temp_(temporary_beside(target_)) {
+  name_ = target_ == path ? path : fmt::format("{} (-> {})", path, target_);
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(fmt::format("{}: cannot create: {}", name_, std::strerror(errno)));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!temp_.empty()) ::unlink(temp_.c_str());
+}
+
+void AtomicFile::fail(const char* what, int err) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(temp_.c_str());
+  temp_.clear();
+  throw Error(fmt::format("{}: cannot {}: {}", name_, what, std::strerror(err)));
+}
+
+void AtomicFile::write(std::string_view data) {
   for (size_t done = 0; done < data.size();) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail("write");
+    if (n <= 0) fail("write", n < 0 ? errno : ENOSPC);
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) fail("write");
-  if (::close(fd) != 0) {
+}
+
+void AtomicFile::finish() {
+  if (finished_) return;
+  if (::fsync(fd_) != 0) fail("write", errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail("write", errno);
+  finished_ = true;
+}
+
+void AtomicFile::commit() {
+  finish();
+  if (::rename(temp_.c_str(), target_.c_str()) != 0) {
     const int err = errno;
-    ::unlink(temp.c_str());
-    throw Error(fmt::format("{}: cannot write: {}", path, std::strerror(err)));
+    const std::string from = temp_;
+    ::unlink(temp_.c_str());
+    temp_.clear();
+    throw Error(fmt::format("{}: cannot rename from {}: {}", name_, from, std::strerror(err)));
   }
-  if (::rename(temp.c_str(), p.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    throw Error(fmt::format("{}: cannot rename from {}: {}", path, temp, std::strerror(err)));
-  }
+  temp_.clear();
+}
+
+void write_file_atomic(const std::string& path, std::string_view data) {
+  AtomicFile file(path);
+  file.write(data);
+  file.commit();
 }
 
 }  // namespace clippo

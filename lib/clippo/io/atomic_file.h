@@ -5,11 +5,35 @@
 
 namespace clippo {
 
-// Writes `data` to a hidden temporary file beside `path` (named for this
-// process, so concurrent runs do not share it), fsyncs it and renames it to
-// `path`, or to the file a symbolic link there points to. Throws Error
-// naming `path` and the system's reason; the temporary file is then removed
-// and any old `path` is left as it was.
+// A file written under a hidden temporary name beside its target and renamed
+// over it at the end, so a reader sees the old file or the whole new one.
+// The target is the end of the symbolic links at `path`, so a link stays
+// one. Errors are Error naming `path` (and where a link led) with the
+// system's reason; any old file is then left as it was.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path);
+  ~AtomicFile();  // before commit(): the temporary file is removed
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  int fd() const { return fd_; }
+  // `path`, or "PATH (-> TARGET)" where a link led elsewhere: for messages.
+  const std::string& name() const { return name_; }
+  void write(std::string_view data);
+  // fsyncs and closes the file, still under its temporary name.
+  void finish();
+  // finish() if not yet, then renames the file over its target.
+  void commit();
+
+ private:
+  [[noreturn]] void fail(const char* what, int err);
+  std::string target_, temp_, name_;
+  int fd_ = -1;
+  bool finished_ = false;
+};
+
+// AtomicFile(path), its data, commit().
 void write_file_atomic(const std::string& path, std::string_view data);
 
 // Where such a file for `path` goes: the end of the symbolic links there

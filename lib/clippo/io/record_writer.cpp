@@ -53,12 +53,9 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd_ < 0) throw Error(fmt::format("{}: cannot open: {}", path_, std::strerror(errno)));
   } else {
-    const fs::path p(rename_target(path_));  // a symbolic link stays one
-    target_ = p.string();
-    if (p.has_parent_path()) fs::create_directories(p.parent_path());
-    temp_ = temporary_beside(target_);
-    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(fmt::format("{}: cannot create: {}", path_, std::strerror(errno)));
+    if (const fs::path dir = fs::path(rename_target(path_)).parent_path(); !dir.empty()) fs::create_directories(dir);
+    file_.emplace(path_);
+    fd_ = file_->fd();
   }
   archive_ = archive_write_new();
   // pax keeps long names and large sizes; GNU tar and Python's tarfile read it.
@@ -94,14 +91,7 @@ RecordWriter::~RecordWriter() {
     archive_write_fail(archive_);
     archive_write_free(archive_);
   }
-  if (finished_) {
-    ::unlink(temp_.c_str());
-  } else if (!temp_.empty() && fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(temp_.c_str());
-  } else if (fd_ >= 0 && fd_ != STDOUT_FILENO) {
-    ::close(fd_);
-  }
+  if (!file_ && fd_ >= 0 && fd_ != STDOUT_FILENO) ::close(fd_);  // a file_ removes its temporary itself
 }
 
 void RecordWriter::check(int rc, const char* what) {
@@ -145,27 +135,17 @@ void RecordWriter::finish() {
   check(archive_write_close(archive_), "close");
   archive_write_free(archive_);
   archive_ = nullptr;
-  if (temp_.empty()) {  // stdout, a device or a FIFO
-    int fd = fd_;
-    fd_ = -1;
-    if (fd != STDOUT_FILENO && ::close(fd) != 0)
-      throw Error(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
-    return;
-  }
-  if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-    fd_ = -1;
-    ::unlink(temp_.c_str());
+  const int fd = fd_;
+  fd_ = -1;
+  if (file_) {
+    file_->finish();
+  } else if (fd != STDOUT_FILENO && ::close(fd) != 0) {  // a device or a FIFO
     throw Error(fmt::format("{}: cannot write: {}", path_, std::strerror(errno)));
   }
-  fd_ = -1;
-  finished_ = true;
 }
 
 void RecordWriter::commit() {
-  if (!finished_) return;
-  if (::rename(temp_.c_str(), target_.c_str()) != 0)
-    throw Error(fmt::format("{}: cannot rename from {}: {}", path_, temp_, std::strerror(errno)));
-  finished_ = false;
+  if (file_ && !archive_) file_->commit(), file_.reset();
 }
 
 namespace {

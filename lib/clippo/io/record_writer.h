@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "clippo/io/atomic_file.h"
 #include "clippo/io/paths.h"
 #include "clippo/io/record.h"
 
@@ -47,9 +48,9 @@ class RecordWriter {
 
  private:
   void check(int rc, const char* what);
-  std::string path_, temp_, target_;  // target_: where temp_ is renamed to (path_, or where its link points)
-  int fd_ = -1;
-  bool finished_ = false;  // temp_ is complete and awaits commit()
+  std::string path_;
+  std::optional<AtomicFile> file_;  // none for stdout, a device or a FIFO
+  int fd_ = -1;                     // what the archive writes to
   archive* archive_ = nullptr;
   uint64_t records_ = 0, bytes_ = 0;
 };

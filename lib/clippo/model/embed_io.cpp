@@ -2,13 +2,14 @@
 
 #include <fmt/core.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include "clippo/cli/error.h"
+#include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
 
 namespace clippo::model {
@@ -55,68 +56,63 @@ class ShardOutput : public EmbedOutput {
 class NpyOutput : public EmbedOutput {
  public:
   static constexpr size_t kHeader = 128;
-  NpyOutput(std::string path, int dim, DType dtype) : path_(std::move(path)), dim_(dim), dtype_(dtype) {
-    std::string stem = path_.size() > 4 && path_.compare(path_.size() - 4, 4, ".npy") == 0
-                           ? path_.substr(0, path_.size() - 4)
-                           : path_;
-    jsonl_path_ = stem + ".jsonl";
-    // As -o does, a missing folder is made.
-    if (auto dir = std::filesystem::path(path_).parent_path(); !dir.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-    }
-    f_ = std::fopen((path_ + ".tmp").c_str(), "wb");
-    const int f_errno = errno;
-    j_ = f_ ? std::fopen((jsonl_path_ + ".tmp").c_str(), "wb") : nullptr;
-    if (!f_ || !j_) {
-      const std::string reason = std::strerror(f_ ? errno : f_errno);
-      if (f_) std::fclose(f_), std::remove((path_ + ".tmp").c_str());  // a constructor that throws runs no destructor
-      throw Error(fmt::format("{}: cannot create: {}", !f_ ? path_ : jsonl_path_, reason));
-    }
-    std::string h = header(0);
-    std::fwrite(h.data(), 1, h.size(), f_);
-  }
-  ~NpyOutput() override {
-    if (f_) std::fclose(f_), std::remove((path_ + ".tmp").c_str());
-    if (j_) std::fclose(j_), std::remove((jsonl_path_ + ".tmp").c_str());
+  NpyOutput(const std::string& path, int dim, DType dtype)
+      : dim_(dim), dtype_(dtype), npy_(made_beside(path)), jsonl_(jsonl_for(path)) {
+    npy_.write(header(0));
   }
   void write(Record&, const std::vector<std::pair<std::string, std::string>>& meta, const float* img,
              const float* txt) override {
     if (img && txt)
       throw UsageError("--npy writes one matrix: choose --fields image or --fields text for records that have both");
     const float* row = img ? img : txt;
-    std::string bytes = make_npy_from_floats(row, {dim_}, dtype_);
-    size_t data = bytes.size() - static_cast<size_t>(dim_) * dtype_size(dtype_);
-    if (std::fwrite(bytes.data() + data, 1, bytes.size() - data, f_) != bytes.size() - data)
-      throw Error(path_ + ": write failed (disk full?)");
+    const std::string bytes = make_npy_from_floats(row, {dim_}, dtype_);
+    rows_buf_.append(bytes, bytes.size() - static_cast<size_t>(dim_) * dtype_size(dtype_));
     JsonWriter js;
     js.begin_object();
     for (auto& [k, v] : meta) js.key(k).value(v);
     js.end_object();
-    std::string line = js.str() + "\n";
-    std::fwrite(line.data(), 1, line.size(), j_);
+    jsonl_buf_ += js.str() + "\n";
     ++rows_;
+    if (rows_buf_.size() + jsonl_buf_.size() >= (1 << 20)) flush();
   }
   void close() override {
-    std::string h = header(rows_);
-    // ferror: any earlier write that failed (the .jsonl's rows, the header).
-    bool ok = std::fseek(f_, 0, SEEK_SET) == 0 && std::fwrite(h.data(), 1, h.size(), f_) == h.size() &&
-              std::fflush(f_) == 0 && std::fflush(j_) == 0 && !std::ferror(f_) && !std::ferror(j_);
-    ok = (std::fclose(f_) == 0) & (std::fclose(j_) == 0) && ok;
-    f_ = j_ = nullptr;
-    if (!ok) throw Error(path_ + ": write failed (disk full?)");
-    std::filesystem::rename(path_ + ".tmp", path_);
-    std::filesystem::rename(jsonl_path_ + ".tmp", jsonl_path_);
+    flush();
+    // The header, now that the row count is known, over its placeholder.
+    const std::string h = header(rows_);
+    if (::pwrite(npy_.fd(), h.data(), h.size(), 0) != static_cast<ssize_t>(h.size()))
+      throw Error(fmt::format("{}: cannot write: {}", npy_.name(), std::strerror(errno)));
+    npy_.finish();
+    jsonl_.finish();
+    npy_.commit();
+    jsonl_.commit();
   }
 
  private:
+  // As -o does, a missing folder is made.
+  static const std::string& made_beside(const std::string& path) {
+    if (auto dir = std::filesystem::path(path).parent_path(); !dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+    }
+    return path;
+  }
+  static std::string jsonl_for(const std::string& path) {
+    const bool npy = path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
+    return (npy ? path.substr(0, path.size() - 4) : path) + ".jsonl";
+  }
+  void flush() {
+    npy_.write(rows_buf_);
+    jsonl_.write(jsonl_buf_);
+    rows_buf_.clear();
+    jsonl_buf_.clear();
+  }
   std::string header(uint64_t rows) const {
     return make_npy_header(dtype_, {static_cast<int64_t>(rows), dim_}, kHeader);
   }
-  std::string path_, jsonl_path_;
   int64_t dim_;
   DType dtype_;
-  std::FILE *f_ = nullptr, *j_ = nullptr;
+  AtomicFile npy_, jsonl_;
+  std::string rows_buf_, jsonl_buf_;  // written a megabyte at a time
   uint64_t rows_ = 0;
 };
 

@@ -178,7 +178,7 @@ NpzArrays read_npz(const std::string& path, const std::function<bool(const std::
 void write_npz(const std::string& path, const NpzArrays& arrays, bool compress) {
   namespace fs = std::filesystem;
   const std::string target = rename_target(path);  // a symbolic link stays one
-  std::string temp = target + ".tmp" + std::to_string(::getpid());
+  const std::string temp = temporary_beside(target);  // libzip writes to TEMP.XXXXXX and renames it to TEMP
   std::error_code ec;
   fs::remove(temp, ec);
   int err = 0;
