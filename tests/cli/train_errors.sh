@@ -71,7 +71,7 @@ expect_status 2 clippo-train --workdir w_dir --steps 6 --data dir/more.shard
 expect_contains "$(cat .stderr)" "w_dir holds a run with --data" "other files for --data on a resume"
 mkdir empty_dir && cp caps.tsv empty_dir/
 expect_status 1 clippo-train --data empty_dir "${TINY[@]}" --steps 1 --workdir w_empty_dir
-expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tar.zst) in it" "--data DIR without shards"
+expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tgz, .tar.zst, .tzst) in it" "--data DIR without shards"
 
 # --- skipped records: named with file and key, counted at the end ---------------
 expect_status 0 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --workdir w_skip
@@ -179,6 +179,16 @@ expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir 
 [ -f elsewhere/ckpt.npz ] && [ -f elsewhere/config.json ] || fail "the files behind the links were not written"
 expect_status 0 clippo-train --workdir w_links --steps 3
 expect_contains "$(cat .stderr)" "resuming w_links at step 2" "a resume through the links"
+# What a killed run left beside the files the links lead to goes, but not a
+# live process's temporary (the workdir's lock does not cover that folder),
+# nor another file's.
+dead=$(sh -c 'echo $$')
+echo 1 >"elsewhere/.ckpt.npz.tmp$dead" && echo 2 >"elsewhere/.ckpt.npz.tmp$dead.AbC123"
+echo 3 >"elsewhere/.config.json.tmp$dead" && echo 4 >"elsewhere/.ckpt.npz.tmp$$" && echo 5 >"elsewhere/.other.npz.tmp$dead"
+expect_status 0 clippo-train --workdir w_links --steps 4
+expect_contains "$(cat .stderr)" "removed 3 temporary file(s) of a killed run" "stale temporaries beside link targets"
+expect_eq "$(cd elsewhere && ls -A | grep tmp | tr '\n' ' ')" ".ckpt.npz.tmp$$ .other.npz.tmp$dead " \
+  "only the dead run's temporaries of the linked files removed"
 # A link to a FIFO (or a device: /dev/null) is not followed, or the rename
 # would replace it.
 mkdir -p w_fifolink && mkfifo elsewhere/fifo && ln -s ../elsewhere/fifo w_fifolink/config.json

@@ -100,7 +100,7 @@ std::vector<std::string> list_directory(const std::string& path, bool (*accept)(
   if (found.empty())
     throw Error(fmt::format("{}: a directory with no {} in it", path,
                             accept == is_image_path   ? "images"
-                            : accept == is_shard_path ? "shards (.shard, .tar, .tar.gz, .tar.zst)"
+                            : accept == is_shard_path ? "shards (.shard, .tar, .tar.gz, .tgz, .tar.zst, .tzst)"
                                                       : "files"));
   std::sort(found.begin(), found.end());
   return found;

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <regex>
 
@@ -46,18 +48,46 @@ WorkdirLock::~WorkdirLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
+namespace {
+
+// The NAME and PID of a temporary file ".NAME.tmpPID", or of libzip's own
+// ".NAME.tmpPID.XXXXXX" inside a checkpoint's ("NAME.tmpPID[.XXXXXX]": how
+// versions before 2026-12 named a checkpoint's).
+std::optional<std::pair<std::string, pid_t>> parse_temporary(const std::string& file) {
+  static const std::regex temporary(R"(\.?(.+)\.tmp(\d{1,9})(?:\.\w+)?)");
+  std::smatch m;
+  if (!std::regex_match(file, m, temporary)) return std::nullopt;
+  return std::pair{m[1].str(), static_cast<pid_t>(std::stol(m[2].str()))};
+}
+
+}  // namespace
+
 void remove_stale_temporaries(const fs::path& dir) {
-  // write_npz's (and libzip's) "checkpoint.npz.tmpPID[.XXXXXX]", write_file_atomic's
-  // ".NAME.tmpPID", keep_copy's ".checkpoint-STEP.npz.tmpPID".
-  static const std::regex stale(R"(checkpoint\.npz\.tmp\d+(\.\w+)?|\.(checkpoint-\d+\.npz|config\.json|metrics\.jsonl)\.tmp\d+)");
   uint64_t files = 0, bytes = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    std::error_code size_ec;
-    if (!e.is_regular_file(ec) || !std::regex_match(name, stale)) continue;
-    const auto size = e.file_size(size_ec);
-    if (fs::remove(e.path(), ec)) ++files, bytes += size_ec ? 0 : size;
+  auto remove_in = [&](const fs::path& folder, const std::function<bool(const std::string&, pid_t)>& stale) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(folder, ec)) {
+      const auto temporary = parse_temporary(e.path().filename().string());
+      std::error_code size_ec;
+      if (!temporary || !e.is_regular_file(ec) || !stale(temporary->first, temporary->second)) continue;
+      const auto size = e.file_size(size_ec);
+      if (fs::remove(e.path(), ec)) ++files, bytes += size_ec ? 0 : size;
+    }
+  };
+  static const std::regex ours(R"(checkpoint\.npz|checkpoint-\d+\.npz|config\.json|metrics\.jsonl)");
+  remove_in(dir, [](const std::string& name, pid_t) { return std::regex_match(name, ours); });
+  // A file of the run that is a link was written beside the file it leads
+  // to. Outside the workdir its lock does not keep others out, so there only
+  // the temporaries of processes that have ended go.
+  for (const char* name : {"checkpoint.npz", "config.json", "metrics.jsonl"}) {
+    const fs::path target(rename_target((dir / name).string()));
+    if (target == dir / name) continue;
+    std::error_code ec;
+    const fs::path folder = target.has_parent_path() ? target.parent_path() : ".";
+    const bool inside = fs::equivalent(folder, dir, ec);
+    remove_in(folder, [&](const std::string& n, pid_t pid) {
+      return n == target.filename() && (inside || (::kill(pid, 0) != 0 && errno == ESRCH));
+    });
   }
   if (files)
     log::info("{}: removed {} temporary file(s) of a killed run ({:.1f} MB)", dir.string(), files, bytes / 1e6);

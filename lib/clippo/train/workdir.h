@@ -24,9 +24,9 @@ class WorkdirLock {
   int fd_ = -1;
 };
 
-// Removes what killed runs left in DIR: checkpoint.npz.tmp*, the hidden
-// temporaries of config.json, metrics.jsonl and kept copies. Call it with
-// the lock held.
+// Removes what killed runs left: the hidden temporaries of checkpoint.npz,
+// its kept copies, config.json and metrics.jsonl in DIR, and, where those
+// are links, beside the files they lead to. Call it with the lock held.
 void remove_stale_temporaries(const std::filesystem::path& dir);
 
 // Keeps a copy of `checkpoint` as `keep`, whole or not at all: copied to a
