@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
       ("out-dim", cli::po::value(&c.out_dim)->default_value(0)->value_name("N"), "embedding size (0 = the width)")
       ("init", cli::po::value(&c.init)->value_name("NPZ"), "start from a big_vision checkpoint's params (optimizer fresh; sizes not given are its own)")
       ("init-skip", cli::po::value(&c.init_skip)->value_name("PART"), "keep arrays with this part of their path fresh (e.g. head, pos_embedding; repeatable)")
-      ("batch-size", cli::po::value(&c.batch_size)->default_value(256)->value_name("N"), "global batch size, split over the processes (CLIPPO: 10240)")
+      ("batch-size", cli::po::value(&c.batch_size)->default_value(256)->value_name("N"), "global batch size, split evenly over the processes (CLIPPO: 10240)")
       ("steps", cli::po::value(&s.total_steps)->default_value(10000)->value_name("N"), "training steps (CLIPPO: 250000)")
       ("optimizer", cli::po::value(&o.name)->default_value("adafactor")->value_name("NAME"), "adafactor (big_vision) or adamw (beta2 0.999, eps 1e-8)")
       ("lr", cli::po::value(&o.lr)->default_value(1e-3, "0.001")->value_name("LR"), "peak learning rate")
