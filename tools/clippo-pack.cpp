@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
                      cli::kOutput | cli::kThreads | cli::kOnError | cli::kShards);
     std::string images, captions, jsonl, csv, image_field, text_field, label_field;
     std::vector<std::string> inputs, sentences;
-    int64_t shuffle_buffer = 0, min_chars = 0, max_chars = 0;
+    int64_t shuffle_buffer = 0, min_chars = 0, max_chars = 0, seed = 0;  // signed: "-1" would read as 2^64-1
     pack::PackOptions o;
     cmd.options().add_options()
       ("images", cli::po::value(&images)->value_name("DIR"), "folder of images (recursive); captions from --captions or sidecar .txt files")
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
       ("min-caption-chars", cli::po::value(&min_chars)->value_name("N")->default_value(0), "skip captions with fewer characters (and records without one)")
       ("max-caption-chars", cli::po::value(&max_chars)->value_name("N")->default_value(0), "skip captions with more characters (0: no limit)")
       ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars)")
-      ("seed", cli::po::value(&o.seed)->value_name("N")->default_value(0), "random seed for --shuffle")
+      ("seed", cli::po::value(&seed)->value_name("N")->default_value(0), "random seed for --shuffle")
       ("shuffle-buffer", cli::po::value(&shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input")
       ("keep-keys", cli::po::bool_switch(&o.keep_keys), "keep the input keys of re-sharded tars (default: renumber 000000000...)");
     cmd.hidden().add_options()("input", cli::po::value(&inputs));
@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
     if (o.resize < 0 || o.min_image_size < 0) throw UsageError("sizes must be >= 0");
     if (shuffle_buffer < 1) throw UsageError(fmt::format("--shuffle-buffer {}: must be at least 1", shuffle_buffer));
     o.shuffle_buffer = static_cast<size_t>(shuffle_buffer);
+    if (seed < 0) throw UsageError(fmt::format("--seed {}: must be >= 0", seed));
+    o.seed = static_cast<uint64_t>(seed);
     if (min_chars < 0 || max_chars < 0) throw UsageError("--min-caption-chars and --max-caption-chars must be >= 0");
     o.min_caption_chars = static_cast<size_t>(min_chars), o.max_caption_chars = static_cast<size_t>(max_chars);
     o.output = cmd.output;

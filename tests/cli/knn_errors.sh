@@ -67,6 +67,8 @@ expect_status 2 clippo-knn build --db noheader.shard --index-type Bogus99 -o y.i
 expect_contains "$(cat "$T/.stderr")" "not a FAISS index_factory string" "bad factory"
 expect_status 2 clippo-knn build --db noheader.shard
 expect_contains "$(cat "$T/.stderr")" "give -o DIR" "build without -o"
+expect_status 2 clippo-knn build --db noheader.shard --seed -1 -o y.index  # not read as 2^64-1
+expect_contains "$(cat "$T/.stderr")" "--seed -1: must be >= 0" "a negative seed"
 expect_status 2 clippo-knn zeroshot --db noheader.shard
 expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard --field foo
 expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --nprobe 0

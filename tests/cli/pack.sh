@@ -179,6 +179,8 @@ expect_stop_on_stall "--sentences on a stalled pipe" stall.txt clippo-pack --sen
 expect_status 2 clippo-pack --images big --shuffle-buffer 0 -o x.shard
 expect_status 2 clippo-pack --images big --min-caption-chars -1 -o x.shard
 expect_status 2 clippo-pack --images big --shard-size -1 -o 'x-%d.shard'
+expect_status 2 clippo-pack --images big --shuffle --seed -1 -o x.shard  # not read as 2^64-1
+expect_contains "$(cat "$T/.stderr")" "--seed -1: must be >= 0" "a negative seed"
 
 # --- folders: a link loop, a broken link and unread formats are reported, not fatal
 mkdir -p lp/a && cp photos/c.png lp/a/ && echo "a cat" >lp/a/c.txt && ln -s .. lp/a/loop && ln -s /nonexistent lp/a/gone.png

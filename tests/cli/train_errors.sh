@@ -377,6 +377,15 @@ import json
 c = json.load(open('w_typo/config.json')); c['stpes'] = 9; json.dump(c, open('w_typo/config.json', 'w'))"
 expect_status 1 clippo-train --workdir w_typo
 expect_contains "$(cat .stderr)" "w_typo/config.json: unknown field 'stpes'" "an unknown field in config.json"
+# A seed past 2^53 (from date +%s%N) comes back from config.json exactly,
+# so the resume keeps the data order and accepts the same --seed.
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --seed 1764662400123456789 --workdir w_seed
+expect_status 0 clippo-train --workdir w_seed --steps 2 --seed 1764662400123456789
+$PY -c "
+import json, numpy as np
+assert json.load(open('w_seed/config.json'))['seed'] == 1764662400123456789
+assert int(np.load('w_seed/checkpoint.npz')['state/seed'][0]) == 1764662400123456789" ||
+  fail "a large seed did not survive the resume"
 # A workdir that cannot be one: said before any work.
 touch w_afile && ln -s nowhere/deeper w_dangling
 expect_status 2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_afile
@@ -388,6 +397,17 @@ $PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpoint
   fail "a resume could not turn --grad-checkpointing on"
 
 # Options that cannot work are usage errors before the workdir is made.
+# (Sizes TINY sets.)
+while IFS='|' read -r opts want; do
+  # shellcheck disable=SC2086
+  expect_status 2 clippo-train --data good.shard --steps 1 $opts --workdir w_bad
+  expect_contains "$(cat .stderr)" "$want" "$opts"
+  [ -e w_bad ] && { fail "$opts left a workdir"; rm -rf w_bad; }
+done <<'EOF_CASES'
+--variant mu/4 --res 1024|resolution 1024 makes 65536 patches an image, more than 16384
+--variant mu/4 --res 16 --batch-size 1|--batch-size 1: must be in 2..16777216 (the contrastive loss needs negatives)
+--variant mu/4 --res 16 --batch-size 4294967304|--batch-size 4294967304: must be in 2..16777216
+EOF_CASES
 while IFS='|' read -r opts want; do
   # shellcheck disable=SC2086
   expect_status 2 clippo-train "${TINY[@]}" --steps 2 $opts --workdir w_bad
@@ -396,7 +416,9 @@ while IFS='|' read -r opts want; do
 done <<'EOF_CASES'
 --text-pairs good.shard|--data: no image/text shards (give --data, or --text-pair-fraction 1
 --data good.shard --text-pair-fraction 0.5|--text-pair-fraction needs --text-pairs shards
---data good.shard --text-pairs good.shard --text-pair-fraction 1.5|--text-pair-fraction must be in [0, 1]
+--data good.shard --text-pairs good.shard --text-pair-fraction 1.5|--text-pair-fraction 1.5: must be in [0, 1]
+--data good.shard --text-pairs good.shard --text-pair-fraction nan|--text-pair-fraction nan: must be in [0, 1]
+--data good.shard --seed -1|--seed -1: must be >= 0
 --data good.shard --init-skip head|--init-skip needs --init
 --data good.shard --font /nonexistent.hex|--font /nonexistent.hex: no such file
 --data good.shard --eval-size 0|--eval-size 0: must be >= 1

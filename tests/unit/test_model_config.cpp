@@ -24,6 +24,8 @@ TEST_CASE("model config: variants, explicit sizes, names") {
   CHECK_THROWS_WITH(ModelConfig::from_variant("X/16"), Catch::Contains("unknown model variant 'X/16'"));
   CHECK_THROWS_WITH(ModelConfig::from_variant("B"), Catch::Contains("patch"));
   CHECK_THROWS_WITH(ModelConfig::from_variant("B/16", 100), Catch::Contains("not a positive multiple of the patch"));
+  CHECK_NOTHROW(ModelConfig::from_variant("B/16", 2048));  // 128 x 128 patches: the most there may be
+  CHECK_THROWS_WITH(ModelConfig::from_variant("B/16", 2064), Catch::Contains("makes 16641 patches an image, more than 16384"));
   auto js = JsonObject::parse(b.to_json(), "config");
   CHECK(js.get("variant") == "B/16");
   CHECK(js.get("resolution") == "224");

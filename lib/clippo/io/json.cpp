@@ -172,6 +172,12 @@ std::optional<double> JsonObject::get_number(std::string_view field) const {
   return v;
 }
 
+std::optional<int64_t> JsonObject::get_integer(std::string_view field) const {
+  int64_t v;
+  if (!impl_ || impl_->root.get_object()[field].get_int64().get(v)) return std::nullopt;
+  return v;
+}
+
 std::optional<bool> JsonObject::get_bool(std::string_view field) const {
   bool v;
   if (!impl_ || impl_->root.get_object()[field].get_bool().get(v)) return std::nullopt;

@@ -55,9 +55,10 @@ class JsonObject {
   // The top-level field names, in document order.
   std::vector<std::string> keys() const;
   // Typed top-level fields: nullopt when missing or of another type
-  // (integers read as numbers).
+  // (integers read as numbers; get_integer: exactly, none past int64).
   std::optional<std::string> get_string(std::string_view field) const;
   std::optional<double> get_number(std::string_view field) const;
+  std::optional<int64_t> get_integer(std::string_view field) const;
   std::optional<bool> get_bool(std::string_view field) const;
   // A dotted path into nested objects ("model.variant").
   std::optional<std::string> get_path(std::string_view path) const;

@@ -306,7 +306,7 @@ int embed_main(int argc, char** argv) {
     std::string ckpt, text_file, npy, info, fields, precision, dtype_name;
     std::vector<std::string> inputs, fonts;
     EmbedderOptions eo;
-    uint64_t benchmark = 0;
+    int64_t benchmark = 0;  // signed: "-1" would read as 2^64-1
     bool keep_images = false;
     cmd.options().add_options()
       ("text", cli::po::value(&text_file)->value_name("FILE"), "embed each line of FILE ('-' = stdin) as rendered text")
@@ -344,6 +344,7 @@ int embed_main(int argc, char** argv) {
       f = std::filesystem::absolute(f).string();
     }
     eo.fonts = fonts;
+    if (benchmark < 0) throw UsageError(fmt::format("--benchmark {}: must be >= 1", benchmark));
     if (benchmark > 0) {
       if (!inputs.empty() || !text_file.empty()) throw UsageError("--benchmark takes only the checkpoint");
       return run_benchmark(ckpt, eo, benchmark);

@@ -75,6 +75,13 @@ void ModelConfig::validate() const {
   if (width % heads) throw Error(fmt::format("model {}: width {} is not a multiple of {} heads", variant(), width, heads));
   if (res <= 0 || res % patch)
     throw Error(fmt::format("model {}: resolution {} is not a positive multiple of the patch size {}", variant(), res, patch));
+  // A sanity bound, far past any released model (1024 px at /16 is 4096):
+  // one attention matrix of so many patches is already a gigabyte an image,
+  // and a typo (--res 100000) should not meet the allocator first.
+  if (constexpr int64_t kMaxPatches = 16384; int64_t{grid()} * grid() > kMaxPatches)
+    throw Error(fmt::format("model {}: resolution {} makes {} patches an image, more than {} (a larger patch or a "
+                            "lower resolution)",
+                            variant(), res, int64_t{grid()} * grid(), kMaxPatches));
   if (pool != "map" && pool != "gap" && pool != "tok")
     throw Error(fmt::format("model {}: unknown pool type '{}' (map, gap or tok)", variant(), pool));
   if (posemb != "learn" && posemb != "sincos2d")

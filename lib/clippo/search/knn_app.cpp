@@ -58,7 +58,7 @@ struct App {
   std::string classes_file, prompts = "clip80", class_emb, label_field, predictions, image_field = "image_id";
   int k = 10, nprobe = 0, ef_search = 0, batch_size = 0;
   int64_t train_size = 100000;
-  uint64_t seed = 1;
+  int64_t seed = 1;  // signed: "-1" would read as 2^64-1
   bool no_normalize = false;
   ModelFactory factory;
   SearchFactory search_factory;
@@ -277,6 +277,8 @@ struct App {
 
   int build() {
     if (cmd.output == "-") throw UsageError("build writes an index directory: give -o DIR");
+    if (seed < 0) throw UsageError(fmt::format("--seed {}: must be >= 0", seed));
+    if (train_size < 1) throw UsageError(fmt::format("--train-size {}: must be >= 1", train_size));
     Collection& c = database();
     std::string f = c.resolve_field(field);
     const Vectors& v = c.field(f);

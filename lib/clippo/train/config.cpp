@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <type_traits>
 
 #include "clippo/cli/log.h"
@@ -88,9 +89,16 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
     out = std::move(*v);
   };
   auto num = [&](const char* k, auto& out) {
-    auto v = doc.get_number(k);
-    if (!v) throw bad(k);
-    out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+    using T = std::remove_reference_t<decltype(out)>;
+    if constexpr (std::is_integral_v<T>) {  // exactly: a seed past 2^53 would not survive a double
+      auto v = doc.get_integer(k);
+      if (!v || *v < std::numeric_limits<T>::min() || *v > std::numeric_limits<T>::max()) throw bad(k);
+      out = static_cast<T>(*v);
+    } else {
+      auto v = doc.get_number(k);
+      if (!v) throw bad(k);
+      out = static_cast<T>(*v);
+    }
   };
   auto list = [&](const char* k, std::vector<std::string>& out) {
     auto v = doc.get_strings(k);
@@ -158,13 +166,19 @@ void TrainConfig::validate() const {
   if (workdir.empty()) throw UsageError("--workdir is required");
   if (data.empty() && text_pairs.empty())
     throw UsageError("--data is required for a new run (or --text-pairs with --text-pair-fraction 1)");
-  if (batch_size < 1) throw UsageError("--batch-size must be at least 1");
+  // One example has no negatives: its loss is 0 and nothing is learnt. The
+  // upper bound only catches typos before the sizes overflow.
+  if (batch_size < 2 || batch_size > (int64_t{1} << 24))
+    throw UsageError(fmt::format("--batch-size {}: must be in 2..{} (the contrastive loss needs negatives)", batch_size,
+                                 int64_t{1} << 24));
+  if (seed < 0) throw UsageError(fmt::format("--seed {}: must be >= 0", seed));
   for (const auto* list : {&data, &text_pairs})
     if (std::find(list->begin(), list->end(), "-") != list->end())
       throw UsageError(fmt::format("--{} -: training reads its shards again each pass, and standard input can be "
                                    "read once: save the stream to a file first",
                                    list == &data ? "data" : "text-pairs"));
-  if (text_pair_fraction < 0 || text_pair_fraction > 1) throw UsageError("--text-pair-fraction must be in [0, 1]");
+  if (!(text_pair_fraction >= 0 && text_pair_fraction <= 1))  // NaN too
+    throw UsageError(fmt::format("--text-pair-fraction {}: must be in [0, 1]", text_pair_fraction));
   if (text_pair_fraction > 0 && text_pairs.empty()) throw UsageError("--text-pair-fraction needs --text-pairs shards");
   if (data.empty() && std::llround(text_pair_fraction * batch_size) < batch_size)
     throw UsageError("--data: no image/text shards (give --data, or --text-pair-fraction 1 to train on text pairs alone)");

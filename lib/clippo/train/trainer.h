@@ -33,7 +33,7 @@ struct TrainConfig {
   int64_t batch_size = 256;  // global
   OptimConfig optim;
   Schedule schedule;
-  uint64_t seed = 0;
+  int64_t seed = 0;
   // run
   std::string workdir;
   int64_t checkpoint_every = 1000, keep_every = 0, log_every = 50;
