@@ -48,8 +48,17 @@ std::string fmt_duration(double s) {
   return fmt::format("{}s", x);
 }
 
-std::vector<std::string> expand(const std::vector<std::string>& patterns) {
-  return patterns.empty() ? std::vector<std::string>{} : expand_inputs(patterns, is_shard_path);
+// The files of --OPTION's patterns. Each pass (or evaluation) reads them
+// again, so a pipe (a FIFO, <(...)) would end after the first, or hang.
+std::vector<std::string> expand(const char* option, const std::vector<std::string>& patterns) {
+  if (patterns.empty()) return {};
+  auto files = expand_inputs(patterns, is_shard_path);
+  for (const auto& f : files)
+    if (std::error_code ec; fs::exists(fs::status(f, ec)) && !fs::is_regular_file(fs::status(f, ec)))
+      throw UsageError(fmt::format("--{} {}: not a regular file (a pipe?), and training reads its shards more than "
+                                   "once: save the stream to a file first",
+                                   option, f));
+  return files;
 }
 
 // Replicas of one model must run one configuration from one step: a rank
@@ -192,9 +201,9 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   if (cfg.variant_from_init || cfg.res_from_init) take_init_sizes(cfg, dist.is_main());
   const auto mc = cfg.model();
   DataConfig dc;
-  dc.data = expand(cfg.data);
-  dc.text_pairs = expand(cfg.text_pairs);
-  const auto eval_files = dist.is_main() ? expand(cfg.eval_data) : std::vector<std::string>{};
+  dc.data = expand("data", cfg.data);
+  dc.text_pairs = expand("text-pairs", cfg.text_pairs);
+  const auto eval_files = dist.is_main() ? expand("eval-data", cfg.eval_data) : std::vector<std::string>{};
   // A folder or pattern of a resumed run that names other files now: the
   // saved position is over the old ones.
   if (const std::string now = TrainConfig::describe_files(dc.data, dc.text_pairs); cfg.data_files != now) {
