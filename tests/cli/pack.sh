@@ -103,13 +103,18 @@ expect_status 1 clippo-pack cut0.tar -o cut0.shard
 expect_contains "$(cat "$T/.stderr")" "no records packed" "nothing packed"
 [ -e cut0.shard ] && fail "an empty shard was left"
 # where the damage is: a byte of the tar, of the decoded one when compressed;
-# an empty file is called one
+# an empty file is called one, and noise is not called empty
 mkdir -p rnd && head -c 600000 /dev/urandom >rnd/k.bin && tar cf rnd.tar -C rnd k.bin && zstd -q rnd.tar
 head -c 300000 rnd.tar.zst >cut.tar.zst
 : >empty.tar
 expect_status 1 clippo-pack cut.tar.zst empty.tar -o cutz.shard
 expect_contains "$(cat "$T/.stderr")" "of its zstd-decoded tar" "damage in a compressed input"
 expect_contains "$(cat "$T/.stderr")" "empty.tar: an empty file, not a tar archive" "an empty input"
+# Bytes that are not a tar at all: called so, not empty.
+head -c 5000 rnd/k.bin >noise.shard && head -c 5000 rnd/k.bin | zstd -q >noise.tar.zst
+expect_status 1 clippo-pack noise.shard noise.tar.zst -o noise-out.shard
+expect_contains "$(cat "$T/.stderr")" "noise.shard: not a tar archive (nor one compressed with" "noise named"
+expect_contains "$(cat "$T/.stderr")" "noise.tar.zst: its zstd-decoded bytes are not a tar archive" "decoded noise named"
 
 # --- shuffle: deterministic per seed, a permutation of the input
 for i in $(seq 0 49); do printf 'p%02d.png\tcaption %d\n' $i $i; done > many.tsv

@@ -5,6 +5,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
 
 #include "clippo/cli/log.h"
 #include "clippo/cli/stop.h"
@@ -58,9 +60,16 @@ bool RecordReader::open_next_input() {
   archive_read_set_format_option(archive_, "tar", "read_concatenated_archives", "1");
   const int rc = archive_read_open(archive_, input_.get(), nullptr, read_input, nullptr);
   if (rc != ARCHIVE_OK) {
-    damaged(archive_filter_bytes(archive_, -1) == 0 && input_->decoding().empty()
-                ? std::string("an empty file, not a tar archive")
-                : fmt::format("cannot open: {}", archive_message(archive_)));
+    const std::string_view decoding = input_->decoding();
+    std::error_code ec;
+    if (current_input_ != "-" && std::filesystem::file_size(current_input_, ec) == 0 && !ec)
+      damaged("an empty file, not a tar archive");
+    else if (archive_errno(archive_) != EILSEQ)  // libarchive's ARCHIVE_ERRNO_FILE_FORMAT on Linux
+      damaged(fmt::format("cannot open: {}", archive_message(archive_)));
+    else if (decoding.empty())
+      damaged("not a tar archive (nor one compressed with zstd, gzip, bzip2 or xz)");
+    else
+      damaged(fmt::format("its {}-decoded bytes are not a tar archive", decoding));
     return open_next_input();
   }
   return true;
