@@ -386,6 +386,7 @@ $PY -c "import json; assert json.load(open('w_gc/config.json'))['grad_checkpoint
 
 # Options that cannot work are usage errors before the workdir is made.
 mkfifo fifo.shard  # never opened: the run would wait for a writer
+: >empty.hex && printf '0041:00000000000000000000000000000000\n0042:xyz\n' >bad.hex
 # (Sizes TINY sets.)
 while IFS='|' read -r opts want; do
   # shellcheck disable=SC2086
@@ -412,6 +413,8 @@ done <<'EOF_CASES'
 --data fifo.shard|--data fifo.shard: not a regular file (a pipe?), and training reads its shards more than once
 --data good.shard --eval-data fifo.shard|--eval-data fifo.shard: not a regular file
 --data good.shard --font /nonexistent.hex|--font /nonexistent.hex: no such file
+--data good.shard --font empty.hex|--font: empty.hex: no glyphs in it (text would render blank)
+--data good.shard --font bad.hex|--font: bad.hex:2: not a Unifont .hex line
 --data good.shard --eval-size 0|--eval-size 0: must be >= 1
 --data good.shard --lr nan|--lr nan: must be a number >= 0
 --data good.shard --momentum 1|--momentum 1: must be in [0, 1)

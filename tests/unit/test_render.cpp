@@ -131,6 +131,7 @@ TEST_CASE("Unifont .hex parsing", "[render][font]") {
   CHECK_THROWS_WITH(Font::parse("0041:XYZ\n", "bad.hex"), Catch::Contains("bad.hex:1"));
   CHECK_THROWS_WITH(Font::parse("\n0041\n", "bad.hex"), Catch::Contains("bad.hex:2"));
   CHECK_THROWS_WITH(Font::parse("110000:" + std::string(32, '0') + "\n", "b.hex"), Catch::Contains("U+10FFFF"));
+  CHECK_THROWS_WITH(Font::parse("\n\n", "empty.hex"), Catch::Contains("empty.hex: no glyphs in it"));
   CHECK_THROWS_WITH(Font::load({"/nonexistent/font.hex"}), Catch::Contains("/nonexistent/font.hex"));
   CHECK(Font::parse("0041:" + std::string(32, '0') + "\r\n")->glyph_count() == 1);
 }

@@ -92,7 +92,7 @@ uint32_t& Font::slot(char32_t cp) {
 }
 
 void Font::add_hex(std::string_view text, const std::string& name) {
-  size_t pos = 0, line_no = 0, wide_skipped = 0;
+  size_t pos = 0, line_no = 0, wide_skipped = 0, glyphs = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
@@ -147,6 +147,7 @@ void Font::add_hex(std::string_view text, const std::string& name) {
       while (!g.rows[bottom - 1]) --bottom;
       g.top = static_cast<uint8_t>(top), g.bottom = static_cast<uint8_t>(bottom);
     }
+    ++glyphs;
     uint32_t& s = slot(cp);
     if (s) {
       glyphs_[s] = g;  // a later definition replaces the earlier one
@@ -157,6 +158,7 @@ void Font::add_hex(std::string_view text, const std::string& name) {
   }
   if (wide_skipped)
     log::warn("{}: {} glyph(s) wider than 16 px skipped (rendered as empty cells)", name, wide_skipped);
+  if (!glyphs) throw Error(fmt::format("{}: no glyphs in it (text would render blank)", name));
 }
 
 std::shared_ptr<const Font> Font::parse(std::string_view hex, const std::string& name) {

@@ -16,6 +16,7 @@
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
 #include "clippo/text/prompts.h"
+#include "clippo/text/render.h"
 
 namespace fs = std::filesystem;
 
@@ -185,6 +186,12 @@ void TrainConfig::validate() const {
   if (!init_skip.empty() && init.empty()) throw UsageError("--init-skip needs --init (it names arrays not to load)");
   for (auto& f : fonts)
     if (!fs::is_regular_file(f)) throw UsageError(fmt::format("--font {}: no such file", f));
+  // Read now, so a malformed one fails before the workdir is made.
+  if (!fonts.empty()) try {
+      (void)text::Font::load(fonts);
+    } catch (const Error& e) {
+      throw UsageError(fmt::format("--font: {}", e.what()));
+    }
   if (res < 1) throw UsageError(fmt::format("--res {}: must be positive", res));
   if (out_dim < 0) throw UsageError(fmt::format("--out-dim {}: must be >= 0 (0 = the width)", out_dim));
   if (shuffle_buffer < 0) throw UsageError(fmt::format("--shuffle-buffer {}: must be >= 0", shuffle_buffer));
