@@ -67,6 +67,27 @@ expect_contains "$(cat .stderr)" "junk.tar: j0: corrupt JPEG" "skipped record na
 expect_contains "$(cat .stderr)" "6 unusable records skipped" "skipped count at the end"
 $PY -c "import json; assert json.loads(open('w_skip/metrics.jsonl').readlines()[-1])['skipped'] == 6" ||
   fail "metrics.jsonl skipped count"
+# Blank captions (and blank next sentences) render alike: skipped and
+# counted, not trained on as negatives of each other.
+$PY - <<'PYEOF' || fail "blank-caption fixtures"
+import io, tarfile
+def shard(name, records):
+    with tarfile.open(name, "w") as t:
+        for key, fields in records:
+            for field, data in fields:
+                m = tarfile.TarInfo(f"{key}.{field}")
+                m.size = len(data)
+                t.addfile(m, io.BytesIO(data))
+ppm = b"P6\n4 4\n255\n" + bytes(range(48))
+shard("blank.tar", [(f"b{i}", [("ppm", ppm), ("txt", b"" if i % 2 else b" \n\t ")]) for i in range(5)])
+shard("blankpairs.tar", [("p0", [("txt", b"a sentence"), ("next.txt", b"   ")])])
+PYEOF
+expect_status 0 clippo-train --data blank.tar --data good.shard "${TINY[@]}" --steps 2 --workdir w_blank
+expect_contains "$(cat .stderr)" "blank.tar: b0: empty txt (skipped)" "a blank caption named"
+expect_contains "$(cat .stderr)" "5 unusable records skipped" "blank captions counted"
+expect_status 0 clippo-train --data good.shard --text-pairs blankpairs.tar --text-pairs pairs.shard \
+  --text-pair-fraction 0.5 "${TINY[@]}" --steps 1 --workdir w_blank_pairs
+expect_contains "$(cat .stderr)" "blankpairs.tar: p0: empty next.txt (skipped)" "a blank next sentence named"
 # A pass with fewer usable records than a batch's rows is named; its junk
 # does not count (30 records, 24 of them usable).
 FEW=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --shuffle-buffer 0 --steps 3)

@@ -209,19 +209,24 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
       float* ia = img.data() + i * 3 * plane;
       float* ib = txt.data() + i * 3 * plane;
       auto put_text = [&](const std::string& t, float* dst) { text::render_model_input(t, *font_, cfg_.render, dst); };
+      // Blank texts all render alike: in a batch, pairs the loss cannot tell
+      // apart, so they are skipped (and counted) as missing ones are.
+      auto text_of = [&](const char* field) -> const std::string& {
+        const std::string* t = r.find(field);
+        if (!t) throw Error(fmt::format("no {} field", field));
+        if (t->find_first_not_of(" \t\r\n\v\f") == std::string::npos) throw Error(fmt::format("empty {}", field));
+        return *t;
+      };
       try {
-        const std::string* caption = r.find("txt");
-        if (!caption) throw Error("no txt field");
+        const std::string& caption = text_of("txt");
         if (pairs) {
-          const std::string* second = r.find("next.txt");
-          if (!second) throw Error("no next.txt field");
-          put_text(*caption, ia);
-          put_text(*second, ib);
+          put_text(caption, ia);
+          put_text(text_of("next.txt"), ib);
         } else {
           auto* im = find_image(r);
           if (!im) throw Error("no image field");
           to_model_input(decode_image(im->second), res, ia);
-          put_text(*caption, ib);
+          put_text(caption, ib);
         }
       } catch (const std::exception& e) {
         errors[i] = e.what();
