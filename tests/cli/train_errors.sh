@@ -290,15 +290,23 @@ expect_contains "$(cat .stderr)" "error: w_full_metrics/metrics.jsonl: cannot wr
 clippo-train --data good.shard "${TINY[@]}" --steps 100000 --checkpoint-every 0 --workdir w_pipe 2>&1 | head -2 >/dev/null
 expect_eq "${PIPESTATUS[0]}" 141 "exit status once the pipe reading stderr closed"
 [ -f w_pipe/checkpoint.npz ] || fail "no checkpoint once the pipe reading stderr closed"
-clippo-train --data good.shard "${TINY[@]}" --steps 100000 --checkpoint-every 0 --workdir w_hup -q &
+# (TINY's sizes, with a log line at the first step only: the last comes with the stop.)
+clippo-train --data good.shard --variant mu/4 --res 16 --threads 1 --data-threads 1 --batch-size 4 \
+  --shuffle-buffer 0 --log-every 100000 --steps 100000 --checkpoint-every 0 --workdir w_hup -q &
 pid=$!
 for _ in $(seq 300); do [ -s w_hup/metrics.jsonl ] && break; sleep 0.1; done
+sleep 0.5
 # Twice, as a closing terminal sends it: the second must not end the save.
 kill -HUP $pid
 kill -HUP $pid
 wait $pid
 expect_eq "$?" 129 "exit status after SIGHUP"
 [ -f w_hup/checkpoint.npz ] || fail "no checkpoint after SIGHUP"
+$PY -c "
+import json, numpy as np
+steps = [json.loads(l)['step'] for l in open('w_hup/metrics.jsonl')]
+saved = int(np.load('w_hup/checkpoint.npz')['state/step'][0])
+assert saved > 1 and steps == [1, saved], (steps, saved)" || fail "the step a signal stopped at is not in metrics.jsonl"
 # Started with SIGHUP ignored (nohup): it goes on.
 (trap '' HUP && exec clippo-train --data good.shard "${TINY[@]}" --steps 100000 --workdir w_nohup -q) &
 pid=$!

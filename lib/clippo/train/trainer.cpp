@@ -368,13 +368,42 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   int64_t step = opt.count();
   const int64_t first = step;
   auto t_start = Clock::now();
-  double t_data = 0, t_fwd = 0, t_bwd = 0, t_opt = 0, window_t = 0;
+  double t_data = 0, t_fwd = 0, t_bwd = 0, t_opt = 0;
   int64_t window_steps = 0;
   auto window_start = Clock::now();
-  double last_loss = 0;
+  double last_loss = 0, last_sched = 0, last_gnorm = 0;
+  int64_t logged = -1;  // the last step with a metrics.jsonl line
   const bool tty = Progress::enabled() && dist.is_main();
+  // The metrics.jsonl line (and the line on stderr) of the step just done,
+  // over the steps since the last one. Every rank calls it (data_health).
+  auto log_step = [&](int64_t step) {
+    const double window_t = since(window_start);
+    double sps = window_steps * cfg.batch_size / std::max(window_t, 1e-9);
+    const DataHealth health = data_health();
+    if (dist.is_main()) {
+      JsonWriter w;
+      w.begin_object().key("step").value(step).key("loss").value(last_loss).key("lr").value(cfg.optim.lr * last_sched);
+      w.key("temperature").value(std::exp(net->t.detach().cpu().item<double>()));
+      w.key("grad_norm").value(last_gnorm).key("samples_per_s").value(sps);
+      w.key("skipped").value(health.skipped).key("damaged_reads").value(health.damaged);
+      w.key("time").value(since(t_start));
+      w.key("data_s").value(t_data / window_steps).key("forward_s").value(t_fwd / window_steps);
+      w.key("backward_s").value(t_bwd / window_steps).key("optimizer_s").value(t_opt / window_steps);
+      w.end_object();
+      metrics->append(w.str());
+      double eta = (total - step) * window_t / window_steps;
+      if (!tty)
+        log::info("step {}/{} loss {:.4f} lr {:.3g} {:.1f} samples/s ETA {}", step, total, last_loss,
+                  cfg.optim.lr * last_sched, sps, fmt_duration(eta));
+    }
+    t_data = t_fwd = t_bwd = t_opt = 0;
+    window_steps = 0;
+    window_start = Clock::now();
+    logged = step;
+  };
   auto interrupted = [&] { return world == 1 && cli::stop_signal() != 0; };
   auto stop_at = [&](int64_t step, int sig) {
+    if (step > first && logged != step) log_step(step);  // the last step is in metrics.jsonl too
     save(step);
     log::keep_status();
     log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step, ckpt_path.string());
@@ -386,6 +415,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
 
   auto is_eval_step = [&](int64_t step) { return (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == total; };
   auto evaluate = [&](int64_t step) {
+    const auto t = Clock::now();
     // A signal ends the evaluation (a preempted job has seconds to save).
     if (auto r = evaluator->run(net, 256, [] { return cli::stop_signal() != 0; })) {
       JsonWriter w;
@@ -397,6 +427,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     } else {
       log::info("step {}: evaluation stopped by signal (a resume runs it)", step);
     }
+    window_start += Clock::now() - t;  // its time is not the training's: samples/s leaves it out
   };
   // An evaluation of the resumed step that a signal cut short.
   if (evaluator && first > 0 && is_eval_step(first) && !metrics->has_eval_at(first)) {
@@ -463,33 +494,10 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     state.positions[rank] = batch.after;
     t_data += td, t_fwd += tf, t_bwd += tb, t_opt += to;
     ++window_steps;
-    last_loss = loss;
+    last_loss = loss, last_sched = sched, last_gnorm = gnorm;
 
     bool last = step == total;
-    if (step % cfg.log_every == 0 || last || step == first + 1) {
-      window_t = since(window_start);
-      double sps = window_steps * cfg.batch_size / std::max(window_t, 1e-9);
-      const DataHealth health = data_health();
-      if (dist.is_main()) {
-        JsonWriter w;
-        w.begin_object().key("step").value(step).key("loss").value(loss).key("lr").value(cfg.optim.lr * sched);
-        w.key("temperature").value(std::exp(net->t.detach().cpu().item<double>()));
-        w.key("grad_norm").value(gnorm).key("samples_per_s").value(sps);
-        w.key("skipped").value(health.skipped).key("damaged_reads").value(health.damaged);
-        w.key("time").value(since(t_start));
-        w.key("data_s").value(t_data / window_steps).key("forward_s").value(t_fwd / window_steps);
-        w.key("backward_s").value(t_bwd / window_steps).key("optimizer_s").value(t_opt / window_steps);
-        w.end_object();
-        metrics->append(w.str());
-        double eta = (total - step) * window_t / window_steps;
-        if (!tty)
-          log::info("step {}/{} loss {:.4f} lr {:.3g} {:.1f} samples/s ETA {}", step, total, loss,
-                    cfg.optim.lr * sched, sps, fmt_duration(eta));
-      }
-      t_data = t_fwd = t_bwd = t_opt = 0;
-      window_steps = 0;
-      window_start = Clock::now();
-    }
+    if (step % cfg.log_every == 0 || last || step == first + 1) log_step(step);
     if (tty) {
       double el = since(t_start);
       double eta = (total - step) * el / std::max<int64_t>(1, step - first);
