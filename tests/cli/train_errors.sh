@@ -318,6 +318,15 @@ kill -TERM $pid
 wait $pid
 expect_eq "$?" 143 "exit status after SIGTERM of a run under nohup"
 
+# A checkpoint put in a new workdir and named by --init: not silently resumed.
+mkdir -p w_initself && cp w_keep/checkpoint.npz w_initself/
+expect_status 2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --init w_initself/checkpoint.npz --workdir w_initself
+expect_contains "$(cat .stderr)" "w_initself holds checkpoint.npz (a run to resume) but no config.json, and --init starts a new run" \
+  "--init with a checkpoint in the workdir"
+# Half of torchrun's pair would have trained one process alone.
+expect_status 1 env WORLD_SIZE=2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_norank
+expect_contains "$(cat .stderr)" "WORLD_SIZE=2 without RANK: set both for each process" "WORLD_SIZE without RANK"
+
 # --- nonsense options: usage errors, and no workdir is made ---------------------
 for bad in "--res 0" "--res -32" "--out-dim -1" "--shuffle-buffer -1" "--data-threads -1" "--variant Ti" \
            "--variant Q/16" "--init-skip nothing --init w_keep/checkpoint.npz"; do

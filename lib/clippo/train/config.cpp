@@ -281,10 +281,16 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   check_workdir(cli.workdir);
   fs::path saved_path = fs::path(cli.workdir) / "config.json";
   if (!fs::exists(saved_path)) {
-    if (cli.data.empty() && cli.text_pairs.empty() && fs::exists(fs::path(cli.workdir) / "checkpoint.npz"))
+    const bool checkpoint = fs::exists(fs::path(cli.workdir) / "checkpoint.npz");
+    if (checkpoint && cli.data.empty() && cli.text_pairs.empty())
       throw UsageError(fmt::format("{} holds checkpoint.npz but no config.json: give the run's options again "
                                    "(--data, --variant, --res, ...) to resume it",
                                    cli.workdir));
+    // The run would resume that checkpoint, and --init would go unused.
+    if (checkpoint && !cli.init.empty())
+      throw UsageError(fmt::format("{} holds checkpoint.npz (a run to resume) but no config.json, and --init starts "
+                                   "a new run: drop --init to resume it, or start from {} in an empty workdir",
+                                   cli.workdir, cli.init));
     return new_run(cli, given);
   }
   // No checkpoint yet: nothing was trained, so a command line that names the

@@ -124,7 +124,14 @@ void wait_until_all_joined(c10d::Store& store, int rank, int world, std::chrono:
 
 DistEnv dist_env_from_environment() {
   DistEnv e;
-  if (envvar("WORLD_SIZE") && envvar("RANK")) {
+  // Half of torchrun's pair (a hand-written launcher) would train one
+  // process alone where several were meant.
+  const char *world = envvar("WORLD_SIZE"), *rank = envvar("RANK");
+  if (world && !rank && std::string_view(world) != "1")
+    throw Error(fmt::format("WORLD_SIZE={} without RANK: set both for each process, as torchrun does", world));
+  if (rank && !world && std::string_view(rank) != "0")
+    throw Error(fmt::format("RANK={} without WORLD_SIZE: set both for each process, as torchrun does", rank));
+  if (world && rank) {
     e.source = "torchrun";
     e.world = env_int("WORLD_SIZE", envvar("WORLD_SIZE"));
     e.rank = env_int("RANK", envvar("RANK"));
