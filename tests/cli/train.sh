@@ -158,7 +158,18 @@ expect_contains "$(cat .stderr)" "96 labelled (4 classes, 4 prompts)" "zero-shot
 # Fewer records than classes: a warning that the accuracy covers some classes only.
 expect_status 0 clippo-train "${ZS[@]}" --steps 1 --workdir zs_few --eval-data stripes.shard --eval-size 3 \
   --eval-classes stripe-classes.txt --eval-prompts names-only.txt
-expect_contains "$(cat .stderr)" "the 3 labelled records evaluated hold 3 of the 4 classes" "class coverage warning"
+expect_contains "$(cat .stderr)" "the 3 labelled records evaluated hold 3 of the 4 classes (shuffle the shards or raise --eval-size" "class coverage warning"
+# Every record read and still a class short: no advice to read more; names
+# that repeat are pointed out.
+printf 'zero\none\ntwo\nthree\nfour\n' >five-classes.txt
+expect_status 0 clippo-train "${ZS[@]}" --steps 1 --workdir zs_five --eval-data stripes.shard \
+  --eval-classes five-classes.txt --eval-prompts names-only.txt
+expect_contains "$(cat .stderr)" "the 96 labelled records evaluated hold 4 of the 5 classes" "a class no record has"
+[[ "$(cat .stderr)" != *"raise --eval-size"* ]] || fail "advice to raise --eval-size when every record was read"
+printf 'zero\none\nzero\nthree\n' >dup-classes.txt
+expect_status 0 clippo-train "${ZS[@]}" --steps 1 --workdir zs_dup --eval-data stripes.shard \
+  --eval-classes dup-classes.txt --eval-prompts names-only.txt
+expect_contains "$(cat .stderr)" "--eval-classes dup-classes.txt: 1 name(s) repeat ('zero' x2): zero-shot cannot tell those classes apart" "repeated class names"
 expect_status 0 clippo-embed -q zs/checkpoint.npz stripes.shard --fields image -o zs.emb.shard
 expect_status 0 clippo-knn zeroshot --db zs.emb.shard --classes stripe-classes.txt --prompts names-only.txt \
   --model zs/checkpoint.npz --json

@@ -1,9 +1,10 @@
 #include "clippo/train/eval.h"
 
 #include <ATen/Parallel.h>
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 #include "clippo/cli/bad_input.h"
 #include "clippo/cli/error.h"
@@ -30,6 +31,16 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     auto templates = text::load_templates(cfg.prompts);
     prompts_ = text::fill_templates(names, templates);
     classes_ = static_cast<int64_t>(names.size());
+    // Classes of one name render alike: the first wins every tie.
+    std::map<std::string, int> count;
+    for (auto& n : names) ++count[n];
+    std::vector<std::string> repeated;
+    for (auto& [n, c] : count)
+      if (c > 1) repeated.push_back(fmt::format("'{}' x{}", n, c));
+    if (!repeated.empty())
+      log::warn("--eval-classes {}: {} name(s) repeat ({}{}): zero-shot cannot tell those classes apart", cfg.classes,
+                repeated.size(), fmt::join(repeated.begin(), repeated.begin() + std::min<size_t>(repeated.size(), 5), ", "),
+                repeated.size() > 5 ? ", ..." : "");
   }
   const std::string where = "--eval-data " + cfg.files.front();
   RecordReader reader(cfg.files, cfg.on_error);
@@ -68,10 +79,10 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     // hold a few classes only: say so, as the accuracy is over those.
     std::vector<bool> seen(classes_);
     for (int64_t y : labels) seen[y] = true;
+    const bool all_read = static_cast<int64_t>(imgs.size()) < cfg.size;
     if (const auto n = std::count(seen.begin(), seen.end(), true); n < classes_)
-      log::warn("{}: the {} labelled records evaluated hold {} of the {} classes (shuffle the shards or raise "
-                "--eval-size for all of them)",
-                where, labels.size(), n, classes_);
+      log::warn("{}: the {} labelled records evaluated hold {} of the {} classes{}", where, labels.size(), n, classes_,
+                all_read ? "" : " (shuffle the shards or raise --eval-size for all of them)");
   }
   images_ = torch::stack(imgs);
   auto index = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };
