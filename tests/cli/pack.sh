@@ -279,5 +279,7 @@ expect_contains "$(cat stdout.err)" "wrote 1 records to standard output" "summar
 expect_status 2 clippo-pack -o x.shard
 expect_status 2 clippo-pack --images photos --jsonl j/pairs.jsonl -o x.shard
 expect_status 2 clippo-pack --images photos --bogus -o x.shard
+expect_status 2 clippo-pack --images photos -q -v -o x.shard
+expect_contains "$(cat "$T/.stderr")" "give -q (less on stderr) or -v (more), not both" "-q with -v"
 expect_status 2 clippo-pack --images photos --compression lz4 -o x.shard
 done_testing

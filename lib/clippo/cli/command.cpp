@@ -70,6 +70,7 @@ po::variables_map Command::parse(int argc, char** argv) {
   } catch (const po::error& e) {
     throw UsageError(std::string(e.what()) + " (see --help)");
   }
+  if (quiet_ && verbose_) throw UsageError("give -q (less on stderr) or -v (more), not both");
   log::set_level(quiet_ ? log::kErrors : log::kNormal + verbose_);
   if (common_ & kOnError) {
     auto v = vm["on-error"].as<std::string>();
