@@ -190,13 +190,15 @@ expect_status 0 clippo-train --workdir w_links --steps 3
 expect_contains "$(cat .stderr)" "resuming w_links at step 2" "a resume through the links"
 # What a killed run left beside the files the links lead to goes, but not a
 # live process's temporary (the workdir's lock does not cover that folder),
-# nor another file's.
+# nor another file's, nor a user's file of a like name.
 dead=$(sh -c 'echo $$')
 echo 1 >"elsewhere/.ckpt.npz.tmp$dead" && echo 2 >"elsewhere/.ckpt.npz.tmp$dead.AbC123"
 echo 3 >"elsewhere/.config.json.tmp$dead" && echo 4 >"elsewhere/.ckpt.npz.tmp$$" && echo 5 >"elsewhere/.other.npz.tmp$dead"
+echo 6 >"elsewhere/ckpt.npz.tmp$dead.bak" && echo 7 >"elsewhere/.ckpt.npz.tmp$dead.old" && echo 8 >elsewhere/.config.json.tmp20241201
 expect_status 0 clippo-train --workdir w_links --steps 4
-expect_contains "$(cat .stderr)" "removed 3 temporary file(s) of a killed run" "stale temporaries beside link targets"
-expect_eq "$(cd elsewhere && ls -A | grep tmp | tr '\n' ' ')" ".ckpt.npz.tmp$$ .other.npz.tmp$dead " \
+expect_contains "$(cat .stderr)" "elsewhere: removed 3 temporary file(s) of a killed run" "stale temporaries beside link targets"
+expect_eq "$(cd elsewhere && ls -A | grep tmp | sort | tr '\n' ' ')" \
+  "$(printf '%s\n' ".ckpt.npz.tmp$$" ".ckpt.npz.tmp$dead.old" .config.json.tmp20241201 ".other.npz.tmp$dead" "ckpt.npz.tmp$dead.bak" | sort | tr '\n' ' ')" \
   "only the dead run's temporaries of the linked files removed"
 # A link to a FIFO (or a device: /dev/null) is not followed, or the rename
 # would replace it.

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <optional>
 #include <regex>
 
@@ -50,47 +51,67 @@ WorkdirLock::~WorkdirLock() {
 
 namespace {
 
-// The NAME and PID of a temporary file ".NAME.tmpPID", or of libzip's own
-// ".NAME.tmpPID.XXXXXX" inside a checkpoint's ("NAME.tmpPID[.XXXXXX]": how
-// versions before 2026-12 named a checkpoint's).
-std::optional<std::pair<std::string, pid_t>> parse_temporary(const std::string& file) {
-  static const std::regex temporary(R"(\.?(.+)\.tmp(\d{1,9})(?:\.\w+)?)");
+struct Temporary {
+  std::string name;  // of the file it was to become
+  pid_t pid;
+  bool hidden;
+};
+
+// A temporary file of a write of NAME: ".NAME.tmpPID", or libzip's own
+// ".NAME.tmpPID.XXXXXX" inside a checkpoint's; not hidden, how versions
+// before 2026-12 named a checkpoint's.
+std::optional<Temporary> parse_temporary(const std::string& file) {
+  static const std::regex temporary(R"((\.?)(.+)\.tmp(\d{1,9})(?:\.[A-Za-z0-9]{6})?)");
   std::smatch m;
   if (!std::regex_match(file, m, temporary)) return std::nullopt;
-  return std::pair{m[1].str(), static_cast<pid_t>(std::stol(m[2].str()))};
+  return Temporary{m[2].str(), static_cast<pid_t>(std::stol(m[3].str())), m[1].length() > 0};
+}
+
+// Whether no process `pid` runs here (a number past the kernel's pid_max is
+// none that ever ran).
+bool ended(pid_t pid) {
+  static const long pid_max = [] {
+    long v = 0;
+    std::ifstream("/proc/sys/kernel/pid_max") >> v;
+    return v > 0 ? v : 4194304;  // the kernel's largest
+  }();
+  return pid > 0 && pid <= pid_max && ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 }  // namespace
 
 void remove_stale_temporaries(const fs::path& dir) {
-  uint64_t files = 0, bytes = 0;
-  auto remove_in = [&](const fs::path& folder, const std::function<bool(const std::string&, pid_t)>& stale) {
+  std::map<fs::path, std::pair<uint64_t, uint64_t>> removed;  // folder -> files, bytes
+  auto remove_in = [&](const fs::path& folder, const std::function<bool(const Temporary&)>& stale) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(folder, ec)) {
       const auto temporary = parse_temporary(e.path().filename().string());
       std::error_code size_ec;
-      if (!temporary || !e.is_regular_file(ec) || !stale(temporary->first, temporary->second)) continue;
+      if (!temporary || !e.is_regular_file(ec) || !stale(*temporary)) continue;
       const auto size = e.file_size(size_ec);
-      if (fs::remove(e.path(), ec)) ++files, bytes += size_ec ? 0 : size;
+      if (fs::remove(e.path(), ec)) {
+        auto& [files, bytes] = removed[folder.lexically_normal()];
+        ++files, bytes += size_ec ? 0 : size;
+      }
     }
   };
+  // The workdir's lock keeps other runs out: every temporary of its files is stale.
   static const std::regex ours(R"(checkpoint\.npz|checkpoint-\d+\.npz|config\.json|metrics\.jsonl)");
-  remove_in(dir, [](const std::string& name, pid_t) { return std::regex_match(name, ours); });
+  remove_in(dir, [](const Temporary& t) {
+    return (t.hidden && std::regex_match(t.name, ours)) || t.name == "checkpoint.npz";
+  });
   // A file of the run that is a link was written beside the file it leads
-  // to. Outside the workdir its lock does not keep others out, so there only
-  // the temporaries of processes that have ended go.
+  // to. The lock does not cover that folder: only what a process that has
+  // ended left there goes.
   for (const char* name : {"checkpoint.npz", "config.json", "metrics.jsonl"}) {
     const fs::path target(rename_target((dir / name).string()));
     if (target == dir / name) continue;
-    std::error_code ec;
     const fs::path folder = target.has_parent_path() ? target.parent_path() : ".";
-    const bool inside = fs::equivalent(folder, dir, ec);
-    remove_in(folder, [&](const std::string& n, pid_t pid) {
-      return n == target.filename() && (inside || (::kill(pid, 0) != 0 && errno == ESRCH));
-    });
+    remove_in(folder, [&](const Temporary& t) { return t.hidden && t.name == target.filename() && ended(t.pid); });
   }
-  if (files)
-    log::info("{}: removed {} temporary file(s) of a killed run ({:.1f} MB)", dir.string(), files, bytes / 1e6);
+  for (const auto& [folder, count] : removed)
+    log::info("{}: removed {} temporary file(s) of a killed run ({:.1f} MB)", folder.string(), count.first,
+              count.second / 1e6);
 }
 
 void keep_copy(const fs::path& checkpoint, const fs::path& keep) {
