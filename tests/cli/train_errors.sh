@@ -234,6 +234,8 @@ kill -INT $pid
 wait $pid
 expect_eq "$?" 130 "exit status after SIGINT during the evaluation"
 expect_contains "$(cat evalsig.log)" "step 1: evaluation stopped by signal" "evaluation stopped"
+# (The bundled list repeats two names, as ImageNet does: nothing to warn about.)
+grep -q "repeat" evalsig.log && fail "a warning about the bundled ImageNet class names"
 grep -q 'eval/' w_evalsig/metrics.jsonl && fail "the interrupted evaluation wrote results"
 $PY -c "import numpy as np; assert int(np.load('w_evalsig/checkpoint.npz')['state/step'][0]) == 1" ||
   fail "checkpoint after SIGINT during the evaluation"
@@ -328,6 +330,9 @@ expect_contains "$(cat .stderr)" "w_initself holds checkpoint.npz (a run to resu
 # Half of torchrun's pair would have trained one process alone.
 expect_status 1 env WORLD_SIZE=2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_norank
 expect_contains "$(cat .stderr)" "WORLD_SIZE=2 without RANK: set both for each process" "WORLD_SIZE without RANK"
+# Under Slurm the rank is SLURM_PROCID's (here a job of one task: one process).
+expect_status 0 env WORLD_SIZE=2 SLURM_PROCID=0 SLURM_NTASKS=1 clippo-train --data good.shard "${TINY[@]}" --steps 1 \
+  --workdir w_slurm_world
 
 # --- nonsense options: usage errors, and no workdir is made ---------------------
 for bad in "--res 0" "--res -32" "--out-dim -1" "--shuffle-buffer -1" "--data-threads -1" "--variant Ti" \
@@ -405,6 +410,21 @@ import json
 c = json.load(open('w_typo/config.json')); c['stpes'] = 9; json.dump(c, open('w_typo/config.json', 'w'))"
 expect_status 1 clippo-train --workdir w_typo
 expect_contains "$(cat .stderr)" "w_typo/config.json: unknown field 'stpes'" "an unknown field in config.json"
+# Hand edits: a whole number written as 2.0 is one; a seed past int64 (as
+# versions that read --seed -1 as 2^64-1 saved it) or a batch of one is
+# named as config.json's, not as an option the command line did not give.
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_edit
+edit() { $PY -c "
+import json
+c = json.load(open('w_edit/config.json')); c.update($1); json.dump(c, open('w_edit/config.json', 'w'))"; }
+edit "{'log_every': 2.0}"
+expect_status 0 clippo-train --workdir w_edit --steps 2
+edit "{'seed': 18446744073709551615}"
+expect_status 1 clippo-train --workdir w_edit --steps 3
+expect_contains "$(cat .stderr)" "w_edit/config.json: field 'seed' is 18446744073709551615: not a whole number in range" "a seed past int64"
+edit "{'seed': 0, 'batch_size': 1}"
+expect_status 1 clippo-train --workdir w_edit --steps 3
+expect_contains "$(cat .stderr)" "w_edit/config.json: --batch-size 1: must be in 2..16777216" "a batch of one in config.json"
 # A seed past 2^53 (from date +%s%N) comes back from config.json exactly,
 # so the resume keeps the data order and accepts the same --seed.
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --seed 1764662400123456789 --workdir w_seed

@@ -173,9 +173,14 @@ std::optional<double> JsonObject::get_number(std::string_view field) const {
 }
 
 std::optional<int64_t> JsonObject::get_integer(std::string_view field) const {
+  if (!impl_) return std::nullopt;
+  const auto value = impl_->root.get_object()[field];
   int64_t v;
-  if (!impl_ || impl_->root.get_object()[field].get_int64().get(v)) return std::nullopt;
-  return v;
+  if (!value.get_int64().get(v)) return v;
+  // 2.0 or 1e4, as a hand edit may write one: whole and exact in a double.
+  double d;
+  if (!value.get_double().get(d) && d == std::floor(d) && std::fabs(d) <= 0x1p53) return static_cast<int64_t>(d);
+  return std::nullopt;
 }
 
 std::optional<bool> JsonObject::get_bool(std::string_view field) const {

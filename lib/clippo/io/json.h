@@ -55,7 +55,8 @@ class JsonObject {
   // The top-level field names, in document order.
   std::vector<std::string> keys() const;
   // Typed top-level fields: nullopt when missing or of another type
-  // (integers read as numbers; get_integer: exactly, none past int64).
+  // (integers read as numbers; get_integer: exactly, none past int64, and
+  // whole numbers written as doubles up to 2^53).
   std::optional<std::string> get_string(std::string_view field) const;
   std::optional<double> get_number(std::string_view field) const;
   std::optional<int64_t> get_integer(std::string_view field) const;

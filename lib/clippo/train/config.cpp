@@ -93,7 +93,11 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
     using T = std::remove_reference_t<decltype(out)>;
     if constexpr (std::is_integral_v<T>) {  // exactly: a seed past 2^53 would not survive a double
       auto v = doc.get_integer(k);
-      if (!v || *v < std::numeric_limits<T>::min() || *v > std::numeric_limits<T>::max()) throw bad(k);
+      if (!v && doc.get_number(k))
+        throw Error(fmt::format("{}: field '{}' is {}: not a whole number in range", where, k, *doc.get(k)));
+      if (!v) throw bad(k);
+      if (*v < std::numeric_limits<T>::min() || *v > std::numeric_limits<T>::max())
+        throw Error(fmt::format("{}: field '{}' is {}: out of range", where, k, *v));
       out = static_cast<T>(*v);
     } else {
       auto v = doc.get_number(k);
@@ -360,6 +364,19 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
                                      none ? "without" : "with", name, none ? "" : " " + *was));
       }
     }
+  }
+  try {
+    c.validate();
+  } catch (const UsageError& e) {
+    // A value the command line did not give: named as config.json's.
+    bool saved_one = false;
+    try {
+      saved.validate();
+    } catch (const UsageError& s) {
+      saved_one = std::string_view(s.what()) == e.what();
+    }
+    if (saved_one) throw Error(fmt::format("{}: {} (edited by hand, or by an older clippo-train?)", saved_path.string(), e.what()));
+    throw;
   }
   return c;
 }

@@ -127,9 +127,10 @@ DistEnv dist_env_from_environment() {
   // Half of torchrun's pair (a hand-written launcher) would train one
   // process alone where several were meant.
   const char *world = envvar("WORLD_SIZE"), *rank = envvar("RANK");
-  if (world && !rank && std::string_view(world) != "1")
+  const bool slurm = envvar("SLURM_PROCID") && envvar("SLURM_NTASKS");  // which gives the rank itself
+  if (world && !rank && !slurm && std::string_view(world) != "1")
     throw Error(fmt::format("WORLD_SIZE={} without RANK: set both for each process, as torchrun does", world));
-  if (rank && !world && std::string_view(rank) != "0")
+  if (rank && !world && !slurm && std::string_view(rank) != "0")
     throw Error(fmt::format("RANK={} without WORLD_SIZE: set both for each process, as torchrun does", rank));
   if (world && rank) {
     e.source = "torchrun";
