@@ -115,6 +115,8 @@ head -c 5000 rnd/k.bin >noise.shard && head -c 5000 rnd/k.bin | zstd -q >noise.t
 expect_status 1 clippo-pack noise.shard noise.tar.zst -o noise-out.shard
 expect_contains "$(cat "$T/.stderr")" "noise.shard: not a tar archive (nor one compressed with" "noise named"
 expect_contains "$(cat "$T/.stderr")" "noise.tar.zst: its zstd-decoded bytes are not a tar archive" "decoded noise named"
+expect_status 1 sh -c ': | clippo-pack - -o nothing.shard'  # a pipe's size is unknown: both told
+expect_contains "$(cat "$T/.stderr")" "<stdin>: empty, or not a tar archive" "an empty pipe"
 
 # --- shuffle: deterministic per seed, a permutation of the input
 for i in $(seq 0 49); do printf 'p%02d.png\tcaption %d\n' $i $i; done > many.tsv

@@ -134,6 +134,14 @@ TEST_CASE("Unifont .hex parsing", "[render][font]") {
   CHECK_THROWS_WITH(Font::parse("\n\n", "empty.hex"), Catch::Contains("empty.hex: no glyphs in it"));
   CHECK_THROWS_WITH(Font::load({"/nonexistent/font.hex"}), Catch::Contains("/nonexistent/font.hex"));
   CHECK(Font::parse("0041:" + std::string(32, '0') + "\r\n")->glyph_count() == 1);
+  // A second file of wide glyphs only adds none, and the font still has the first's.
+  const auto dir = std::filesystem::temp_directory_path() / ("clippo_fonts_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "a.hex") << hex8(0x41, "18");
+  std::ofstream(dir / "wide.hex") << "0042:" << std::string(96, '0') << "\n";
+  CHECK(Font::load({(dir / "a.hex").string(), (dir / "wide.hex").string()})->glyph_count() == 1);
+  CHECK_THROWS_WITH(Font::load({(dir / "wide.hex").string()}), Catch::Contains("wide.hex: no glyphs in it"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("Debian's unifont loads with its glyphs", "[render][font]") {

@@ -62,12 +62,15 @@ bool RecordReader::open_next_input() {
   if (rc != ARCHIVE_OK) {
     const std::string_view decoding = input_->decoding();
     std::error_code ec;
-    if (current_input_ != "-" && std::filesystem::file_size(current_input_, ec) == 0 && !ec)
+    const std::string path = current_input_ == "-" ? "/dev/stdin" : current_input_;
+    const bool file = std::filesystem::is_regular_file(path, ec);  // else a pipe, of unknown size
+    if (file && std::filesystem::file_size(path, ec) == 0 && !ec)
       damaged("an empty file, not a tar archive");
     else if (archive_errno(archive_) != EILSEQ)  // libarchive's ARCHIVE_ERRNO_FILE_FORMAT on Linux
       damaged(fmt::format("cannot open: {}", archive_message(archive_)));
     else if (decoding.empty())
-      damaged("not a tar archive (nor one compressed with zstd, gzip, bzip2 or xz)");
+      damaged(file ? "not a tar archive (nor one compressed with zstd, gzip, bzip2 or xz)"
+                   : "empty, or not a tar archive (nor one compressed with zstd, gzip, bzip2 or xz)");
     else
       damaged(fmt::format("its {}-decoded bytes are not a tar archive", decoding));
     return open_next_input();

@@ -1,7 +1,7 @@
 // Unifont .hex loading: `CODE:HEX` lines, 32 hex digits for an 8 px wide
 // glyph (one byte per row) or 64 for a 16 px wide one (two bytes per row).
 #include <fcntl.h>
-#include <fmt/core.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,7 +92,7 @@ uint32_t& Font::slot(char32_t cp) {
 }
 
 void Font::add_hex(std::string_view text, const std::string& name) {
-  size_t pos = 0, line_no = 0, wide_skipped = 0, glyphs = 0;
+  size_t pos = 0, line_no = 0, wide_skipped = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
@@ -147,7 +147,6 @@ void Font::add_hex(std::string_view text, const std::string& name) {
       while (!g.rows[bottom - 1]) --bottom;
       g.top = static_cast<uint8_t>(top), g.bottom = static_cast<uint8_t>(bottom);
     }
-    ++glyphs;
     uint32_t& s = slot(cp);
     if (s) {
       glyphs_[s] = g;  // a later definition replaces the earlier one
@@ -158,13 +157,19 @@ void Font::add_hex(std::string_view text, const std::string& name) {
   }
   if (wide_skipped)
     log::warn("{}: {} glyph(s) wider than 16 px skipped (rendered as empty cells)", name, wide_skipped);
-  if (!glyphs) throw Error(fmt::format("{}: no glyphs in it (text would render blank)", name));
+}
+
+void Font::check_not_blank() const {
+  if (glyph_count() == 0)
+    throw Error(fmt::format("{}: no glyphs in {} (text would render blank)", fmt::join(files_, ", "),
+                            files_.size() > 1 ? "them" : "it"));
 }
 
 std::shared_ptr<const Font> Font::parse(std::string_view hex, const std::string& name) {
   std::shared_ptr<Font> font(new Font());
   font->add_hex(hex, name);
   font->files_.push_back(name);
+  font->check_not_blank();
   return font;
 }
 
@@ -179,6 +184,7 @@ std::shared_ptr<const Font> Font::load(const std::vector<std::string>& hex_files
     font->add_hex(data.view(), f);
     font->files_.push_back(f);
   }
+  font->check_not_blank();
   return font;
 }
 

@@ -62,6 +62,7 @@ class Font {
  private:
   Font();
   void add_hex(std::string_view text, const std::string& name);
+  void check_not_blank() const;
   uint32_t& slot(char32_t cp);
 
   std::vector<uint32_t> pages_;   // cp >> 8 -> 1 + index of its 256-slot page, 0 = none

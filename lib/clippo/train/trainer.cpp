@@ -403,8 +403,14 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   };
   auto interrupted = [&] { return world == 1 && cli::stop_signal() != 0; };
   auto stop_at = [&](int64_t step, int sig) {
-    if (step > first && logged != step) log_step(step);  // the last step is in metrics.jsonl too
-    save(step);
+    save(step);  // first: what the signal's sender waits for
+    if (step > first && logged != step) {  // the last step is in metrics.jsonl too
+      try {
+        log_step(step);
+      } catch (const Error& e) {
+        log::warn("{} (the checkpoint is saved)", e.what());
+      }
+    }
     log::keep_status();
     log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step, ckpt_path.string());
     return 128 + sig;
