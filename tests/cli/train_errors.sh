@@ -59,7 +59,7 @@ expect_status 2 clippo-train --workdir w_dir --steps 6 --data dir/more.shard
 expect_contains "$(cat .stderr)" "w_dir holds a run with --data" "other files for --data on a resume"
 mkdir empty_dir && cp caps.tsv empty_dir/
 expect_status 1 clippo-train --data empty_dir "${TINY[@]}" --steps 1 --workdir w_empty_dir
-expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tgz, .tar.zst, .tzst) in it" "--data DIR without shards"
+expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tgz, .tar.zst, .tar.zstd, .tzst) in it" "--data DIR without shards"
 
 # --- skipped records: named with file and key, counted at the end ---------------
 expect_status 0 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --workdir w_skip
@@ -366,6 +366,13 @@ expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --v
 expect_contains "$(cat .stderr)" "--init-skip pos_embedding: params/img/pos_embedding kept fresh (1 array)" "--init-skip a leaf"
 expect_contains "$(cat .stderr)" "warning: --init w_init0/checkpoint.npz: 16 arrays that a w16-d1-h2-m32/4 model does not have left out: params/img/Transformer/encoderblock_1/" \
   "init arrays left out"
+# A deeper model: the first missing block is named, and skipping it starts it afresh.
+expect_status 1 clippo-train --data good.shard --init w_init0/checkpoint.npz --variant w16-d3-h2-m32/4 --out-dim 8 \
+  --threads 1 --batch-size 4 --steps 1 --workdir w_deeper_fail
+expect_contains "$(cat .stderr)" "(a model deeper than the checkpoint's: --init-skip encoderblock_2, and likewise" \
+  "a deeper model: the hint"
+expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --variant w16-d3-h2-m32/4 --out-dim 8 \
+  --init-skip encoderblock_2 --threads 1 --batch-size 4 --steps 1 --workdir w_deeper
 expect_status 1 clippo-train --data good.shard --init w_init0/checkpoint.npz --out-dim 4 --threads 1 --batch-size 4 \
   --steps 1 --workdir w_init3
 expect_contains "$(cat .stderr)" "(--init-skip head starts the head afresh" "a head of another size: the hint"
@@ -424,7 +431,7 @@ expect_status 1 clippo-train --workdir w_edit --steps 3
 expect_contains "$(cat .stderr)" "w_edit/config.json: field 'seed' is 18446744073709551615: not a whole number in range" "a seed past int64"
 edit "{'seed': 0, 'batch_size': 1}"
 expect_status 1 clippo-train --workdir w_edit --steps 3
-expect_contains "$(cat .stderr)" "w_edit/config.json: --batch-size 1: must be in 2..16777216" "a batch of one in config.json"
+expect_contains "$(cat .stderr)" "w_edit/config.json: --batch-size 1: must be at least 2" "a batch of one in config.json"
 # A seed past 2^53 (from date +%s%N) comes back from config.json exactly,
 # so the resume keeps the data order and accepts the same --seed.
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --seed 1764662400123456789 --workdir w_seed
@@ -455,8 +462,8 @@ while IFS='|' read -r opts want; do
   [ -e w_bad ] && { fail "$opts left a workdir"; rm -rf w_bad; }
 done <<'EOF_CASES'
 --variant mu/4 --res 1024|resolution 1024 makes 65536 patches an image, more than 16384
---variant mu/4 --res 16 --batch-size 1|--batch-size 1: must be in 2..16777216 (the contrastive loss needs negatives)
---variant mu/4 --res 16 --batch-size 4294967304|--batch-size 4294967304: must be in 2..16777216
+--variant mu/4 --res 16 --batch-size 1|--batch-size 1: must be at least 2 (the contrastive loss needs negatives)
+--variant mu/4 --res 16 --batch-size 4294967304|--batch-size 4294967304: at most 16777216
 EOF_CASES
 while IFS='|' read -r opts want; do
   # shellcheck disable=SC2086

@@ -1,10 +1,11 @@
 #include "clippo/io/paths.h"
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 #include <glob.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -17,6 +18,12 @@
 namespace fs = std::filesystem;
 
 namespace clippo {
+
+namespace {
+// What a directory's shards are named (bzip2 and xz shards are read when named).
+constexpr std::array<std::string_view, 7> kShardEndings = {".shard",    ".tar",      ".tar.gz", ".tgz",
+                                                           ".tar.zst", ".tar.zstd", ".tzst"};
+}  // namespace
 
 std::pair<std::string, std::string> split_member_name(std::string_view path) {
   size_t slash = path.rfind('/');
@@ -100,7 +107,7 @@ std::vector<std::string> list_directory(const std::string& path, bool (*accept)(
   if (found.empty())
     throw Error(fmt::format("{}: a directory with no {} in it", path,
                             accept == is_image_path   ? "images"
-                            : accept == is_shard_path ? "shards (.shard, .tar, .tar.gz, .tgz, .tar.zst, .tzst)"
+                            : accept == is_shard_path ? fmt::format("shards ({})", fmt::join(kShardEndings, ", "))
                                                       : "files"));
   std::sort(found.begin(), found.end());
   return found;
@@ -212,7 +219,7 @@ bool is_shard_path(const std::string& path) {
   std::string name = fs::path(path).filename().string();
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
   if (name.starts_with(".")) return false;  // a writer's temporary file, or hidden
-  for (std::string_view end : {".shard", ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tzst"})
+  for (std::string_view end : kShardEndings)
     if (name.ends_with(end)) return true;
   return false;
 }

@@ -173,9 +173,10 @@ void TrainConfig::validate() const {
     throw UsageError("--data is required for a new run (or --text-pairs with --text-pair-fraction 1)");
   // One example has no negatives: its loss is 0 and nothing is learnt. The
   // upper bound only catches typos before the sizes overflow.
-  if (batch_size < 2 || batch_size > (int64_t{1} << 24))
-    throw UsageError(fmt::format("--batch-size {}: must be in 2..{} (the contrastive loss needs negatives)", batch_size,
-                                 int64_t{1} << 24));
+  if (batch_size < 2)
+    throw UsageError(fmt::format("--batch-size {}: must be at least 2 (the contrastive loss needs negatives)", batch_size));
+  if (batch_size > (int64_t{1} << 24))
+    throw UsageError(fmt::format("--batch-size {}: at most {}", batch_size, int64_t{1} << 24));
   if (seed < 0) throw UsageError(fmt::format("--seed {}: must be >= 0", seed));
   for (const auto* list : {&data, &text_pairs})
     if (std::find(list->begin(), list->end(), "-") != list->end())

@@ -50,7 +50,12 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   std::vector<int64_t> caption_rows, labels, labelled_rows;
   BadInput undecodable(cfg.on_error, 10);
   Record r;
-  while (static_cast<int64_t>(imgs.size()) < cfg.size && reader.next(r)) {
+  bool all_read = false;  // every record of the data was read
+  while (static_cast<int64_t>(imgs.size()) < cfg.size) {
+    if (!reader.next(r)) {
+      all_read = true;
+      break;
+    }
     auto* im = find_image(r);
     auto* cap = r.find("txt");
     auto* cls = classes_ ? r.find("cls") : nullptr;
@@ -71,6 +76,7 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     if (cap) captions_.push_back(*cap), caption_rows.push_back(row);
     if (label >= 0) labels.push_back(label), labelled_rows.push_back(row);
   }
+  if (!all_read) all_read = !reader.next(r);  // exactly --eval-size of them?
   if (imgs.empty())
     throw Error(fmt::format("{}: no records with an image and {}", where,
                             classes_ ? "a caption (txt) or a label (cls)" : "a caption (txt)"));
@@ -81,7 +87,6 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     // hold a few classes only: say so, as the accuracy is over those.
     std::vector<bool> seen(classes_);
     for (int64_t y : labels) seen[y] = true;
-    const bool all_read = static_cast<int64_t>(imgs.size()) < cfg.size;
     if (const auto n = std::count(seen.begin(), seen.end(), true); n < classes_)
       log::warn("{}: the {} labelled records evaluated hold {} of the {} classes{}", where, labels.size(), n, classes_,
                 all_read ? "" : " (shuffle the shards or raise --eval-size for all of them)");
@@ -92,7 +97,7 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   labels_ = index(labels);
   labelled_rows_ = index(labelled_rows);
   log::info("evaluating on {} held-out records{}: {} with captions{}{}", imgs.size(),
-            static_cast<int64_t>(imgs.size()) < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size)
+            all_read && static_cast<int64_t>(imgs.size()) < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size)
                                                          : std::string(),
             captions_.size(),
             classes_ ? fmt::format(", {} labelled ({} classes, {} prompts)", labels.size(), classes_, prompts_.size())
