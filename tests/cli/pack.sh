@@ -183,6 +183,18 @@ expect_contains "$(cat .stderr)" "stopped by signal 2" "SIGINT on a stalled pipe
 expect_eq "$(ls -A stall 2>/dev/null | grep -c tmp)" "0" "no temporary files after SIGINT on a stalled pipe"
 printf 'One sentence here. Another one there.\n' >stall.txt
 expect_stop_on_stall "--sentences on a stalled pipe" stall.txt clippo-pack --sentences - -o stall/t.shard
+# A named pipe that no writer ever opens: SIGINT ends the wait for one.
+mkfifo nowriter.fifo
+clippo-pack nowriter.fifo -o stall/f.shard >/dev/null 2>"$T/.stderr" &
+pid=$!
+wait_for_sigint_handler $pid || fail "no SIGINT handler while opening a FIFO"
+sleep 0.5
+kill -INT $pid
+for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && { fail "still waiting on a FIFO 5 s after SIGINT"; kill -9 $pid; }
+wait $pid
+expect_eq "$?" 130 "exit status after SIGINT while waiting on a FIFO with no writer"
+[ -e stall/f.shard ] && fail "SIGINT before any record left stall/f.shard"
 expect_status 2 clippo-pack --images big --shuffle-buffer 0 -o x.shard
 expect_status 2 clippo-pack --images big --min-caption-chars -1 -o x.shard
 expect_status 2 clippo-pack --images big --shard-size -1 -o 'x-%d.shard'
@@ -229,7 +241,7 @@ expect_status 2 clippo-pack --images three -o newdir/
 # -o below a file: the system's reason, with the path it is about.
 touch plainfile
 expect_status 1 clippo-pack --images three -o plainfile/sub/x.shard
-expect_eq "$(cat .stderr)" "clippo-pack: error: plainfile/sub: cannot create directories: Not a directory" "-o below a file"
+expect_eq "$(cat .stderr)" "clippo-pack: error: plainfile/sub/x.shard: cannot create folder plainfile/sub: Not a directory" "-o below a file"
 # --- a null caption is named as absent or null
 printf '{"path":"1.png","caption":null}\n' >three/null.jsonl
 expect_status 1 clippo-pack --jsonl three/null.jsonl -o null.shard

@@ -33,8 +33,14 @@ std::string temporary_beside(const std::string& target) {
   return (p.parent_path() / fmt::format(".{}.tmp{}", p.filename().string(), ::getpid())).string();
 }
 
-AtomicFile::AtomicFile(const std::string& path) : target_(rename_target(path)), temp_(temporary_beside(target_)) {
+AtomicFile::AtomicFile(const std::string& path, Folder folder)
+    : target_(rename_target(path)), temp_(temporary_beside(target_)) {
   name_ = target_ == path ? path : fmt::format("{} (-> {})", path, target_);
+  if (const std::filesystem::path dir = std::filesystem::path(target_).parent_path(); folder == made && !dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) throw Error(fmt::format("{}: cannot create folder {}: {}", name_, dir.string(), ec.message()));
+  }
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw Error(fmt::format("{}: cannot create: {}", name_, std::strerror(errno)));
 }
@@ -55,6 +61,15 @@ void AtomicFile::fail(const char* what, int err) {
 void AtomicFile::write(std::string_view data) {
   for (size_t done = 0; done < data.size();) {
     const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("write", n < 0 ? errno : ENOSPC);
+    done += static_cast<size_t>(n);
+  }
+}
+
+void AtomicFile::write_at(uint64_t offset, std::string_view data) {
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) fail("write", n < 0 ? errno : ENOSPC);
     done += static_cast<size_t>(n);

@@ -1,5 +1,6 @@
 // Files written whole or not at all: a temporary file renamed into place.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -12,7 +13,8 @@ namespace clippo {
 // system's reason; any old file is then left as it was.
 class AtomicFile {
  public:
-  explicit AtomicFile(const std::string& path);
+  enum Folder { existing, made };  // made: a missing folder for the target is created
+  explicit AtomicFile(const std::string& path, Folder folder = existing);
   ~AtomicFile();  // before commit(): the temporary file is removed
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -21,6 +23,8 @@ class AtomicFile {
   // `path`, or "PATH (-> TARGET)" where a link led elsewhere: for messages.
   const std::string& name() const { return name_; }
   void write(std::string_view data);
+  // Over bytes written before (a header whose counts are known at the end).
+  void write_at(uint64_t offset, std::string_view data);
   // fsyncs and closes the file, still under its temporary name.
   void finish();
   // finish() if not yet, then renames the file over its target.

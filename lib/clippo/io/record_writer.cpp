@@ -53,8 +53,7 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd_ < 0) throw Error(fmt::format("{}: cannot open: {}", path_, std::strerror(errno)));
   } else {
-    if (const fs::path dir = fs::path(rename_target(path_)).parent_path(); !dir.empty()) fs::create_directories(dir);
-    file_.emplace(path_);
+    file_.emplace(path_, AtomicFile::made);
     fd_ = file_->fd();
   }
   archive_ = archive_write_new();

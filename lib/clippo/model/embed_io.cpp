@@ -1,12 +1,6 @@
 #include "clippo/model/embed_io.h"
 
 #include <fmt/core.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 
 #include "clippo/cli/error.h"
 #include "clippo/io/atomic_file.h"
@@ -57,7 +51,7 @@ class NpyOutput : public EmbedOutput {
  public:
   static constexpr size_t kHeader = 128;
   NpyOutput(const std::string& path, int dim, DType dtype)
-      : dim_(dim), dtype_(dtype), npy_(made_beside(path)), jsonl_(jsonl_for(path)) {
+      : dim_(dim), dtype_(dtype), npy_(path, AtomicFile::made), jsonl_(jsonl_for(path), AtomicFile::made) {
     npy_.write(header(0));
   }
   void write(Record&, const std::vector<std::pair<std::string, std::string>>& meta, const float* img,
@@ -79,8 +73,7 @@ class NpyOutput : public EmbedOutput {
     flush();
     // The header, now that the row count is known, over its placeholder.
     const std::string h = header(rows_);
-    if (::pwrite(npy_.fd(), h.data(), h.size(), 0) != static_cast<ssize_t>(h.size()))
-      throw Error(fmt::format("{}: cannot write: {}", npy_.name(), std::strerror(errno)));
+    npy_.write_at(0, h);
     npy_.finish();
     jsonl_.finish();
     npy_.commit();
@@ -88,14 +81,6 @@ class NpyOutput : public EmbedOutput {
   }
 
  private:
-  // As -o does, a missing folder is made.
-  static const std::string& made_beside(const std::string& path) {
-    if (auto dir = std::filesystem::path(path).parent_path(); !dir.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-    }
-    return path;
-  }
   static std::string jsonl_for(const std::string& path) {
     const bool npy = path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
     return (npy ? path.substr(0, path.size() - 4) : path) + ".jsonl";
