@@ -17,6 +17,11 @@ void Schedule::validate() const {
   if (warmup_steps > total_steps || cooldown_steps > total_steps)
     throw UsageError(fmt::format("--warmup {} / --cooldown {} exceed --steps {}", warmup_steps, cooldown_steps,
                                  total_steps));
+  // The decay starts when warm-up ends: with no step after it, every update's rate would be 0.
+  if ((type == "cosine" || (type == "linear" && linear_end == 0)) && warmup_steps >= total_steps)
+    throw UsageError(fmt::format("--warmup {} with --schedule {} and --steps {}: the decay starts when warm-up ends, "
+                                 "so every step's learning rate would be 0; warm up for fewer steps",
+                                 warmup_steps, type, total_steps));
   if (type == "rsqrt" && !(timescale > 0 && std::isfinite(timescale)))
     throw UsageError(fmt::format("--timescale {}: must be a positive number", timescale));
 }

@@ -234,6 +234,21 @@ TEST_CASE("schedules match big_vision's formulas", "[train]") {
   Schedule bad;
   bad.type = "exponential";
   CHECK_THROWS_AS(bad.validate(), clippo::UsageError);
+  // A decay that would start only after the last step leaves a rate of 0 throughout.
+  for (const char* type : {"cosine", "linear", "constant", "rsqrt"}) {
+    Schedule s;
+    s.type = type, s.total_steps = 10, s.warmup_steps = 10;
+    INFO(type);
+    if (s.type == "cosine" || s.type == "linear") {
+      CHECK_THROWS_WITH(s.validate(), Catch::Contains("every step's learning rate would be 0"));
+      s.warmup_steps = 9;
+      s.validate();
+      CHECK(s(9) == Approx(1.0));
+    } else {
+      s.validate();
+      CHECK(s(9) == Approx(0.9));
+    }
+  }
 }
 
 TEST_CASE("a few steps on a tiny model reduce the loss on a fixed batch", "[train]") {
