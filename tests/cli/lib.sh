@@ -54,6 +54,9 @@ expect_stop_on_stall() {
   exec 3>&-
   [ "$got" == 130 ] || fail "$what: exit $got after SIGINT (expected 130) -- stderr: $(head -c 2000 "$T/.stderr")"
 }
+# Whether this CPU has bf16 matmul instructions: without them libtorch's
+# fallback sums some bf16 matmuls in bf16, and bf16 results are looser.
+cpu_has_bf16() { grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo; }
 # Lists a shard (any compression) as KEY.FIELD lines with GNU tar.
 members() { tar --auto-compress -tf "$1" 2>/dev/null || zstd -dc "$1" | tar -t; }
 done_testing() {

@@ -15,6 +15,8 @@ c10::Device torch_device(const std::string& name);
 // Without them oneDNN emulates bf16 (or libtorch falls back to its own slow
 // kernels), and bf16 can be slower than float32.
 bool cpu_has_bf16_matmul();
+// --precision bf16 on such a CPU: a warning of what it costs.
+void warn_unless_cpu_bf16();
 
 // "libtorch 2.11.0, CUDA with 1 GPU\n" or "libtorch 1.13.0, no CUDA\n"
 // (for --version).

@@ -45,8 +45,7 @@ Embedder::Embedder(const std::string& checkpoint, EmbedderOptions opt) : impl_(s
   m.device = torch_device(m.opt.device);
   // fp32 means float32 products on a GPU too, not TF32 ones.
   if (m.device.is_cuda() && m.opt.precision == "fp32") at::globalContext().setAllowTF32CuBLAS(false);
-  if (m.device.is_cpu() && m.opt.precision == "bf16" && !cpu_has_bf16_matmul())
-    log::warn("--precision bf16: this CPU has no bf16 matmul instructions (AMX or AVX-512 BF16); fp32 may be faster");
+  if (m.device.is_cpu() && m.opt.precision == "bf16") warn_unless_cpu_bf16();
   // Forward passes allocate and free tens of MB per layer; glibc's defaults
   // hand such blocks back to the kernel (mmap/munmap, heap trimming) every
   // time, and re-faulting the pages halved throughput. Keep them.

@@ -22,8 +22,11 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -86,6 +89,29 @@ void wait_for_peers(const W& work, const char* what) {
                                what, ex.what()));
   }
 }
+
+// SIGPIPE blocked while the store and the process group start, and so in
+// the threads they start: Gloo and the store write to sockets without
+// MSG_NOSIGNAL, so a peer that exits would end this process silently by
+// SIGPIPE (Python, which PyTorch is used from, ignores it). Blocked, the
+// write fails with EPIPE and the collective names the lost peer. The
+// calling thread's own SIGPIPE (a stop signal, or stderr gone) is restored.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlocked() {
+    const timespec now{0, 0};
+    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {}  // one raised here is the store's, not a stop
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t pipe_, old_;
+};
 
 // How long the processes wait for each other to start: 5 minutes, or
 // CLIPPO_RENDEZVOUS_TIMEOUT seconds (nodes that start slowly).
@@ -225,6 +251,7 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
   if (env_.rank == 0)
     log::info("rendezvous of {} processes at {}:{} ({}; waits up to {} for all of them)", env_.world,
               env_.master_addr, opts.port, env_.source, describe(timeout));
+  const SigpipeBlocked sigpipe_blocked;
   try {
     SlowNotice notice(std::chrono::seconds(10),
                       fmt::format("still waiting for the rendezvous of {} processes at {}:{} after 10 s (every "

@@ -120,8 +120,15 @@ void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelC
     rep = model::load_params(net, arrays, cfg.init);
   } catch (const Error& e) {
     const std::string what = e.what();
-    if (what.find("'params/img/head/") == std::string::npos) throw;
-    throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
+    if (what.find("'params/img/head/") != std::string::npos)
+      throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
+    // A deeper model than the checkpoint's: name the first block it lacks.
+    const size_t at = what.find("'params/img/Transformer/encoderblock_");
+    if (at == std::string::npos) throw;
+    const size_t from = what.find('/', at + 20) + 1, to = what.find('/', from);
+    throw Error(fmt::format("{} (a model deeper than the checkpoint's: --init-skip {}, and likewise for each "
+                            "further block, starts those blocks afresh)",
+                            what, what.substr(from, to - from)));
   }
   log::info("initialised from {}{}", cfg.init, rep.resampled_posemb ? " (position embedding resampled)" : "");
   // Arrays the model has no place for (a deeper model's blocks, another
@@ -188,8 +195,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   const int64_t B = cfg.batch_size / world;
   // fp32 means float32 products on a GPU too, not TF32 ones.
   if (cuda && !cfg.bf16()) at::globalContext().setAllowTF32CuBLAS(false);
-  if (!cuda && cfg.bf16() && !model::cpu_has_bf16_matmul() && dist.is_main())
-    log::warn("--precision bf16: this CPU has no bf16 matmul instructions (AMX or AVX-512 BF16); fp32 may be faster");
+  if (!cuda && cfg.bf16() && dist.is_main()) model::warn_unless_cpu_bf16();
 
   int threads = cli::resolve_threads(cfg.threads);
   cfg.threads = threads;
