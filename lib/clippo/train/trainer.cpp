@@ -123,9 +123,10 @@ void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelC
     if (what.find("'params/img/head/") != std::string::npos)
       throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
     // A deeper model than the checkpoint's: name the first block it lacks.
-    const size_t at = what.find("'params/img/Transformer/encoderblock_");
+    constexpr std::string_view blocks = "'params/img/Transformer/";
+    const size_t at = what.find(std::string(blocks) + "encoderblock_");
     if (at == std::string::npos) throw;
-    const size_t from = what.find('/', at + 20) + 1, to = what.find('/', from);
+    const size_t from = at + blocks.size(), to = what.find('/', from);
     throw Error(fmt::format("{} (a model deeper than the checkpoint's: --init-skip {}, and likewise for each "
                             "further block, starts those blocks afresh)",
                             what, what.substr(from, to - from)));
