@@ -449,7 +449,7 @@ expect_status 0 clippo-knn zeroshot --db b16.emb.shard --classes stripe-classes.
 cp .stdout b16-knn.json
 # Without bf16 instructions: a warning, and looser sums (see cpu_has_bf16).
 if cpu_has_bf16; then
-  bf_rtol=3e-2
+  bf_rtol=5e-2
   [[ "$(cat b16.log)" == *"no bf16 matmul instructions"* ]] && fail "bf16 warning on a CPU with bf16 instructions"
 else
   bf_rtol=1e-1
