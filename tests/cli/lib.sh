@@ -55,7 +55,8 @@ expect_stop_on_stall() {
   [ "$got" == 130 ] || fail "$what: exit $got after SIGINT (expected 130) -- stderr: $(head -c 2000 "$T/.stderr")"
 }
 # Whether this CPU has bf16 matmul instructions: without them libtorch's
-# fallback sums some bf16 matmuls in bf16, and bf16 results are looser.
+# fallback sums some bf16 matmuls in bf16, and bf16 results are looser. (The
+# unit tests check that clippo's own test, cpu_has_bf16_matmul, agrees.)
 cpu_has_bf16() { grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo; }
 # Lists a shard (any compression) as KEY.FIELD lines with GNU tar.
 members() { tar --auto-compress -tf "$1" 2>/dev/null || zstd -dc "$1" | tar -t; }

@@ -366,11 +366,16 @@ expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --v
 expect_contains "$(cat .stderr)" "--init-skip pos_embedding: params/img/pos_embedding kept fresh (1 array)" "--init-skip a leaf"
 expect_contains "$(cat .stderr)" "warning: --init w_init0/checkpoint.npz: 16 arrays that a w16-d1-h2-m32/4 model does not have left out: params/img/Transformer/encoderblock_1/" \
   "init arrays left out"
-# A deeper model: the first missing block is named, and skipping it starts it afresh.
+# A deeper model: the missing blocks are named, and skipping them starts them afresh.
 expect_status 1 clippo-train --data good.shard --init w_init0/checkpoint.npz --variant w16-d3-h2-m32/4 --out-dim 8 \
   --threads 1 --batch-size 4 --steps 1 --workdir w_deeper_fail
-expect_contains "$(cat .stderr)" "(a model deeper than the checkpoint's: --init-skip encoderblock_2, and likewise" \
+expect_contains "$(cat .stderr)" "(the model has 3 blocks, the checkpoint lacks 1: --init-skip encoderblock_N for each N of 2 starts them afresh)" \
   "a deeper model: the hint"
+# Blocks of another size (not a deeper model): the shapes are named, no such hint.
+expect_status 1 clippo-train --data good.shard --init w_init0/checkpoint.npz --variant w16-d2-h2-m64/4 --out-dim 8 \
+  --threads 1 --batch-size 4 --steps 1 --workdir w_wider_fail
+expect_contains "$(cat .stderr)" "has shape" "an MLP of another size: the shapes"
+[[ "$(cat .stderr)" == *"--init-skip encoderblock"* ]] && fail "an MLP of another size was taken for a deeper model"
 expect_status 0 clippo-train --data good.shard --init w_init0/checkpoint.npz --variant w16-d3-h2-m32/4 --out-dim 8 \
   --init-skip encoderblock_2 --threads 1 --batch-size 4 --steps 1 --workdir w_deeper
 expect_status 1 clippo-train --data good.shard --init w_init0/checkpoint.npz --out-dim 4 --threads 1 --batch-size 4 \

@@ -23,7 +23,7 @@ class BadInput {
 
   uint64_t total() const;
   const std::map<std::string, uint64_t>& by_reason() const { return counts_; }
-  // "3 skipped: 2 not an image, 1 missing caption", or "" when none.
+  // "3 skipped: 1 missing caption, 2 not an image" (reasons in order), or "" when none.
   std::string summary() const;
   OnError policy() const { return policy_; }
 

@@ -91,7 +91,8 @@ void wait_for_peers(const W& work, const char* what) {
 }
 
 // SIGPIPE blocked while the store and the process group start, and so in
-// the threads they start: Gloo and the store write to sockets without
+// the threads they start (Gloo's device loop, the group's workers, which do
+// every collective's socket writes): Gloo writes with writev, not
 // MSG_NOSIGNAL, so a peer that exits would end this process silently by
 // SIGPIPE (Python, which PyTorch is used from, ignores it). Blocked, the
 // write fails with EPIPE and the collective names the lost peer. The
@@ -105,7 +106,7 @@ class SigpipeBlocked {
   }
   ~SigpipeBlocked() {
     const timespec now{0, 0};
-    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {}  // one raised here is the store's, not a stop
+    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {}  // raised here meanwhile (stderr gone): not a death
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
 

@@ -76,7 +76,6 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     if (cap) captions_.push_back(*cap), caption_rows.push_back(row);
     if (label >= 0) labels.push_back(label), labelled_rows.push_back(row);
   }
-  if (!all_read) all_read = !reader.next(r);  // exactly --eval-size of them?
   if (imgs.empty())
     throw Error(fmt::format("{}: no records with an image and {}", where,
                             classes_ ? "a caption (txt) or a label (cls)" : "a caption (txt)"));
@@ -87,9 +86,17 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     // hold a few classes only: say so, as the accuracy is over those.
     std::vector<bool> seen(classes_);
     for (int64_t y : labels) seen[y] = true;
-    if (const auto n = std::count(seen.begin(), seen.end(), true); n < classes_)
+    if (const auto n = std::count(seen.begin(), seen.end(), true); n < classes_) {
+      // Exactly --eval-size records there? A peek at one more tells.
+      if (!all_read) {
+        try {
+          all_read = !reader.next(r);
+        } catch (const Error&) {  // damage past what is evaluated is not this evaluation's
+        }
+      }
       log::warn("{}: the {} labelled records evaluated hold {} of the {} classes{}", where, labels.size(), n, classes_,
                 all_read ? "" : " (shuffle the shards or raise --eval-size for all of them)");
+    }
   }
   images_ = torch::stack(imgs);
   auto index = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };

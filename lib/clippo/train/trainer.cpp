@@ -122,14 +122,18 @@ void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelC
     const std::string what = e.what();
     if (what.find("'params/img/head/") != std::string::npos)
       throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
-    // A deeper model than the checkpoint's: name the first block it lacks.
-    constexpr std::string_view blocks = "'params/img/Transformer/";
-    const size_t at = what.find(std::string(blocks) + "encoderblock_");
-    if (at == std::string::npos) throw;
-    const size_t from = at + blocks.size(), to = what.find('/', from);
-    throw Error(fmt::format("{} (a model deeper than the checkpoint's: --init-skip {}, and likewise for each "
-                            "further block, starts those blocks afresh)",
-                            what, what.substr(from, to - from)));
+    // A model deeper than the checkpoint: name the blocks it lacks.
+    if (what.find(": missing array 'params/img/Transformer/encoderblock_") == std::string::npos) throw;
+    std::vector<int> lacking;
+    for (int i = 0; i < mc.depth; ++i) {
+      const std::string block = fmt::format("params/img/Transformer/encoderblock_{}/", i);
+      const auto it = arrays.lower_bound(block);
+      if (it == arrays.end() || !it->first.starts_with(block)) lacking.push_back(i);
+    }
+    if (lacking.empty() || static_cast<int>(lacking.size()) == mc.depth) throw;  // none at all: another layout
+    throw Error(fmt::format("{} (the model has {} blocks, the checkpoint lacks {}: --init-skip encoderblock_N for "
+                            "each N of {} starts them afresh)",
+                            what, mc.depth, lacking.size(), fmt::join(lacking, ", ")));
   }
   log::info("initialised from {}{}", cfg.init, rep.resampled_posemb ? " (position embedding resampled)" : "");
   // Arrays the model has no place for (a deeper model's blocks, another
