@@ -34,24 +34,30 @@ wait_for_sigint_handler() {
 # that stays open after the bytes of file FEED (none: ""); a SIGINT a second
 # later must end it with exit 130 within 5 s. stderr to $T/.stderr.
 expect_stop_on_stall() {
-  local what=$1 feed=$2 pid got i
+  local what=$1 feed=$2 pid
   shift 2
   rm -f "$T/.stall" && mkfifo "$T/.stall"
   "$@" <"$T/.stall" >"$T/.stdout" 2>"$T/.stderr" &
   pid=$!
   exec 3>"$T/.stall"
   [ -n "$feed" ] && cat "$feed" >&3
+  expect_sigint_ends "$what" $pid
+  exec 3>&-
+}
+# expect_sigint_ends WHAT PID: background job PID, waiting on input, ends
+# with exit 130 within 5 s of a SIGINT sent once it catches the signal.
+expect_sigint_ends() {
+  local what=$1 pid=$2 got i
   wait_for_sigint_handler $pid || fail "$what: no SIGINT handler after 30 s"
   sleep 0.5
   kill -INT $pid
   for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
   if kill -0 $pid 2>/dev/null; then
-    fail "$what: still waiting on the pipe 5 s after SIGINT"
+    fail "$what: still waiting 5 s after SIGINT"
     kill -9 $pid
   fi
   wait $pid
   got=$?
-  exec 3>&-
   [ "$got" == 130 ] || fail "$what: exit $got after SIGINT (expected 130) -- stderr: $(head -c 2000 "$T/.stderr")"
 }
 # Whether this CPU has bf16 matmul instructions: without them libtorch's

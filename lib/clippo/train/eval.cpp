@@ -104,7 +104,7 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   labels_ = index(labels);
   labelled_rows_ = index(labelled_rows);
   log::info("evaluating on {} held-out records{}: {} with captions{}{}", imgs.size(),
-            all_read && static_cast<int64_t>(imgs.size()) < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size)
+            static_cast<int64_t>(imgs.size()) < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size)
                                                          : std::string(),
             captions_.size(),
             classes_ ? fmt::format(", {} labelled ({} classes, {} prompts)", labels.size(), classes_, prompts_.size())
