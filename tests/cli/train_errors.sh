@@ -49,13 +49,21 @@ cd dir; expect_status 0 clippo-train --workdir ../w_dir --steps 2; cd ..
 [[ "$(cat .stderr)" == *warning* ]] && fail "a resume over the same files warned: $(grep warning .stderr)"
 cp good.shard dir/more.shard
 expect_status 0 clippo-train --workdir w_dir --steps 3
-expect_contains "$(cat .stderr)" "warning: --data / --text-pairs name other files than when this run last started (1 + 0 files, digest" \
+expect_contains "$(cat .stderr)" "warning: --data / --text-pairs name other files, or files of other sizes, than when this run last started (1 + 0 files, digest" \
   "a shard added to a --data folder"
 expect_status 0 clippo-train --workdir w_dir --steps 4
 [[ "$(cat .stderr)" == *warning* ]] && fail "the warning about other files came again: $(grep warning .stderr)"
+# A shard rewritten in place under its name (here with fewer records).
+head -n 12 caps.tsv >caps12.tsv && clippo-pack -q --images img --captions caps12.tsv -o dir/more.shard || fail "clippo-pack"
+expect_status 0 clippo-train --workdir w_dir --steps 5
+expect_contains "$(cat .stderr)" "name other files, or files of other sizes, than when this run last started (2 + 0 files" \
+  "a shard of the run rewritten in place"
+cp good.shard dir/more.shard
+expect_status 0 clippo-train --workdir w_dir --steps 6
 # The folder's files named one by one are the same data; fewer are not.
-expect_status 0 clippo-train --workdir w_dir --steps 5 --data dir/more.shard --data dir/sub/good.shard
-expect_status 2 clippo-train --workdir w_dir --steps 6 --data dir/more.shard
+expect_status 0 clippo-train --workdir w_dir --steps 7 --data dir/more.shard --data dir/sub/good.shard
+[[ "$(cat .stderr)" == *warning* ]] && fail "the folder's files named one by one warned: $(grep warning .stderr)"
+expect_status 2 clippo-train --workdir w_dir --steps 8 --data dir/more.shard
 expect_contains "$(cat .stderr)" "w_dir holds a run with --data" "other files for --data on a resume"
 mkdir empty_dir && cp caps.tsv empty_dir/
 expect_status 1 clippo-train --data empty_dir "${TINY[@]}" --steps 1 --workdir w_empty_dir

@@ -64,12 +64,26 @@ std::string TrainConfig::to_json() const {
   return w.str() + "\n";
 }
 
+// Absolute and normalised: the same files however they were named.
+static std::vector<std::string> canonical_names(const std::vector<std::string>& files) {
+  std::vector<std::string> names;
+  for (const auto& f : files) names.push_back(fs::absolute(f).lexically_normal().string());
+  return names;
+}
+
 std::string TrainConfig::describe_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs) {
+  // Names and sizes: a shard rewritten in place almost always changes size.
   uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds, unlike std::hash
+  auto mix = [&h](const std::string& s) {
+    for (char ch : s) h = (h ^ static_cast<uint8_t>(ch)) * 0x100000001b3ULL;
+  };
   for (const auto* list : {&data, &pairs}) {
-    for (const auto& f : *list)
-      for (char ch : fs::absolute(f).lexically_normal().string() + '\n') h = (h ^ static_cast<uint8_t>(ch)) * 0x100000001b3ULL;
-    h = (h ^ 0xff) * 0x100000001b3ULL;  // between the lists
+    for (const auto& name : canonical_names(*list)) {
+      std::error_code ec;
+      const auto size = fs::file_size(name, ec);
+      mix(name + '\t' + (ec ? std::string("?") : std::to_string(size)) + '\n');
+    }
+    mix("\xff");  // between the lists
   }
   return fmt::format("{} + {} files, digest {:016x}", data.size(), pairs.size(), h);
 }
@@ -259,8 +273,7 @@ static bool same_in_effect(const std::string& option, const TrainConfig& saved, 
   }
   if (option != "data" && option != "text-pairs") return false;
   auto files = [&](const TrainConfig& c) {
-    const auto& patterns = option == "data" ? c.data : c.text_pairs;
-    return TrainConfig::describe_files(expand_inputs(patterns, is_shard_path), {});
+    return canonical_names(expand_inputs(option == "data" ? c.data : c.text_pairs, is_shard_path));
   };
   try {
     return files(saved) == files(cli);

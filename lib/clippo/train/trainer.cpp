@@ -215,12 +215,12 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   dc.data = expand("data", cfg.data);
   dc.text_pairs = expand("text-pairs", cfg.text_pairs);
   const auto eval_files = dist.is_main() ? expand("eval-data", cfg.eval_data) : std::vector<std::string>{};
-  // A folder or pattern of a resumed run that names other files now: the
-  // saved position is over the old ones.
+  // A folder or pattern of a resumed run that names other files now, or
+  // files rewritten since: the saved position is over the old ones.
   if (const std::string now = TrainConfig::describe_files(dc.data, dc.text_pairs); cfg.data_files != now) {
     if (!cfg.data_files.empty() && dist.is_main())
-      log::warn("--data / --text-pairs name other files than when this run last started ({} then, {} now): the "
-                "data order from here on is not an uninterrupted run's",
+      log::warn("--data / --text-pairs name other files, or files of other sizes, than when this run last started "
+                "({} then, {} now): the data order from here on is not an uninterrupted run's",
                 cfg.data_files, now);
     cfg.data_files = now;
   }

@@ -19,7 +19,8 @@ struct TrainConfig {
   int shuffle_buffer = 10000;
   std::vector<std::string> fonts;
   // What --data and --text-pairs named when the run last started ("12 + 0
-  // files, digest ..."): a resume warns when the files changed.
+  // files, digest ..." of their names and sizes): a resume warns when the
+  // files changed.
   std::string data_files;
   // model
   std::string variant = "B/16";
