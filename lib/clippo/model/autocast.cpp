@@ -24,7 +24,7 @@ Autocast autocast_state(c10::DeviceType device) {
 #endif
 }
 
-void set_autocast_state(c10::DeviceType device, const Autocast& s) {
+static void set_autocast_state(c10::DeviceType device, const Autocast& s) {
   check(device);
 #if CLIPPO_TORCH_AT_LEAST(2, 4)
   at::autocast::set_autocast_dtype(device, s.dtype);
@@ -50,6 +50,17 @@ AutocastScope::~AutocastScope() {
   if (!on_) return;
   set_autocast_state(device_, before_);
   if (!before_.enabled) at::autocast::clear_cache();
+}
+
+AutocastReplay::AutocastReplay(c10::DeviceType device, const Autocast& state)
+    : device_(device), before_(autocast_state(device)), cache_before_(at::autocast::is_autocast_cache_enabled()) {
+  at::autocast::set_autocast_cache_enabled(false);
+  set_autocast_state(device_, state);
+}
+
+AutocastReplay::~AutocastReplay() {
+  set_autocast_state(device_, before_);
+  at::autocast::set_autocast_cache_enabled(cache_before_);
 }
 
 }  // namespace clippo::model

@@ -13,7 +13,6 @@ struct Autocast {
 };
 
 Autocast autocast_state(c10::DeviceType device);
-void set_autocast_state(c10::DeviceType device, const Autocast& state);
 
 // bf16 autocast on `device` for one scope (a no-op when `on` is false);
 // restores the previous state and drops the cast-weight cache on exit.
@@ -28,6 +27,23 @@ class AutocastScope {
   c10::DeviceType device_;
   bool on_;
   Autocast before_;
+};
+
+// A saved state for one scope without the cast-weight cache: a checkpointed
+// block's recompute, on autograd's thread. Its weights are new leaves at each
+// backward pass, so their cached casts would only hold memory (a thread's
+// cache is dropped only where one of its AutocastScopes ends).
+class AutocastReplay {
+ public:
+  AutocastReplay(c10::DeviceType device, const Autocast& state);
+  ~AutocastReplay();
+  AutocastReplay(const AutocastReplay&) = delete;
+  AutocastReplay& operator=(const AutocastReplay&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  Autocast before_;
+  bool cache_before_;
 };
 
 }  // namespace clippo::model

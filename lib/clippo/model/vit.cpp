@@ -262,12 +262,10 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
       torch::AutoGradMode grad(true);
       // The backward pass runs outside the forward pass's autocast scope (on
       // a GPU, on autograd's own thread): restore its setting for the recompute.
-      const auto device = inputs[0].device().type();
-      const Autocast was = autocast_state(device);
-      set_autocast_state(device, {ctx->saved_data["autocast"].toBool(),
-                                  static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt())});
+      const AutocastReplay replay(inputs[0].device().type(),
+                                  {ctx->saved_data["autocast"].toBool(),
+                                   static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt())});
       y = encoder_block(inputs[0], torch::TensorList(inputs).slice(1), ctx->saved_data["heads"].toInt());
-      set_autocast_state(device, was);
     }
     auto grads = torch::autograd::grad({y}, wanted, {grad_out[0]}, /*retain_graph=*/false, /*create_graph=*/false,
                                        /*allow_unused=*/true);

@@ -19,6 +19,12 @@
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
+// The groups' base class, for a build with neither backend.
+#if CLIPPO_TORCH_AT_LEAST(2, 0)
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#else
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -348,7 +354,12 @@ void Dist::broadcast(torch::Tensor& t) {
 }
 
 void Dist::barrier() {
-  if (impl_->pg) wait_for_peers(impl_->pg->barrier(), "a barrier");
+  if (!impl_->pg) return;
+  c10d::BarrierOptions opts;
+  // NCCL would guess the GPU from the rank (and warn) before the first
+  // collective names it; across nodes the guess can be another GPU.
+  if (impl_->nccl) opts.device_ids = {dev_.index()};
+  wait_for_peers(impl_->pg->barrier(opts), "a barrier");
 }
 
 bool Dist::any(bool flag) {

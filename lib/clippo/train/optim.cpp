@@ -53,10 +53,14 @@ void OptimConfig::validate() const {
 
 double clip_global_norm(const std::vector<torch::Tensor>& grads, double max_norm) {
   torch::NoGradGuard ng;
-  double sq = 0;
+  // Summed where the gradients are: one read back (a GPU sync), not one each.
+  torch::Tensor sq;
   for (auto& g : grads)
-    if (g.defined()) sq += g.square().sum(torch::kFloat64).item<double>();
-  double norm = std::sqrt(sq);
+    if (g.defined()) {
+      auto s = g.square().sum(torch::kFloat64);
+      sq = sq.defined() ? sq + s : s;
+    }
+  const double norm = sq.defined() ? std::sqrt(sq.item<double>()) : 0.0;
   // optax: g if norm < max else g / norm * max.
   if (max_norm > 0 && !(norm < max_norm) && norm > 0)
     for (auto& g : grads)

@@ -10,6 +10,7 @@
 
 #include "test_model_fixture.h"  // torch, then Catch
 
+#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 
 #include <fmt/core.h>
@@ -303,6 +304,10 @@ TEST_CASE("gradient checkpointing gives the gradients of the plain backward pass
                                      nullptr);
           net->zero_grad();
           lo.loss.backward();
+          // The recompute ran under the forward's autocast setting, with the
+          // cast cache off, and left this thread's settings as they were.
+          CHECK_FALSE(model::autocast_state(dev.type()).enabled);
+          CHECK(at::autocast::is_autocast_cache_enabled());
           std::map<std::string, torch::Tensor> g;
           for (auto& item : net->named_parameters(false)) g[item.key()] = item.value().grad().to(torch::kCPU).clone();
           return g;
