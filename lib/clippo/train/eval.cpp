@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <unordered_map>
 
 #include "clippo/cli/bad_input.h"
 #include "clippo/cli/error.h"
@@ -47,7 +48,8 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   const std::string where = "--eval-data " + cfg.files.front();
   RecordReader reader(cfg.files, cfg.on_error);
   std::vector<torch::Tensor> imgs;
-  std::vector<int64_t> caption_rows, labels, labelled_rows;
+  std::vector<int64_t> caption_rows, caption_texts, labels, labelled_rows;
+  std::unordered_map<std::string, int64_t> text_index;  // a caption's row in captions_
   BadInput undecodable(cfg.on_error, 10);
   Record r;
   bool all_read = false;  // every record of the data was read
@@ -73,7 +75,11 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     }
     const int64_t row = static_cast<int64_t>(imgs.size());
     imgs.push_back(a);
-    if (cap) captions_.push_back(*cap), caption_rows.push_back(row);
+    if (cap) {
+      const auto [it, added] = text_index.emplace(*cap, static_cast<int64_t>(captions_.size()));
+      if (added) captions_.push_back(*cap);
+      caption_rows.push_back(row), caption_texts.push_back(it->second);
+    }
     if (label >= 0) labels.push_back(label), labelled_rows.push_back(row);
   }
   if (imgs.empty())
@@ -101,12 +107,13 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   images_ = torch::stack(imgs);
   auto index = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };
   caption_rows_ = index(caption_rows);
+  caption_texts_ = index(caption_texts);
   labels_ = index(labels);
   labelled_rows_ = index(labelled_rows);
   log::info("evaluating on {} held-out records{}: {} with captions{}{}", imgs.size(),
             static_cast<int64_t>(imgs.size()) < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size)
                                                          : std::string(),
-            captions_.size(),
+            caption_rows.size(),
             classes_ ? fmt::format(", {} labelled ({} classes, {} prompts)", labels.size(), classes_, prompts_.size())
                      : std::string(),
             undecodable.total() ? fmt::format("; {} undecodable images skipped", undecodable.total()) : std::string());
@@ -136,16 +143,30 @@ std::optional<torch::Tensor> Evaluator::embed(model::OneTower& net, int64_t n, i
   return torch::cat(z);
 }
 
-std::vector<std::pair<std::string, double>> retrieval_recall(const torch::Tensor& za, const torch::Tensor& zb) {
-  auto sim = torch::matmul(za, zb.t());
+std::optional<std::vector<std::pair<std::string, double>>> retrieval_recall(const torch::Tensor& za,
+                                                                            const torch::Tensor& zb,
+                                                                            const std::function<bool()>& stop) {
   std::vector<std::pair<std::string, double>> out;
-  for (auto [name, s] : {std::pair<const char*, torch::Tensor>{"i2t", sim}, {"t2i", sim.t()}}) {
-    // Rank of the matching column: the columns that score higher, and those
-    // that tie and come first (as clippo-knn's top-k breaks ties), so
-    // identical captions are no free hits.
-    auto diag = s.diagonal().unsqueeze(1);
-    auto col = torch::arange(s.size(1)).unsqueeze(0), row = torch::arange(s.size(0)).unsqueeze(1);
-    auto rank = (s > diag).sum(1) + ((s == diag) & (col < row)).sum(1);
+  const int64_t n = za.size(0);
+  // A block of rows at a time: memory of about 2^24 scores, however many
+  // records, and a stop signal is heard between blocks.
+  const int64_t block = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(1, n));
+  for (auto [name, q, db] : {std::tuple<const char*, const torch::Tensor&, const torch::Tensor&>{"i2t", za, zb},
+                             {"t2i", zb, za}}) {
+    std::vector<torch::Tensor> ranks;
+    for (int64_t r0 = 0; r0 < n; r0 += block) {
+      if (stop && stop()) return std::nullopt;
+      const int64_t m = std::min(block, n - r0);
+      auto s = torch::matmul(q.slice(0, r0, r0 + m), db.t());  // (m, n)
+      // Rank of the matching column: the columns that score higher, and those
+      // that tie and come first (as clippo-knn's top-k breaks ties), so
+      // identical captions are no free hits.
+      auto row = torch::arange(r0, r0 + m).unsqueeze(1);
+      auto own = s.gather(1, row);
+      auto col = torch::arange(n).unsqueeze(0);
+      ranks.push_back((s > own).sum(1) + ((s == own) & (col < row)).sum(1));
+    }
+    auto rank = torch::cat(ranks);
     for (int k : {1, 5, 10})
       out.emplace_back(fmt::format("{}_recall@{}", name, k), (rank < k).to(torch::kFloat64).mean().item<double>());
   }
@@ -193,7 +214,10 @@ std::optional<std::vector<std::pair<std::string, double>>> Evaluator::run(model:
     auto zt = embed(net, n_captions, batch, [&](int64_t i, int64_t m) { return render(captions_, i, m); }, stop,
                     progress);
     if (!zt) return std::nullopt;
-    out = retrieval_recall(z->index_select(0, caption_rows_), *zt);
+    // Repeated captions share one embedding, so they tie exactly.
+    auto r = retrieval_recall(z->index_select(0, caption_rows_), zt->index_select(0, caption_texts_), stop);
+    if (!r) return std::nullopt;
+    out = std::move(*r);
   }
   if (classes_) {
     auto zp = embed(net, n_prompts, batch, [&](int64_t i, int64_t m) { return render(prompts_, i, m); }, stop,

@@ -58,16 +58,20 @@ class Evaluator {
   std::shared_ptr<const text::Font> font_;
   text::RenderOptions render_;           // size = the model resolution
   torch::Tensor images_;                  // (N, 3, res, res)
-  std::vector<std::string> captions_;     // rendered at each run: text costs no memory
+  std::vector<std::string> captions_;     // each text once, rendered at each run: text costs no memory
   torch::Tensor caption_rows_;            // image row of each caption
+  torch::Tensor caption_texts_;           // its text's row in captions_
   torch::Tensor labels_, labelled_rows_;  // class of each labelled image, and its row
   std::vector<std::string> prompts_;      // class-major: class c, template t at c * T + t
   int64_t classes_ = 0;
   bool bf16_ = false;
 };
 
-// Recall@k both ways for matching rows of two L2-normalised (N, d) sets.
-std::vector<std::pair<std::string, double>> retrieval_recall(const torch::Tensor& za, const torch::Tensor& zb);
+// Recall@k both ways for matching rows of two L2-normalised (N, d) sets;
+// nullopt when `stop` (asked between blocks of rows) says to give up.
+std::optional<std::vector<std::pair<std::string, double>>> retrieval_recall(const torch::Tensor& za,
+                                                                            const torch::Tensor& zb,
+                                                                            const std::function<bool()>& stop = {});
 
 // Top-1 (and top-5 when there are more than 5 classes) accuracy of the
 // nearest class embedding (rows of `classes`) for each of `z`.

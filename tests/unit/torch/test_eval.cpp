@@ -15,6 +15,10 @@ namespace {
 std::map<std::string, double> as_map(const std::vector<std::pair<std::string, double>>& v) {
   return {v.begin(), v.end()};
 }
+std::map<std::string, double> as_map(const std::optional<std::vector<std::pair<std::string, double>>>& v) {
+  REQUIRE(v);
+  return as_map(*v);
+}
 
 torch::Tensor unit(std::vector<float> xy) {
   std::vector<float> out;
@@ -97,4 +101,35 @@ TEST_CASE("zero-shot accuracy takes the nearest class embedding", "[train]") {
   auto r7 = as_map(zeroshot_accuracy(z2, unit(c7), torch::tensor(std::vector<int64_t>{3, 5, 0})));
   CHECK(r7["zeroshot_top1"] == Approx(1.0 / 3));
   CHECK(r7["zeroshot_top5"] == Approx(2.0 / 3));
+}
+
+TEST_CASE("retrieval recall over more records than one block of scores, with ties across blocks", "[train]") {
+  // 5000 records take two blocks of rows. Vectors of small integers score
+  // exactly in any summation order, and drawn from 40 distinct ones they tie
+  // often: the ranks must be the plain count, row by row, of the columns
+  // that score higher or tie from an earlier column.
+  const int64_t n = 5000;
+  auto a = torch::randint(-2, 3, {40, 8}, torch::Generator(at::detail::createCPUGenerator(7))).to(torch::kFloat);
+  auto pick = [&](int64_t seed) {
+    return a.index_select(0, torch::randint(0, 40, {n}, torch::Generator(at::detail::createCPUGenerator(seed))));
+  };
+  auto za = pick(1), zb = pick(2);
+  auto expected = [&](const torch::Tensor& q, const torch::Tensor& db) {
+    auto s = torch::matmul(q, db.t());
+    auto acc = s.accessor<float, 2>();
+    std::map<int, double> hits;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rank = 0;
+      for (int64_t j = 0; j < n; ++j) rank += acc[i][j] > acc[i][i] || (acc[i][j] == acc[i][i] && j < i);
+      for (int k : {1, 5, 10}) hits[k] += rank < k;
+    }
+    return hits;
+  };
+  auto r = as_map(retrieval_recall(za, zb));
+  for (auto [way, q, db] : {std::tuple<std::string, torch::Tensor, torch::Tensor>{"i2t", za, zb}, {"t2i", zb, za}})
+    for (auto [k, h] : expected(q, db)) CHECK(r[way + "_recall@" + std::to_string(k)] == Approx(h / n));
+  // A stop asked for between blocks gives no result.
+  int asked = 0;
+  CHECK_FALSE(retrieval_recall(za, zb, [&] { return ++asked > 1; }));
+  CHECK(asked == 2);
 }
