@@ -137,7 +137,7 @@ expect_contains "$(cat "$T/.stdout")" '"layout":"stacked"' "info json"
 printf 'a dog\n' | clippo-embed $CK --text - -o one.shard
 head -c 300 one.shard >cut.shard
 expect_status 0 clippo-embed $CK one.shard cut.shard -o cut.emb.shard
-expect_contains "$(cat "$T/.stderr")" "cut.shard: cannot open" "damaged input named"
+expect_contains "$(cat "$T/.stderr")" "cut.shard: cannot read its first tar header: truncated zstd input" "damaged input named"
 expect_contains "$(cat "$T/.stderr")" "1 damaged input(s) cut short" "damaged input counted"
 
 # --- SIGINT: the output, whole or absent, is absent, even shards already

@@ -67,7 +67,7 @@ bool RecordReader::open_next_input() {
     if (file && std::filesystem::file_size(path, ec) == 0 && !ec)
       damaged("an empty file, not a tar archive");
     else if (archive_errno(archive_) != EILSEQ)  // libarchive's ARCHIVE_ERRNO_FILE_FORMAT on Linux
-      damaged(fmt::format("cannot open: {}", archive_message(archive_)));
+      damaged(fmt::format("cannot read its first tar header: {}", archive_message(archive_)));
     else if (decoding.empty())
       damaged(file ? "not a tar archive (nor one compressed with zstd, gzip, bzip2 or xz)"
                    : "empty, or not a tar archive (nor one compressed with zstd, gzip, bzip2 or xz)");
