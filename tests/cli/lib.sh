@@ -20,11 +20,13 @@ expect_status() {
 }
 # wait_for_sigint_handler PID: a script's background job starts with SIGINT
 # ignored, so a signal sent before the tool installs its handler is lost;
-# waits (30 s at most) until /proc says the process catches it.
+# waits (30 s at most) until /proc says the process catches it, once it runs
+# a clippo tool (the forked shell that is yet to exec one catches SIGINT too).
 wait_for_sigint_handler() {
   local i mask
   for i in $(seq 300); do
     mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+    [[ "$(cat "/proc/$1/comm" 2>/dev/null)" == clippo-* ]] || mask=""
     [ -n "$mask" ] && (((0x$mask & 2) != 0)) && return 0
     sleep 0.1
   done

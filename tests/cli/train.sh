@@ -289,6 +289,15 @@ two_ranks() {
   expect_eq "$statuses" "0/0/" "$1 two-process exit statuses for $2 ($(cat "$2".rank*.log | head -c 1500))"
 }
 DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
+# A signal at the rendezvous ends a rank at once, also the one still
+# connecting (a script's background job, which starts with SIGINT ignored).
+for r in 0 1; do
+  env RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) CLIPPO_RENDEZVOUS_TIMEOUT=30 \
+    clippo-train "${DP[@]}" --workdir sigrdv$r 2>"$T/.stderr" &
+  expect_sigint_ends "SIGINT to rank $r at the rendezvous" $!
+  expect_contains "$(cat "$T/.stderr")" "stopped by signal before training started (nothing to save)" "rank $r stopped at the rendezvous"
+  [ -e sigrdv$r ] && fail "rank $r stopped at the rendezvous made its workdir"
+done
 # A rank whose peers never come says so after 10 s (checked below).
 alone_port=$(free_port)
 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone_port timeout 13 \
@@ -370,7 +379,7 @@ RANK1_ARGS=(--wd 0.0002)
 run_ranks torchrun mixed "${DP[@]}"
 RANK1_ARGS=()
 expect_eq "$statuses" "2/2/" "exit statuses of ranks given different --wd"
-expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than rank 0" "ranks with other options"
+expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than rank 0 (--wd): every rank" "ranks with other options"
 [ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
 
 wait $alone
@@ -544,11 +553,19 @@ fi
 
 # --- a diverging run stops with the last good checkpoint ------------------------
 expect_status 1 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --batch-size 8 --steps 50 --lr 1e30 --checkpoint-every 1 --workdir nan
-expect_contains "$(cat .stderr)" "loss is" "NaN message"
+expect_contains "$(cat .stderr)" "is kept: resume it with a lower --lr" "NaN message"
 $PY -c "
 import numpy as np
 z = np.load('nan/checkpoint.npz')
 assert all(np.isfinite(z[k]).all() for k in z.files if k.startswith('params/'))" || fail "NaN run left a bad checkpoint"
+# A resume may lower the rate: from the resumed step on.
+expect_status 0 clippo-train --data 'd-{0..1}.shard' "${TINY[@]}" --steps 2 --schedule constant --lr 0.01 --workdir lr
+expect_status 0 clippo-train --workdir lr --steps 4 --lr 0.005
+expect_contains "$(cat .stderr)" "warning: lr ran with --lr 0.01; from the resumed step on the peak rate is 0.005" "a new --lr on a resume"
+$PY -c "
+import json
+assert [json.loads(l)['lr'] for l in open('lr/metrics.jsonl')] == [0.01, 0.01, 0.005, 0.005]
+assert json.load(open('lr/config.json'))['lr'] == 0.005" || fail "the rate after a resume with a new --lr"
 
 # --- bad command lines and data -----------------------------------------------
 expect_status 2 clippo-train --data 'd-{0..1}.shard'

@@ -65,6 +65,10 @@ expect_status 0 clippo-train --workdir w_dir --steps 7 --data dir/more.shard --d
 [[ "$(cat .stderr)" == *warning* ]] && fail "the folder's files named one by one warned: $(grep warning .stderr)"
 expect_status 2 clippo-train --workdir w_dir --steps 8 --data dir/more.shard
 expect_contains "$(cat .stderr)" "w_dir holds a run with --data" "other files for --data on a resume"
+# Overlapping patterns: the file named twice is read twice a pass, and said.
+expect_status 0 clippo-train --data dir --data 'dir/sub/*.shard' "${TINY[@]}" --steps 1 --workdir w_twice
+expect_contains "$(cat .stderr)" "warning: --data names 1 file(s) more than once (dir/sub/good.shard): each is read as often as it is named" \
+  "a shard named by two patterns"
 mkdir empty_dir && cp caps.tsv empty_dir/
 expect_status 1 clippo-train --data empty_dir "${TINY[@]}" --steps 1 --workdir w_empty_dir
 expect_contains "$(cat .stderr)" "empty_dir: a directory with no shards (.shard, .tar, .tar.gz, .tgz, .tar.zst, .tar.zstd, .tzst) in it" "--data DIR without shards"
@@ -132,6 +136,13 @@ expect_contains "$(cat .stderr)" "is saved to w_cutfail/checkpoint.npz: run agai
 saved=$($PY -c "import numpy as np; print(int(np.load('w_cutfail/checkpoint.npz')['state/step'][0]))")
 [ "$saved" -ge 1 ] || fail "the checkpoint after a data error holds step $saved"
 expect_contains "$(cat .stderr)" "the checkpoint of step $saved is saved" "the step saved named"
+# The last step saved is in metrics.jsonl, also off the --log-every cadence.
+expect_status 1 clippo-train --data plain-cut.shard --variant mu/4 --res 16 --threads 1 --data-threads 1 --batch-size 4 \
+  --shuffle-buffer 0 --log-every 100 --steps 50 --checkpoint-every 0 --on-error fail --workdir w_cutlog
+$PY -c "
+import json
+assert [json.loads(l)['step'] for l in open('w_cutlog/metrics.jsonl')] == sorted({1, $saved})" ||
+  fail "metrics.jsonl lacks the last step before a data error: $(cat w_cutlog/metrics.jsonl)"
 expect_status 0 clippo-train --workdir w_cutfail --on-error skip --steps $((saved + 2))
 expect_contains "$(cat .stderr)" "resuming w_cutfail at step $saved" "the resume after a data error"
 # ... and when that save fails too, both errors are told.
@@ -393,6 +404,11 @@ expect_contains "$(cat .stderr)" "(--init-skip head starts the head afresh" "a h
 mkdir w_noconf && cp w_keep/checkpoint.npz w_noconf/
 expect_status 2 clippo-train --workdir w_noconf
 expect_contains "$(cat .stderr)" "holds checkpoint.npz but no config.json" "checkpoint without config.json"
+# Given its data again, it resumes with the checkpoint's sizes (not B/16 at 224 px).
+s=$($PY -c "import numpy as np; print(int(np.load('w_noconf/checkpoint.npz')['state/step'][0]))")
+expect_status 0 clippo-train --workdir w_noconf --data good.shard --threads 1 --batch-size 4 --shuffle-buffer 0 --steps $((s + 1))
+expect_contains "$(cat .stderr)" "w_noconf/checkpoint.npz: the checkpoint's variant mu/4, resolution 16 px" "sizes of a checkpoint without config.json"
+expect_contains "$(cat .stderr)" "resuming w_noconf at step $s" "a checkpoint without config.json resumed"
 # A cosine schedule extended on resume: a warning that the learning rate jumps.
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --schedule cosine --steps 2 --workdir w_cos
 expect_status 0 clippo-train --workdir w_cos --steps 3
@@ -498,6 +514,7 @@ done <<'EOF_CASES'
 --data good.shard --eval-size 0|--eval-size 0: must be >= 1
 --data good.shard --lr nan|--lr nan: must be a number >= 0
 --data good.shard --momentum 1|--momentum 1: must be in [0, 1)
+--data good.shard --wd 1|--wd 1: must be below 1 (each step scales kernels by 1 - WD at the peak rate)
 --data good.shard --eval-data good.shard --eval-classes bogus.txt|--eval-classes bogus.txt: 
 --data good.shard --eval-data good.shard --eval-classes mnist --eval-prompts clip8|--eval-prompts clip8: 
 --data good.shard --eval-data good.shard --eval-prompts clip7|--eval-prompts needs --eval-classes

@@ -1,7 +1,11 @@
 #include "clippo/cli/stop.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
 
 namespace clippo::cli {
 namespace {
@@ -9,8 +13,14 @@ namespace {
 std::atomic<int> g_stop{0};
 std::atomic<bool> g_stop_reading{false};
 bool g_second_kills = false;  // set before the handler is installed
+std::atomic<bool> g_at_once{false};
+char g_at_once_message[512];  // written only while g_at_once is false
 
 extern "C" void on_stop_signal(int sig) {
+  if (g_at_once) {  // only async-signal-safe calls here
+    (void)!write(STDERR_FILENO, g_at_once_message, strlen(g_at_once_message));
+    _exit(128 + sig);
+  }
   int none = 0;
   g_stop.compare_exchange_strong(none, sig);  // the first one says why (the exit status)
   // A closed terminal sends SIGHUP twice (the shell passes it on, then the
@@ -37,6 +47,15 @@ void catch_stop_signals(unsigned how) {
       if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sig, &sa, nullptr);
     }
 }
+
+void stop_at_once(const char* program, const char* why) {
+  g_at_once = false;
+  std::snprintf(g_at_once_message, sizeof g_at_once_message, "%s: stopped by signal %s\n", program, why);
+  g_at_once = true;
+  if (const int sig = g_stop) on_stop_signal(sig);
+}
+
+void stop_at_once_off() { g_at_once = false; }
 
 int stop_signal() { return g_stop; }
 

@@ -241,7 +241,7 @@ void TrainConfig::validate() const {
   if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
   if (precision != "auto" && precision != "fp32" && precision != "bf16")
     throw UsageError(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
-  if (!variant_from_init && !res_from_init) (void)model();  // else the sizes come with --init's
+  if (!variant_from_ckpt && !res_from_ckpt) (void)model();  // else the sizes come with --init's
   optim.validate();
   schedule.validate();
 }
@@ -289,9 +289,11 @@ static bool has(const std::vector<std::string>& given, const char* option) {
 // A new run: the model sizes not given are --init's.
 static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string>& given) {
   TrainConfig c = cli;
-  c.variant_from_init = !c.init.empty() && !has(given, "variant");
-  c.res_from_init = !c.init.empty() && !has(given, "res");
-  c.out_dim_from_init = c.variant_from_init && !has(given, "out-dim");  // another model's head size means nothing
+  const fs::path ckpt = fs::path(c.workdir) / "checkpoint.npz";
+  c.sizes_from = !c.init.empty() ? c.init : fs::exists(ckpt) ? ckpt.string() : "";
+  c.variant_from_ckpt = !c.sizes_from.empty() && !has(given, "variant");
+  c.res_from_ckpt = !c.sizes_from.empty() && !has(given, "res");
+  c.out_dim_from_ckpt = c.variant_from_ckpt && !has(given, "out-dim");  // another model's head size means nothing
   return c;
 }
 
@@ -334,6 +336,12 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
                   cli.workdir, saved.schedule.type, saved.schedule.cooldown_steps > 0 ? " with cool-down" : "",
                   saved.schedule.total_steps, cli.schedule.total_steps);
       c.schedule.total_steps = cli.schedule.total_steps;
+    } else if (name == "lr") {
+      // The way on after a divergence: the last good checkpoint, a lower rate.
+      if (cli.optim.lr != saved.optim.lr)
+        log::warn("{} ran with --lr {}; from the resumed step on the peak rate is {}", cli.workdir, saved.optim.lr,
+                  cli.optim.lr);
+      c.optim.lr = cli.optim.lr;
     } else if (name == "checkpoint-every") c.checkpoint_every = cli.checkpoint_every;
     else if (name == "keep-every") c.keep_every = cli.keep_every;
     else if (name == "log-every") c.log_every = cli.log_every;

@@ -49,6 +49,8 @@ void OptimConfig::validate() const {
     if (!(value >= 0 && std::isfinite(value)))
       throw UsageError(fmt::format("--{} {}: must be a number >= 0", option, value));
   if (!(momentum >= 0 && momentum < 1)) throw UsageError(fmt::format("--momentum {}: must be in [0, 1)", momentum));
+  // Kernels are scaled by 1 - wd x schedule (up to 1) each step: 1 zeroes them.
+  if (!(wd < 1)) throw UsageError(fmt::format("--wd {}: must be below 1 (each step scales kernels by 1 - WD at the peak rate)", wd));
 }
 
 double clip_global_norm(const std::vector<torch::Tensor>& grads, double max_norm) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <ATen/Context.h>
@@ -58,6 +59,15 @@ std::vector<std::string> expand(const char* option, const std::vector<std::strin
       throw UsageError(fmt::format("--{} {}: not a regular file (a pipe?), and training reads its shards more than "
                                    "once: save the stream to a file first",
                                    option, f));
+  // Overlapping patterns ('dir' and 'dir/*.shard'): each naming is read.
+  std::map<std::string, int> times;
+  std::vector<std::string> twice;
+  for (const auto& f : files)
+    if (++times[fs::absolute(f).lexically_normal().string()] == 2) twice.push_back(f);
+  if (!twice.empty())
+    log::warn("--{} names {} file(s) more than once ({}{}): each is read as often as it is named", option,
+              twice.size(), fmt::join(twice.begin(), twice.begin() + std::min<size_t>(twice.size(), 3), ", "),
+              twice.size() > 3 ? ", ..." : "");
   return files;
 }
 
@@ -69,34 +79,52 @@ void check_ranks_agree(Dist& dist, const TrainConfig& cfg, int64_t step) {
   TrainConfig shared = cfg;  // less what may differ between ranks
   shared.workdir.clear();
   shared.threads = shared.data_threads = 0;
-  const auto fingerprint = static_cast<int64_t>(std::hash<std::string>{}(shared.to_json()));
-  auto all = dist.all_gather(torch::tensor({fingerprint, step}, torch::kInt64)).reshape({dist.world(), 2});
+  // The step, then a hash of each config.json field, so a mismatch names its options.
+  const JsonObject doc = JsonObject::parse(shared.to_json(), "the configuration");
+  const std::vector<std::string> keys = doc.keys();
+  constexpr int64_t kRow = 128;
+  if (static_cast<int64_t>(keys.size()) >= kRow) throw std::logic_error("check_ranks_agree: too many fields");
+  std::vector<int64_t> row(kRow, 0);
+  row[0] = step;
+  for (size_t i = 0; i < keys.size(); ++i)
+    row[i + 1] = static_cast<int64_t>(std::hash<std::string>{}(keys[i] + '=' + doc.get(keys[i]).value_or("")));
+  auto all = dist.all_gather(torch::tensor(row, torch::kInt64)).reshape({dist.world(), kRow});
+  auto at = all.accessor<int64_t, 2>();
   for (int r = 1; r < dist.world(); ++r) {
-    if (all[r][1].item<int64_t>() != all[0][1].item<int64_t>())
+    if (at[r][0] != at[0][0])
       throw Error(fmt::format("rank {} starts at step {}, rank 0 at step {}: every rank must read the same "
                               "--workdir (a folder all of them see) to resume",
-                              r, all[r][1].item<int64_t>(), all[0][1].item<int64_t>()));
-    if (all[r][0].item<int64_t>() != all[0][0].item<int64_t>())
-      throw UsageError(fmt::format("rank {} was given other options than rank 0: every rank must run the same "
+                              r, at[r][0], at[0][0]));
+    std::vector<std::string> differ;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (at[r][i + 1] == at[0][i + 1]) continue;
+      std::string option = keys[i] == "data_files" ? "the files of --data and --text-pairs" : "--" + keys[i];
+      std::replace(option.begin(), option.end(), '_', '-');
+      differ.push_back(option);
+    }
+    if (!differ.empty())
+      throw UsageError(fmt::format("rank {} was given other options than rank 0 ({}): every rank must run the same "
                                    "command line (only --workdir, --threads and --data-threads may differ)",
-                                   r));
+                                   r, fmt::join(differ, ", ")));
   }
 }
 
-// --init without --variant or --res: the sizes of its model (out_dim too,
-// with its variant), saved in config.json as if given.
-void take_init_sizes(TrainConfig& cfg, bool main) {
-  const model::NpzReader reader(cfg.init);
-  const model::ModelConfig init = model::infer_config(reader.entries(), 0, cfg.init);
+// --init (or a workdir's checkpoint without its config.json) without
+// --variant or --res: the sizes of its model (out_dim too, with its
+// variant), saved in config.json as if given.
+void take_checkpoint_sizes(TrainConfig& cfg, bool main) {
+  const model::NpzReader reader(cfg.sizes_from);
+  const model::ModelConfig init = model::infer_config(reader.entries(), 0, cfg.sizes_from);
   std::vector<std::string> taken;
-  if (cfg.variant_from_init) {
+  if (cfg.variant_from_ckpt) {
     cfg.variant = init.variant();
     taken.push_back("variant " + cfg.variant);
-    if (cfg.out_dim_from_init && init.out_dim != init.width)
+    if (cfg.out_dim_from_ckpt && init.out_dim != init.width)
       cfg.out_dim = init.out_dim, taken.push_back(fmt::format("out dim {}", cfg.out_dim));
   }
-  if (cfg.res_from_init) cfg.res = init.res, taken.push_back(fmt::format("resolution {} px", cfg.res));
-  if (main) log::info("--init {}: the checkpoint's {}", cfg.init, fmt::join(taken, ", "));
+  if (cfg.res_from_ckpt) cfg.res = init.res, taken.push_back(fmt::format("resolution {} px", cfg.res));
+  if (main)
+    log::info("{}{}: the checkpoint's {}", cfg.init.empty() ? "" : "--init ", cfg.sizes_from, fmt::join(taken, ", "));
 }
 
 // --init: its params, less those --init-skip keeps fresh, into the fresh model.
@@ -186,6 +214,11 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     log::set_program(fmt::format("{} (rank {})", log::program(), env.rank));
     if (log::level() < log::kVerbose) log::set_level(std::min<int>(log::level(), log::kWarnings));
   }
+  // Caught from the start, also where the process began with SIGINT ignored
+  // (a background job of a script): until training starts, a signal ends the
+  // run at once, as there is nothing to save yet.
+  cli::catch_stop_signals(cli::kSecondSignalKills | cli::kHangupStops);
+  cli::stop_at_once(log::program().c_str(), "before training started (nothing to save)");
   const bool cuda = cfg.device == "cuda";
   if (cuda) {
     model::torch_device(cfg.device);  // no CUDA: a clear error before any work
@@ -209,7 +242,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
 
   // The model and the input files are checked before the workdir is made or
   // written, so a mistyped flag or pattern leaves nothing behind.
-  if (cfg.variant_from_init || cfg.res_from_init) take_init_sizes(cfg, dist.is_main());
+  if (cfg.variant_from_ckpt || cfg.res_from_ckpt) take_checkpoint_sizes(cfg, dist.is_main());
   const auto mc = cfg.model();
   DataConfig dc;
   dc.data = expand("data", cfg.data);
@@ -327,8 +360,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   dc.rank = rank;
   dc.world = world;
   Loader loader(dc, state.positions[rank]);
-
-  cli::catch_stop_signals(cli::kSecondSignalKills | cli::kHangupStops);
+  cli::stop_at_once_off();
 
   std::optional<MetricsLog> metrics;
   if (dist.is_main()) metrics.emplace(workdir / "metrics.jsonl", resuming ? state.step : 0);
@@ -413,15 +445,18 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     logged = step;
   };
   auto interrupted = [&] { return world == 1 && cli::stop_signal() != 0; };
+  // A run that stops early logs its last step too, after saving it.
+  auto log_last = [&](int64_t step) {
+    if (step <= first || logged == step) return;
+    try {
+      log_step(step);
+    } catch (const Error& e) {
+      log::warn("{} (the checkpoint is saved)", e.what());
+    }
+  };
   auto stop_at = [&](int64_t step, int sig) {
     save(step);  // first: what the signal's sender waits for
-    if (step > first && logged != step) {  // the last step is in metrics.jsonl too
-      try {
-        log_step(step);
-      } catch (const Error& e) {
-        log::warn("{} (the checkpoint is saved)", e.what());
-      }
-    }
+    log_last(step);
     log::keep_status();
     log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step, ckpt_path.string());
     return 128 + sig;
@@ -473,6 +508,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
         throw Error(fmt::format("{}; and the checkpoint of step {} could not be saved: {}", e.what(), step,
                                 save_error.what()));
       }
+      log_last(step);
+      log::keep_status();
       throw Error(fmt::format("{}; the checkpoint of step {} is saved to {}: run again to resume", e.what(), step,
                               ckpt_path.string()));
     }
@@ -500,7 +537,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     double tb = since(t2);
     if (!std::isfinite(loss)) {
       throw Error(fmt::format("loss is {} at step {}; stopping. {}", loss, step + 1,
-                              fs::exists(ckpt_path) ? "The last good checkpoint (" + ckpt_path.string() + ") is kept."
+                              fs::exists(ckpt_path) ? "The last good checkpoint (" + ckpt_path.string() +
+                                                          ") is kept: resume it with a lower --lr"
                                                     : "No checkpoint was written yet."));
     }
     auto t3 = Clock::now();

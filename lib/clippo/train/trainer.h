@@ -27,9 +27,11 @@ struct TrainConfig {
   int res = 224, out_dim = 0;
   std::string init;                    // big_vision .npz to start from
   std::vector<std::string> init_skip;  // array name parts to keep fresh ("head")
-  // Not saved: sizes a new run's command line left to --init's checkpoint
-  // (the run saves the sizes it took).
-  bool variant_from_init = false, res_from_init = false, out_dim_from_init = false;
+  // Not saved: the checkpoint whose sizes a new run's command line left
+  // open take (--init's, or the workdir's own when config.json is lost;
+  // the run saves the sizes it took).
+  std::string sizes_from;
+  bool variant_from_ckpt = false, res_from_ckpt = false, out_dim_from_ckpt = false;
   // optimisation
   int64_t batch_size = 256;  // global
   OptimConfig optim;
