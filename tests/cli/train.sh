@@ -300,7 +300,7 @@ for r in 0 1; do
 done
 # A rank whose peers never come says so after 10 s (checked below).
 alone_port=$(free_port)
-env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone_port timeout 13 \
+env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone_port timeout 20 \
   clippo-train "${DP[@]}" --workdir alone >alone.log 2>&1 &
 alone=$!
 # Rank 0 whose peer never comes stops at the rendezvous timeout.
@@ -394,6 +394,8 @@ expect_contains "$(cat restart.rank1.log)" "rank 1 of 3 is at the rendezvous" "r
 expect_contains "$(cat restart.rank0.log)" "2 of 3 processes joined within 20 s" "a rank restarted in the rendezvous counted once"
 wait $restart1
 expect_contains "$(cat alone.log)" "clippo-train (rank 1): warning: still waiting for the rendezvous of 2 processes at 127.0.0.1:$alone_port after 10 s" "a rank waiting alone"
+expect_contains "$(cat alone.log)" "clippo-train (rank 1): stopped by signal before training started (nothing to save)" \
+  "timeout's SIGTERM at the rendezvous"
 
 # A Slurm job of one task trains alone: no rendezvous, so a port another job
 # holds is no matter.
@@ -518,8 +520,6 @@ if clippo-train --version | grep -q "CUDA with"; then
       clippo-train "${CU[@]}" --workdir cu_rank --device cuda -v
     backend=gloo; [[ "$backends" == *nccl* ]] && backend=nccl
     expect_contains "$(cat .stderr)" "rank 0 of 1 joined at 127.0.0.1:$port (torchrun, $backend)" "process group on the GPU"
-    # NCCL's barrier is told its GPU (it would guess, and say so).
-    [[ "$(cat .stderr)" == *"devices used by this process are currently unknown"* ]] && fail "NCCL guessed the barrier's GPU"
   fi
   RANK_RUNS=$rank_runs $PY - <<'PYEOF' || fail "CUDA training runs disagree or did not learn"
 import json, math, os, numpy as np

@@ -49,7 +49,7 @@ cd dir; expect_status 0 clippo-train --workdir ../w_dir --steps 2; cd ..
 [[ "$(cat .stderr)" == *warning* ]] && fail "a resume over the same files warned: $(grep warning .stderr)"
 cp good.shard dir/more.shard
 expect_status 0 clippo-train --workdir w_dir --steps 3
-expect_contains "$(cat .stderr)" "warning: --data / --text-pairs name other files, or files of other sizes, than when this run last started (1 + 0 files, digest" \
+expect_contains "$(cat .stderr)" "warning: --data / --text-pairs name other files, or files of other sizes, than when this run last started (1 + 0 files (names and sizes), digest" \
   "a shard added to a --data folder"
 expect_status 0 clippo-train --workdir w_dir --steps 4
 [[ "$(cat .stderr)" == *warning* ]] && fail "the warning about other files came again: $(grep warning .stderr)"
@@ -417,6 +417,27 @@ expect_contains "$(cat .stderr)" "its cosine schedule is over --steps 2" "warnin
 expect_status 2 clippo-train --workdir w_cos --steps 3 --out-dim 16
 expect_contains "$(cat .stderr)" "w_cos holds a run with --out-dim 0" "another --out-dim on a resume"
 expect_status 0 clippo-train --workdir w_cos --steps 3 --out-dim 32
+# A run saved before sizes counted holds the digest of the names alone
+# (FNV-1a, restated here): its own files resume without a word, others warn.
+legacy_digest() {
+  $PY - "$1" <<'PYEOF' || fail "legacy digest fixture"
+import json, os, sys
+h = 0xcbf29ce484222325
+def mix(b):
+    global h
+    for ch in b: h = ((h ^ ch) * 0x100000001b3) % 2**64
+mix((os.path.abspath(sys.argv[1]) + "\n").encode()); mix(b"\xff"); mix(b"\xff")
+c = json.load(open("w_cos/config.json"))
+c["data_files"] = f"1 + 0 files, digest {h:016x}"
+json.dump(c, open("w_cos/config.json", "w"))
+PYEOF
+}
+legacy_digest good.shard
+expect_status 0 clippo-train --workdir w_cos --steps 4
+[[ "$(cat .stderr)" == *"name other files"* ]] && fail "a run saved with the names-only digest of its files warned"
+legacy_digest other.shard
+expect_status 0 clippo-train --workdir w_cos --steps 5
+expect_contains "$(cat .stderr)" "name other files, or files of other sizes" "a names-only digest of other files"
 # --grad-checkpointing holds for the command it is given to.
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --grad-checkpointing --workdir w_gc
 expect_status 0 clippo-train --workdir w_gc --steps 2

@@ -71,9 +71,10 @@ static std::vector<std::string> canonical_names(const std::vector<std::string>& 
   return names;
 }
 
-std::string TrainConfig::describe_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs) {
-  // Names and sizes: a shard rewritten in place almost always changes size.
-  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds, unlike std::hash
+// FNV-1a over the files' names (and sizes): stable across builds, unlike std::hash.
+static std::string digest_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs,
+                                bool sizes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
   auto mix = [&h](const std::string& s) {
     for (char ch : s) h = (h ^ static_cast<uint8_t>(ch)) * 0x100000001b3ULL;
   };
@@ -81,11 +82,23 @@ std::string TrainConfig::describe_files(const std::vector<std::string>& data, co
     for (const auto& name : canonical_names(*list)) {
       std::error_code ec;
       const auto size = fs::file_size(name, ec);
-      mix(name + '\t' + (ec ? std::string("?") : std::to_string(size)) + '\n');
+      mix(sizes ? name + '\t' + (ec ? std::string("?") : std::to_string(size)) + '\n' : name + '\n');
     }
     mix("\xff");  // between the lists
   }
-  return fmt::format("{} + {} files, digest {:016x}", data.size(), pairs.size(), h);
+  return fmt::format("{} + {} files{}, digest {:016x}", data.size(), pairs.size(), sizes ? " (names and sizes)" : "", h);
+}
+
+std::string TrainConfig::describe_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs) {
+  // Names and sizes: a shard rewritten in place almost always changes size.
+  return digest_files(data, pairs, true);
+}
+
+bool TrainConfig::describes_files(const std::string& saved, const std::vector<std::string>& data,
+                                  const std::vector<std::string>& pairs) {
+  // Runs saved before sizes counted hold the digest of the names alone.
+  return saved == describe_files(data, pairs) ||
+         (saved.find("(names and sizes)") == std::string::npos && saved == digest_files(data, pairs, false));
 }
 
 TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
@@ -286,14 +299,16 @@ static bool has(const std::vector<std::string>& given, const char* option) {
   return std::find(given.begin(), given.end(), option) != given.end();
 }
 
-// A new run: the model sizes not given are --init's.
+// A run without config.json: the model sizes not given are --init's, or
+// those of the workdir's own checkpoint (config.json lost).
 static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string>& given) {
   TrainConfig c = cli;
   const fs::path ckpt = fs::path(c.workdir) / "checkpoint.npz";
   c.sizes_from = !c.init.empty() ? c.init : fs::exists(ckpt) ? ckpt.string() : "";
   c.variant_from_ckpt = !c.sizes_from.empty() && !has(given, "variant");
   c.res_from_ckpt = !c.sizes_from.empty() && !has(given, "res");
-  c.out_dim_from_ckpt = c.variant_from_ckpt && !has(given, "out-dim");  // another model's head size means nothing
+  // The head of another variant means nothing for a new model; the run's own does.
+  c.out_dim_from_ckpt = (c.init.empty() ? !c.sizes_from.empty() : c.variant_from_ckpt) && !has(given, "out-dim");
   return c;
 }
 

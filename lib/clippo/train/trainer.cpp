@@ -51,7 +51,7 @@ std::string fmt_duration(double s) {
 
 // The files of --OPTION's patterns. Each pass (or evaluation) reads them
 // again, so a pipe (a FIFO, <(...)) would end after the first, or hang.
-std::vector<std::string> expand(const char* option, const std::vector<std::string>& patterns) {
+std::vector<std::string> expand(const char* option, const std::vector<std::string>& patterns, bool main) {
   if (patterns.empty()) return {};
   auto files = expand_inputs(patterns, is_shard_path);
   for (const auto& f : files)
@@ -64,7 +64,7 @@ std::vector<std::string> expand(const char* option, const std::vector<std::strin
   std::vector<std::string> twice;
   for (const auto& f : files)
     if (++times[fs::absolute(f).lexically_normal().string()] == 2) twice.push_back(f);
-  if (!twice.empty())
+  if (!twice.empty() && main)
     log::warn("--{} names {} file(s) more than once ({}{}): each is read as often as it is named", option,
               twice.size(), fmt::join(twice.begin(), twice.begin() + std::min<size_t>(twice.size(), 3), ", "),
               twice.size() > 3 ? ", ..." : "");
@@ -98,7 +98,9 @@ void check_ranks_agree(Dist& dist, const TrainConfig& cfg, int64_t step) {
     std::vector<std::string> differ;
     for (size_t i = 0; i < keys.size(); ++i) {
       if (at[r][i + 1] == at[0][i + 1]) continue;
-      std::string option = keys[i] == "data_files" ? "the files of --data and --text-pairs" : "--" + keys[i];
+      std::string option = keys[i] == "data_files" ? "the files of --data and --text-pairs"
+                           : keys[i] == "fonts"    ? "--font"
+                                                   : "--" + keys[i];
       std::replace(option.begin(), option.end(), '_', '-');
       differ.push_back(option);
     }
@@ -219,6 +221,9 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   // run at once, as there is nothing to save yet.
   cli::catch_stop_signals(cli::kSecondSignalKills | cli::kHangupStops);
   cli::stop_at_once(log::program().c_str(), "before training started (nothing to save)");
+  struct AtOnceOff {  // also when start-up fails: its error is what to tell
+    ~AtOnceOff() { cli::stop_at_once_off(); }
+  } at_once_off;
   const bool cuda = cfg.device == "cuda";
   if (cuda) {
     model::torch_device(cfg.device);  // no CUDA: a clear error before any work
@@ -245,13 +250,14 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   if (cfg.variant_from_ckpt || cfg.res_from_ckpt) take_checkpoint_sizes(cfg, dist.is_main());
   const auto mc = cfg.model();
   DataConfig dc;
-  dc.data = expand("data", cfg.data);
-  dc.text_pairs = expand("text-pairs", cfg.text_pairs);
-  const auto eval_files = dist.is_main() ? expand("eval-data", cfg.eval_data) : std::vector<std::string>{};
+  dc.data = expand("data", cfg.data, dist.is_main());
+  dc.text_pairs = expand("text-pairs", cfg.text_pairs, dist.is_main());
+  const auto eval_files = dist.is_main() ? expand("eval-data", cfg.eval_data, true) : std::vector<std::string>{};
   // A folder or pattern of a resumed run that names other files now, or
   // files rewritten since: the saved position is over the old ones.
   if (const std::string now = TrainConfig::describe_files(dc.data, dc.text_pairs); cfg.data_files != now) {
-    if (!cfg.data_files.empty() && dist.is_main())
+    if (!cfg.data_files.empty() && !TrainConfig::describes_files(cfg.data_files, dc.data, dc.text_pairs) &&
+        dist.is_main())
       log::warn("--data / --text-pairs name other files, or files of other sizes, than when this run last started "
                 "({} then, {} now): the data order from here on is not an uninterrupted run's",
                 cfg.data_files, now);

@@ -53,6 +53,9 @@ struct TrainConfig {
   std::string to_json() const;
   // data_files for these lists of files.
   static std::string describe_files(const std::vector<std::string>& data, const std::vector<std::string>& pairs);
+  // Whether a saved data_files (of this or an older build) is these files'.
+  static bool describes_files(const std::string& saved, const std::vector<std::string>& data,
+                              const std::vector<std::string>& pairs);
   static TrainConfig from_json(const std::string& text, const std::string& where);
   void validate() const;
   // The model of --variant, --res and --out-dim; a bad one is a UsageError.

@@ -304,8 +304,8 @@ TEST_CASE("gradient checkpointing gives the gradients of the plain backward pass
                                      nullptr);
           net->zero_grad();
           lo.loss.backward();
-          // The recompute ran under the forward's autocast setting, with the
-          // cast cache off, and left this thread's settings as they were.
+          // The recompute (on this thread on the CPU) left its settings as
+          // they were: autocast off, the cast cache on.
           CHECK_FALSE(model::autocast_state(dev.type()).enabled);
           CHECK(at::autocast::is_autocast_cache_enabled());
           std::map<std::string, torch::Tensor> g;
