@@ -60,7 +60,7 @@ TEST_CASE("stop signals: at once during start-up, asked for after it") {
   // During: the signal ends the process with its status.
   CHECK(in_child([] {
           catch_stop_signals(kSecondSignalKills);
-          stop_at_once("tool", "before work");
+          StopAtOnce starting("tool", "before work");
           std::raise(SIGTERM);
           return 1;  // not reached
         }) == 128 + SIGTERM);
@@ -68,14 +68,14 @@ TEST_CASE("stop signals: at once during start-up, asked for after it") {
   CHECK(in_child([] {
           catch_stop_signals(kSecondSignalKills);
           std::raise(SIGINT);
-          stop_at_once("tool", "before work");
+          StopAtOnce starting("tool", "before work");
           return 1;
         }) == 128 + SIGINT);
   // After: the first signal only asks again.
   CHECK(in_child([] {
           catch_stop_signals(kSecondSignalKills);
-          stop_at_once("tool", "before work");
-          stop_at_once_off();
+          StopAtOnce starting("tool", "before work");
+          starting.end();
           std::raise(SIGINT);
           return stop_signal() == SIGINT ? 0 : 1;
         }) == 0);

@@ -48,14 +48,14 @@ void catch_stop_signals(unsigned how) {
     }
 }
 
-void stop_at_once(const char* program, const char* why) {
+StopAtOnce::StopAtOnce(const char* program, const char* why) {
   g_at_once = false;
   std::snprintf(g_at_once_message, sizeof g_at_once_message, "%s: stopped by signal %s\n", program, why);
   g_at_once = true;
   if (const int sig = g_stop) on_stop_signal(sig);
 }
 
-void stop_at_once_off() { g_at_once = false; }
+void StopAtOnce::end() { g_at_once = false; }
 
 int stop_signal() { return g_stop; }
 

@@ -14,12 +14,18 @@ enum StopHow : unsigned {
 };
 void catch_stop_signals(unsigned how = 0);
 
-// Until stop_at_once_off(), a stop signal (or one that came before) ends
-// the process at once with 128 + the signal, after "PROGRAM: stopped by
+// While one lives (until end()), a stop signal, or one that came before,
+// ends the process at once with 128 + the signal, after "PROGRAM: stopped by
 // signal WHY": for start-up work that has nothing to save and may wait where
 // it cannot look at stop_signal() (a rendezvous). After catch_stop_signals().
-void stop_at_once(const char* program, const char* why);
-void stop_at_once_off();
+class StopAtOnce {
+ public:
+  StopAtOnce(const char* program, const char* why);
+  ~StopAtOnce() { end(); }
+  void end();  // stop_signal() from here on
+  StopAtOnce(const StopAtOnce&) = delete;
+  StopAtOnce& operator=(const StopAtOnce&) = delete;
+};
 
 // The signal that asked to stop, or 0.
 int stop_signal();

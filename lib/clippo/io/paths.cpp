@@ -194,6 +194,10 @@ std::optional<uint64_t> OutputPattern::count() const {
   return fixed_.size();
 }
 
+std::string absolute_path(const std::string& path) {
+  return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
+}
+
 std::string extension(const std::string& path) {
   auto ext = fs::path(path).extension().string();
   if (!ext.empty()) ext.erase(0, 1);

@@ -36,6 +36,10 @@ class OutputPattern {
   std::vector<std::string> fixed_;  // empty for printf patterns
 };
 
+// Absolute and normalised ("" stays ""): one name for a file however it was
+// given, for comparing and saving paths (no links resolved).
+std::string absolute_path(const std::string& path);
+
 // Lower-case extension without the dot ("JPG" -> "jpg"), "" if none.
 std::string extension(const std::string& path);
 

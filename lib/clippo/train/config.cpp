@@ -26,10 +26,9 @@ std::string TrainConfig::to_json() const {
   JsonWriter w;
   // Paths are saved absolute, so a resume from another folder reads the
   // same files (and one that names them relative to it is compared right).
-  auto abs = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); };
   auto list = [&](const char* k, const std::vector<std::string>& v, bool paths = false) {
     w.key(k).begin_array();
-    for (auto& s : v) w.value(paths ? abs(s) : s);
+    for (auto& s : v) w.value(paths ? absolute_path(s) : s);
     w.end_array();
   };
   w.begin_object();
@@ -40,7 +39,7 @@ std::string TrainConfig::to_json() const {
   w.key("data_files").value(data_files);
   list("fonts", fonts, true);
   w.key("variant").value(variant).key("res").value(res).key("out_dim").value(out_dim);
-  w.key("init").value(abs(init));
+  w.key("init").value(absolute_path(init));
   list("init_skip", init_skip);
   w.key("batch_size").value(batch_size);
   w.key("optimizer").value(optim.name).key("lr").value(optim.lr).key("wd").value(optim.wd);
@@ -54,7 +53,7 @@ std::string TrainConfig::to_json() const {
   list("eval_data", eval_data, true);
   w.key("eval_every").value(eval_every).key("eval_size").value(eval_size);
   // A class list or prompt set that names a file (not a bundled set).
-  auto file_or_name = [&](const std::string& v) { return fs::is_regular_file(v) ? abs(v) : v; };
+  auto file_or_name = [&](const std::string& v) { return fs::is_regular_file(v) ? absolute_path(v) : v; };
   w.key("eval_classes").value(file_or_name(eval_classes)).key("eval_prompts").value(file_or_name(eval_prompts));
   w.key("threads").value(threads).key("data_threads").value(data_threads);
   w.key("grad_checkpointing").value(grad_checkpointing);
@@ -64,10 +63,10 @@ std::string TrainConfig::to_json() const {
   return w.str() + "\n";
 }
 
-// Absolute and normalised: the same files however they were named.
+// The same files however they were named.
 static std::vector<std::string> canonical_names(const std::vector<std::string>& files) {
   std::vector<std::string> names;
-  for (const auto& f : files) names.push_back(fs::absolute(f).lexically_normal().string());
+  for (const auto& f : files) names.push_back(absolute_path(f));
   return names;
 }
 
@@ -254,7 +253,7 @@ void TrainConfig::validate() const {
   if (device != "cpu" && device != "cuda") throw UsageError(fmt::format("--device {}: expected cpu or cuda", device));
   if (precision != "auto" && precision != "fp32" && precision != "bf16")
     throw UsageError(fmt::format("--precision {}: expected fp32, bf16 or auto", precision));
-  if (!variant_from_ckpt && !res_from_ckpt) (void)model();  // else the sizes come with --init's
+  if (!variant_from_ckpt && !res_from_ckpt) (void)model();  // else the sizes come with the checkpoint's
   optim.validate();
   schedule.validate();
 }

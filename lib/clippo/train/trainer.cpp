@@ -63,7 +63,7 @@ std::vector<std::string> expand(const char* option, const std::vector<std::strin
   std::map<std::string, int> times;
   std::vector<std::string> twice;
   for (const auto& f : files)
-    if (++times[fs::absolute(f).lexically_normal().string()] == 2) twice.push_back(f);
+    if (++times[absolute_path(f)] == 2) twice.push_back(f);
   if (!twice.empty() && main)
     log::warn("--{} names {} file(s) more than once ({}{}): each is read as often as it is named", option,
               twice.size(), fmt::join(twice.begin(), twice.begin() + std::min<size_t>(twice.size(), 3), ", "),
@@ -220,10 +220,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   // (a background job of a script): until training starts, a signal ends the
   // run at once, as there is nothing to save yet.
   cli::catch_stop_signals(cli::kSecondSignalKills | cli::kHangupStops);
-  cli::stop_at_once(log::program().c_str(), "before training started (nothing to save)");
-  struct AtOnceOff {  // also when start-up fails: its error is what to tell
-    ~AtOnceOff() { cli::stop_at_once_off(); }
-  } at_once_off;
+  // (Ended also when start-up fails: its error is what to tell.)
+  cli::StopAtOnce starting(log::program().c_str(), "before training started (nothing to save)");
   const bool cuda = cfg.device == "cuda";
   if (cuda) {
     model::torch_device(cfg.device);  // no CUDA: a clear error before any work
@@ -366,7 +364,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   dc.rank = rank;
   dc.world = world;
   Loader loader(dc, state.positions[rank]);
-  cli::stop_at_once_off();
+  starting.end();
 
   std::optional<MetricsLog> metrics;
   if (dist.is_main()) metrics.emplace(workdir / "metrics.jsonl", resuming ? state.step : 0);
