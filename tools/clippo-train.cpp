@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> given;
     for (auto& [name, value] : vm)
       if (!value.defaulted()) given.push_back(name);
-    return train::train(train::resolve_config(c, given));
+    return train::train(c, given);
   });
 }
 

@@ -288,7 +288,7 @@ two_ranks() {
   run_ranks "$@"
   expect_eq "$statuses" "0/0/" "$1 two-process exit statuses for $2 ($(cat "$2".rank*.log | head -c 1500))"
 }
-DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --steps 4 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8)
+DP=(--data 'd-{0..1}.shard' "${TINY[@]}" --lr 0.01 --shuffle-buffer 0 --checkpoint-every 0 --batch-size 8 --steps 4)
 # A signal at the rendezvous ends a rank at once, also the one still
 # connecting (a script's background job, which starts with SIGINT ignored).
 for r in 0 1; do
@@ -309,15 +309,16 @@ env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone0_port CLIPPO_RE
   clippo-train "${DP[@]}" --workdir alone0 >alone0.log 2>&1 &
 alone0=$!
 # A rank restarted during the rendezvous is one rank: rank 0 of 3 sees 2 of 3.
+DP3=(--data 'd-{0..1}.shard' "${TINY[@]}" --steps 4 --batch-size 9)  # a batch 3 ranks split
 R3=(WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) CLIPPO_RENDEZVOUS_TIMEOUT=20)
-env RANK=0 "${R3[@]}" timeout 60 clippo-train "${DP[@]}" --workdir restart >restart.rank0.log 2>&1 &
+env RANK=0 "${R3[@]}" timeout 60 clippo-train "${DP3[@]}" --workdir restart >restart.rank0.log 2>&1 &
 restart0=$!
-env RANK=1 "${R3[@]}" clippo-train "${DP[@]}" -v --workdir restart >restart.rank1.log 2>&1 &
+env RANK=1 "${R3[@]}" clippo-train "${DP3[@]}" -v --workdir restart >restart.rank1.log 2>&1 &
 first1=$!
 for _ in $(seq 200); do grep -q "rank 1 of 3 is at the rendezvous" restart.rank1.log && break; sleep 0.1; done
 kill -9 $first1
 wait $first1 2>/dev/null
-env RANK=1 "${R3[@]}" timeout 60 clippo-train "${DP[@]}" --workdir restart >>restart.rank1.log 2>&1 &
+env RANK=1 "${R3[@]}" timeout 60 clippo-train "${DP3[@]}" --workdir restart >>restart.rank1.log 2>&1 &
 restart1=$!
 # The text-pair share is of the global batch: 0.2 of 4 rows is one pair over
 # both ranks (rounded per rank of 2 rows it was none).
@@ -341,7 +342,7 @@ import json
 assert json.loads(open('skipsum/metrics.jsonl').readlines()[-1])['skipped'] > 0
 " || fail "metrics.jsonl counts the records rank 1 skipped"
 # Rank 1 shows its warnings, under its rank, and no progress.
-expect_contains "$(cat skipsum.rank1.log)" "clippo-train (rank 1): warning: mixed.tar: junk0: " "rank 1's warning"
+expect_contains "$(cat skipsum.rank1.log)" "clippo-train (rank 1): warning: $PWD/mixed.tar: junk0: " "rank 1's warning (its files are rank 0's, absolute)"
 case "$(cat skipsum.rank1.log)" in *"step 1/4"*) fail "rank 1 logged progress" ;; esac
 # One damaged shard that both ranks read (fewer files than ranks) counts once
 # a pass, as for one process.
@@ -362,15 +363,13 @@ RANK1_ENV=()
 expect_eq "$statuses" "1/137/" "exit statuses when rank 1 dies at step 3"
 expect_contains "$(cat lost.rank0.log)" "error: after step 3: " "the step the peer was lost at"
 expect_contains "$(cat lost.rank0.log)" "one of them has stopped or cannot be reached; its own messages say why. Run the same command on every rank to resume from the checkpoint of step 2" "lost peer advice"
-# Lost before the first step of a resumed run (rank 1 sees a cut checkpoint):
-# the checkpoint's step is named.
-mkdir -p lost_cut && cp lost/config.json lost_cut/ && head -c 5000 lost/checkpoint.npz >lost_cut/checkpoint.npz
-RANK1_WORKDIR=lost_cut
+# Lost before the first step of a resumed run, once rank 0's checkpoint is
+# shared: the checkpoint's step is named.
+RANK1_ENV=(CLIPPO_TRAIN_KILL_AT_STEP=2)
 run_ranks torchrun lost --data 'd-{0..1}.shard' "${TINY[@]}" --steps 8 --checkpoint-every 2 --batch-size 8
-RANK1_WORKDIR=
-# Both say why (rank 0 once died of SIGPIPE here, writing to its lost peer).
-expect_eq "$statuses" "1/1/" "exit statuses when rank 1 cannot read its checkpoint"
-expect_contains "$(cat lost.rank1.log)" "lost_cut/checkpoint.npz" "rank 1's own error"
+RANK1_ENV=()
+# Rank 0 says why (it once died of SIGPIPE here, writing to its lost peer).
+expect_eq "$statuses" "1/137/" "exit statuses when rank 1 dies before the first step of a resume"
 expect_contains "$(cat lost.rank0.log)" "error: after step 2: " "a peer lost before the first step of a resume"
 expect_contains "$(cat lost.rank0.log)" "resume from the checkpoint of step 2" "the checkpoint a resume lost a peer at"
 
@@ -381,6 +380,14 @@ RANK1_ARGS=()
 expect_eq "$statuses" "2/2/" "exit statuses of ranks given different --wd"
 expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than rank 0 (--wd): every rank" "ranks with other options"
 [ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
+# Rank 0 that cannot start (no --data files match) tells the others, which
+# stop with its error rather than wait for a rendezvous.
+RANK1_WORKDIR=nodata_rank1
+run_ranks torchrun nodata --data 'nothing-*.shard' "${TINY[@]}" --steps 2
+RANK1_WORKDIR=
+expect_eq "$statuses" "1/1/" "exit statuses when rank 0 cannot start"
+expect_contains "$(cat nodata.rank1.log)" "clippo-train (rank 1): error: rank 0: nothing-*.shard: no file matches" \
+  "rank 1 stops with rank 0's error"
 
 wait $alone
 wait $alone0
@@ -424,6 +431,22 @@ lb = [json.loads(l)["loss"] for l in open("two/metrics.jsonl")]
 assert np.allclose(la, lb, rtol=1e-5), (la, lb)
 assert b["state/data_drawn"].tolist() == [16, 16], b["state/data_drawn"]
 PYEOF
+
+# Rank 0 alone reads and writes the workdir: a rank whose --workdir is a
+# folder of its own (no shared file system) resumes from rank 0's checkpoint
+# and configuration, given only --workdir, as an uninterrupted run.
+RANK1_WORKDIR=apart_rank1
+two_ranks torchrun apart "${DP[@]:0:${#DP[@]}-2}" --steps 2  # DP but its --steps 4
+two_ranks torchrun apart --steps 4
+RANK1_WORKDIR=
+[ -e apart_rank1 ] && fail "rank 1 made or wrote its own --workdir"
+$PY -c "
+import numpy as np
+a, b = np.load('two/checkpoint.npz'), np.load('apart/checkpoint.npz')
+assert sorted(a.files) == sorted(b.files)
+assert int(b['state/step'][0]) == 4
+assert all(a[k].tobytes() == b[k].tobytes() for k in a.files), [k for k in a.files if a[k].tobytes() != b[k].tobytes()]" ||
+  fail "two ranks resumed from rank 0's workdir alone differ from an uninterrupted run"
 
 # And in bf16: the same to bf16 rounding.
 expect_status 0 clippo-train "${DP[@]}" --workdir one_bf --precision bf16

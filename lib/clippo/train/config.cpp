@@ -294,6 +294,20 @@ static bool same_in_effect(const std::string& option, const TrainConfig& saved, 
   }
 }
 
+// Whether --NAME as the command line (cli) gave it differs from config's
+// value (`was`, as JSON), other than in name (see same_in_effect).
+static bool option_differs(const std::string& name, const TrainConfig& config, const TrainConfig& cli,
+                           std::string& was) {
+  const JsonObject a = JsonObject::parse(config.to_json(), "the configuration");
+  const JsonObject b = JsonObject::parse(cli.to_json(), "the command line");
+  std::string key = name == "font" ? "fonts" : name;
+  std::replace(key.begin(), key.end(), '-', '_');
+  const auto value = a.get(key);
+  if (!value) throw std::logic_error("--" + name + " has no field in config.json");
+  was = *value;
+  return value != b.get(key) && !same_in_effect(name, config, cli);
+}
+
 static bool has(const std::vector<std::string>& given, const char* option) {
   return std::find(given.begin(), given.end(), option) != given.end();
 }
@@ -386,19 +400,11 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
       c.threads = cli.threads;
     } else if (name == "data-threads") c.data_threads = cli.data_threads;
     else if (name == "workdir" || name == "quiet" || name == "verbose") continue;
-    else {
-      // Anything else must equal the saved value: compare the field's JSON.
-      const JsonObject a = JsonObject::parse(saved.to_json(), "saved config");
-      const JsonObject b = JsonObject::parse(cli.to_json(), "command line");
-      std::string key = name == "font" ? "fonts" : name;
-      std::replace(key.begin(), key.end(), '-', '_');
-      const auto was = a.get(key);
-      if (!was) throw std::logic_error("--" + name + " has no field in config.json");
-      if (was != b.get(key) && !same_in_effect(name, saved, cli)) {
-        const bool none = was->empty() || *was == "[]";
-        throw UsageError(fmt::format("{} holds a run {} --{}{}; start a new --workdir to change it", cli.workdir,
-                                     none ? "without" : "with", name, none ? "" : " " + *was));
-      }
+    else if (std::string was; option_differs(name, saved, cli, was)) {
+      // Anything else must equal the saved value.
+      const bool none = was.empty() || was == "[]";
+      throw UsageError(fmt::format("{} holds a run {} --{}{}; start a new --workdir to change it", cli.workdir,
+                                   none ? "without" : "with", name, none ? "" : " " + was));
     }
   }
   try {
@@ -414,6 +420,26 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
     if (saved_one) throw Error(fmt::format("{}: {} (edited by hand, or by an older clippo-train?)", saved_path.string(), e.what()));
     throw;
   }
+  return c;
+}
+
+TrainConfig adopt_main_config(const std::string& main_json, const TrainConfig& cli,
+                              const std::vector<std::string>& given, std::vector<std::string>& differing) {
+  TrainConfig c = TrainConfig::from_json(main_json, "rank 0's configuration");
+  for (const auto& name : given) {
+    if (name == "workdir" || name == "threads" || name == "data-threads" || name == "quiet" || name == "verbose")
+      continue;
+    if (std::string was; option_differs(name, c, cli, was)) differing.push_back("--" + name);
+  }
+  c.workdir = cli.workdir;
+  if (has(given, "threads")) c.threads = cli.threads;
+  if (has(given, "data-threads")) c.data_threads = cli.data_threads;
+  // Rank 0 alone evaluates, and alone needs the files that reads.
+  const TrainConfig defaults;
+  c.eval_data.clear();
+  c.eval_every = defaults.eval_every;
+  c.eval_classes = defaults.eval_classes;
+  c.eval_prompts = defaults.eval_prompts;
   return c;
 }
 

@@ -225,52 +225,141 @@ std::string Dist::backends() {
   return out.empty() ? "none" : out;
 }
 
-Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>()) {
-  // A launcher's world of one takes the same path as a larger one.
-  if (env_.source == "single") return;
+std::string Dist::missing_backend(bool cuda) {
 #ifdef CLIPPO_WITH_NCCL
-  impl_->nccl = cuda;
+  if (cuda) return "";
 #endif
 #ifndef CLIPPO_WITH_GLOO
-  if (!impl_->nccl)
-    throw Error(fmt::format("multi-process training on {} needs {}, which this build of clippo lacks (it has: {})",
-                            cuda ? "CUDA" : "CPU", cuda ? "NCCL or Gloo" : "Gloo", backends()));
+  return fmt::format("multi-process training on {} needs {}, which this build of clippo lacks (it has: {})",
+                     cuda ? "CUDA" : "CPU", cuda ? "NCCL or Gloo" : "Gloo", backends());
+#else
+  (void)cuda;
+  return "";
 #endif
-  // Collectives run on the rank's GPU with NCCL; Gloo works in host memory
-  // (CUDA training without NCCL copies through it).
-  if (impl_->nccl) dev_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env_.local_rank));
+}
+
+namespace {
+
+// Joins the run's TCP store (rank 0 hosts it, unless torchrun's agent does),
+// without waiting for the others.
+c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::seconds timeout) {
   c10d::TCPStoreOptions opts;
-  opts.port = static_cast<uint16_t>(env_.master_port);
-  opts.isServer = env_.rank == 0;
-  opts.numWorkers = env_.world;
+  opts.port = static_cast<uint16_t>(env.master_port);
+  opts.isServer = env.rank == 0;
+  opts.numWorkers = env.world;
   // The store's own wait for the others ends silently at its timeout in some
   // releases, and Gloo would then wait its collective timeout: joined() waits.
   opts.waitWorkers = false;
-  const std::chrono::seconds timeout = rendezvous_timeout();
-  const auto deadline = std::chrono::steady_clock::now() + timeout;  // joining the store counts too
   opts.timeout = timeout;
   // Newer torchrun keeps its agent's store at MASTER_PORT and tells workers
   // to join it as clients; otherwise rank 0 hosts the store, as env:// does.
   if (auto v = envvar("TORCHELASTIC_USE_AGENT_STORE"); v && std::string(v) == "True") opts.isServer = false;
-  // Rank 0 evaluates while the others wait in a collective: a generous
-  // timeout keeps a long evaluation from aborting the job.
-  const auto collective_timeout = std::chrono::minutes(30);
+  auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+  // Keys of their own for each attempt of a torchrun job (--max-restarts),
+  // whose agent's store outlives the workers: as PyTorch's own workers do.
+  const char* attempt = envvar("TORCHELASTIC_RESTART_COUNT");
+  return c10::make_intrusive<c10d::PrefixStore>(fmt::format("clippo-train/attempt_{}", attempt ? attempt : "0"), tcp);
+}
+
+constexpr const char* kReadConfig = "read/config";  // how many ranks have read rank 0's configuration
+
+}  // namespace
+
+Dist::Dist(const DistEnv& e) : env_(e), impl_(std::make_unique<Impl>()) {
+  // A launcher's world of one takes the same path as a larger one.
+  if (env_.source == "single") return;
+  const std::chrono::seconds timeout = rendezvous_timeout();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;  // joining the store counts too
   if (env_.rank == 0)
     log::info("rendezvous of {} processes at {}:{} ({}; waits up to {} for all of them)", env_.world,
-              env_.master_addr, opts.port, env_.source, describe(timeout));
+              env_.master_addr, env_.master_port, env_.source, describe(timeout));
   const SigpipeBlocked sigpipe_blocked;
   try {
     SlowNotice notice(std::chrono::seconds(10),
                       fmt::format("still waiting for the rendezvous of {} processes at {}:{} after 10 s (every "
                                   "process needs the same MASTER_ADDR and MASTER_PORT; waits up to {})",
-                                  env_.world, env_.master_addr, opts.port, describe(timeout)));
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, opts);
-    // Keys of their own for each attempt of a torchrun job (--max-restarts),
-    // whose agent's store outlives the workers: as PyTorch's own workers do.
-    const char* attempt = envvar("TORCHELASTIC_RESTART_COUNT");
-    impl_->store = c10::make_intrusive<c10d::PrefixStore>(
-        fmt::format("clippo-train/attempt_{}", attempt ? attempt : "0"), tcp);
+                                  env_.world, env_.master_addr, env_.master_port, describe(timeout)));
+    impl_->store = join_store(env_, timeout);
     wait_until_all_joined(*impl_->store, env_.rank, env_.world, deadline, timeout);
+  } catch (const std::exception& ex) {
+    const bool taken = std::string_view(ex.what()).find("ddress already in use") != std::string_view::npos;
+    throw Error(fmt::format("rendezvous at {}:{} (rank {} of {}): {}{}", env_.master_addr, env_.master_port,
+                            env_.rank, env_.world, ex.what(),
+                            taken ? " (another job holds this port: give this one its own MASTER_PORT)" : ""));
+  }
+}
+
+void Dist::tell_failure(const DistEnv& env, const std::string& text) {
+  if (env.source == "single" || env.rank != 0) return;
+  // Best effort, for a few seconds: the error is rank 0's own to report.
+  const SigpipeBlocked sigpipe_blocked;
+  try {
+    auto store = join_store(env, std::chrono::seconds(10));
+    store->set(fmt::format("joined/{}", env.rank), std::vector<uint8_t>{1});
+    store->set("config", std::vector<uint8_t>(text.begin(), text.end()));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (store->add(kReadConfig, 0) < env.world - 1 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } catch (const std::exception& ex) {
+    log::debug("telling the other ranks: {}", ex.what());
+  }
+}
+
+std::string Dist::share_text(const std::string& key, const std::string& text) {
+  if (!impl_->store) return text;
+  try {
+    if (env_.rank == 0) {
+      impl_->store->set(key, std::vector<uint8_t>(text.begin(), text.end()));
+      return text;
+    }
+    const auto got = impl_->store->get(key);
+    if (key == "config") impl_->store->add(kReadConfig, 1);  // for tell_failure
+    return std::string(got.begin(), got.end());
+  } catch (const std::exception& ex) {
+    throw PeerLost(fmt::format("sharing {} through the rendezvous failed ({}): rank 0 has stopped or cannot be "
+                               "reached; its own messages say why",
+                               key, ex.what()));
+  }
+}
+
+std::vector<std::string> Dist::gather_text(const std::string& key, const std::string& text) {
+  if (!impl_->store) return {text};
+  std::vector<std::string> all;
+  try {
+    impl_->store->set(fmt::format("{}/{}", key, env_.rank), std::vector<uint8_t>(text.begin(), text.end()));
+    for (int r = 0; r < env_.world; ++r) {
+      const auto got = impl_->store->get(fmt::format("{}/{}", key, r));
+      all.emplace_back(got.begin(), got.end());
+    }
+    // Rank 0 hosts the store: it leaves (on an error, say) once all have read.
+    const std::string read = key + "/read";
+    impl_->store->add(read, 1);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (env_.rank == 0 && impl_->store->add(read, 0) < env_.world && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } catch (const std::exception& ex) {
+    throw PeerLost(fmt::format("gathering {} through the rendezvous failed ({}): one of the processes has stopped "
+                               "or cannot be reached; its own messages say why",
+                               key, ex.what()));
+  }
+  return all;
+}
+
+void Dist::start(bool cuda) {
+  if (!impl_->store) return;
+  if (impl_->pg) throw std::logic_error("Dist::start: started already");
+  if (auto why = missing_backend(cuda); !why.empty()) throw Error(why);
+#ifdef CLIPPO_WITH_NCCL
+  impl_->nccl = cuda;
+#endif
+  // Collectives run on the rank's GPU with NCCL; Gloo works in host memory
+  // (CUDA training without NCCL copies through it).
+  if (impl_->nccl) dev_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env_.local_rank));
+  // Rank 0 evaluates while the others wait in a collective: a generous
+  // timeout keeps a long evaluation from aborting the job.
+  const auto collective_timeout = std::chrono::minutes(30);
+  const SigpipeBlocked sigpipe_blocked;
+  try {
 #ifdef CLIPPO_WITH_NCCL
     if (impl_->nccl) {
       c10::cuda::set_device(dev_.index());
@@ -290,13 +379,18 @@ Dist::Dist(const DistEnv& e, bool cuda) : env_(e), impl_(std::make_unique<Impl>(
     }
 #endif
   } catch (const std::exception& ex) {
-    const bool taken = std::string_view(ex.what()).find("ddress already in use") != std::string_view::npos;
-    throw Error(fmt::format("rendezvous at {}:{} (rank {} of {}): {}{}", env_.master_addr, opts.port, env_.rank,
-                            env_.world, ex.what(),
-                            taken ? " (another job holds this port: give this one its own MASTER_PORT)" : ""));
+    throw PeerLost(fmt::format("starting the process group (rank {} of {}) failed ({}): one of the processes has "
+                               "stopped or cannot be reached; its own messages say why",
+                               env_.rank, env_.world, ex.what()));
   }
-  log::debug("rank {} of {} joined at {}:{} ({}, {})", env_.rank, env_.world, env_.master_addr, opts.port,
+  log::debug("rank {} of {} joined at {}:{} ({}, {})", env_.rank, env_.world, env_.master_addr, env_.master_port,
              env_.source, impl_->nccl ? "nccl" : "gloo");
+}
+
+bool Dist::grouped() const {
+  if (!impl_->store) return false;  // one process: collectives are no-ops
+  if (!impl_->pg) throw std::logic_error("Dist: a collective before start()");
+  return true;
 }
 
 Dist::~Dist() {
@@ -314,7 +408,7 @@ Dist::~Dist() {
 }
 
 void Dist::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
-  if (!impl_->pg || tensors.empty()) return;
+  if (!grouped() || tensors.empty()) return;
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> flat;
   for (auto& t : tensors) flat.push_back(t.detach().reshape(-1).to(dev_, torch::kFloat32));
@@ -329,7 +423,7 @@ void Dist::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
 }
 
 void Dist::all_reduce_sum(torch::Tensor& t) {
-  if (!impl_->pg) return;
+  if (!grouped()) return;
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> buf{t.detach().to(dev_).contiguous()};
   wait_for_peers(impl_->pg->allreduce(buf), "a sum");
@@ -337,7 +431,7 @@ void Dist::all_reduce_sum(torch::Tensor& t) {
 }
 
 torch::Tensor Dist::all_gather(const torch::Tensor& x) {
-  if (!impl_->pg) return x;
+  if (!grouped()) return x;
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> in{x.detach().to(dev_).contiguous()};
   std::vector<std::vector<torch::Tensor>> out(1);
@@ -347,14 +441,14 @@ torch::Tensor Dist::all_gather(const torch::Tensor& x) {
 }
 
 void Dist::broadcast(torch::Tensor& t) {
-  if (!impl_->pg) return;
+  if (!grouped()) return;
   std::vector<torch::Tensor> v{t.to(dev_)};
   wait_for_peers(impl_->pg->broadcast(v), "a broadcast");
   if (!v[0].is_same(t)) t.copy_(v[0]);
 }
 
 void Dist::barrier() {
-  if (!impl_->pg) return;
+  if (!grouped()) return;
   c10d::BarrierOptions opts;
   // NCCL would guess the GPU from the rank (and warn) before the first
   // collective names it; across nodes the guess can be another GPU.
@@ -363,7 +457,7 @@ void Dist::barrier() {
 }
 
 bool Dist::any(bool flag) {
-  if (!impl_->pg) return flag;
+  if (!grouped()) return flag;
   auto t = torch::full({1}, flag ? 1.0f : 0.0f, torch::TensorOptions().device(dev_));
   all_reduce_sum(t);
   return t.item<float>() > 0;

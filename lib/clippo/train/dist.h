@@ -34,13 +34,32 @@ class PeerLost : public Error {
 
 class Dist {
  public:
-  // A process group whenever a launcher set the environment (a world of one
-  // too), none for a plain single process. `cuda` picks NCCL where this build
-  // has it (collectives on the GPU of LOCAL_RANK), else Gloo in host memory.
-  explicit Dist(const DistEnv& env, bool cuda = false);
+  // The rendezvous, whenever a launcher set the environment (a world of one
+  // too; none for a plain single process): every rank joins rank 0's store,
+  // through which share_text and gather_text pass. start() then makes the
+  // process group that the collectives run in.
+  explicit Dist(const DistEnv& env);
   ~Dist();
   Dist(const Dist&) = delete;
   Dist& operator=(const Dist&) = delete;
+
+  // NCCL on the GPU of LOCAL_RANK where `cuda` and this build has it, else
+  // Gloo in host memory. Throws PeerLost when another rank is gone.
+  void start(bool cuda);
+  // Why this build cannot train on several processes on CUDA (or the CPU);
+  // empty when it can.
+  static std::string missing_backend(bool cuda);
+
+  // Rank 0, instead of the rendezvous, when it cannot run: puts `text` where
+  // the others read its configuration ("config"), and waits a few seconds
+  // for them to read it, so that they stop at once too.
+  static void tell_failure(const DistEnv& env, const std::string& text);
+
+  // Through the store, before start(); throw PeerLost when another rank is gone.
+  // Rank 0's text, to every rank.
+  std::string share_text(const std::string& key, const std::string& text);
+  // Every rank's text, in rank order, to every rank.
+  std::vector<std::string> gather_text(const std::string& key, const std::string& text);
 
   int rank() const { return env_.rank; }
   int world() const { return env_.world; }
@@ -66,6 +85,7 @@ class Dist {
   static std::string backends();
 
  private:
+  bool grouped() const;  // false for one process; a collective before start() is a bug
   DistEnv env_;
   torch::Device dev_{torch::kCPU};  // where collectives run
   struct Impl;  // c10d headers stay out of this header

@@ -30,6 +30,7 @@
 #include "clippo/train/eval.h"
 #include "clippo/train/loss.h"
 #include "clippo/train/optim.h"
+#include "clippo/train/ranks.h"
 #include "clippo/train/workdir.h"
 
 namespace fs = std::filesystem;
@@ -69,46 +70,6 @@ std::vector<std::string> expand(const char* option, const std::vector<std::strin
               twice.size(), fmt::join(twice.begin(), twice.begin() + std::min<size_t>(twice.size(), 3), ", "),
               twice.size() > 3 ? ", ..." : "");
   return files;
-}
-
-// Replicas of one model must run one configuration from one step: a rank
-// with other options (a mistyped --lr, another --batch-size) or without the
-// workdir's checkpoint would diverge silently or abort in a collective.
-void check_ranks_agree(Dist& dist, const TrainConfig& cfg, int64_t step) {
-  if (dist.world() == 1) return;
-  TrainConfig shared = cfg;  // less what may differ between ranks
-  shared.workdir.clear();
-  shared.threads = shared.data_threads = 0;
-  // The step, then a hash of each config.json field, so a mismatch names its options.
-  const JsonObject doc = JsonObject::parse(shared.to_json(), "the configuration");
-  const std::vector<std::string> keys = doc.keys();
-  constexpr int64_t kRow = 128;
-  if (static_cast<int64_t>(keys.size()) >= kRow) throw std::logic_error("check_ranks_agree: too many fields");
-  std::vector<int64_t> row(kRow, 0);
-  row[0] = step;
-  for (size_t i = 0; i < keys.size(); ++i)
-    row[i + 1] = static_cast<int64_t>(std::hash<std::string>{}(keys[i] + '=' + doc.get(keys[i]).value_or("")));
-  auto all = dist.all_gather(torch::tensor(row, torch::kInt64)).reshape({dist.world(), kRow});
-  auto at = all.accessor<int64_t, 2>();
-  for (int r = 1; r < dist.world(); ++r) {
-    if (at[r][0] != at[0][0])
-      throw Error(fmt::format("rank {} starts at step {}, rank 0 at step {}: every rank must read the same "
-                              "--workdir (a folder all of them see) to resume",
-                              r, at[r][0], at[0][0]));
-    std::vector<std::string> differ;
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (at[r][i + 1] == at[0][i + 1]) continue;
-      std::string option = keys[i] == "data_files" ? "the files of --data and --text-pairs"
-                           : keys[i] == "fonts"    ? "--font"
-                                                   : "--" + keys[i];
-      std::replace(option.begin(), option.end(), '_', '-');
-      differ.push_back(option);
-    }
-    if (!differ.empty())
-      throw UsageError(fmt::format("rank {} was given other options than rank 0 ({}): every rank must run the same "
-                                   "command line (only --workdir, --threads and --data-threads may differ)",
-                                   r, fmt::join(differ, ", ")));
-  }
 }
 
 // --init (or a workdir's checkpoint without its config.json) without
@@ -182,9 +143,10 @@ void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelC
 // How far a run got, for the message when a peer is lost.
 struct Reached {
   int64_t step = 0, saved = -1;  // steps done; the step of the last checkpoint (-1: none)
+  bool shared = false;           // whether rank 0's start was shared (before, others know no step)
 };
 
-int run(const TrainConfig& cfg0, Reached& reached);
+int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& reached);
 
 }  // namespace
 
@@ -194,11 +156,12 @@ std::string build_info() {
   return model::torch_build_info() + "multi-process: " + Dist::backends() + "\n";
 }
 
-int train(const TrainConfig& cfg) {
+int train(const TrainConfig& cli, const std::vector<std::string>& given) {
   Reached reached;
   try {
-    return run(cfg, reached);
+    return run(cli, given, reached);
   } catch (const PeerLost& e) {
+    if (!reached.shared) throw Error(fmt::format("before training started: {}", e.what()));
     throw Error(fmt::format("after step {}: {}. Run the same command on every rank to {}", reached.step, e.what(),
                             reached.saved >= 0 ? fmt::format("resume from the checkpoint of step {}", reached.saved)
                                                : std::string("start again (no checkpoint was written)")));
@@ -207,9 +170,35 @@ int train(const TrainConfig& cfg) {
 
 namespace {
 
-int run(const TrainConfig& cfg0, Reached& reached) {
-  TrainConfig cfg = cfg0;
+// A rank's configuration checked against this process and its files before
+// any work: the backend and GPU, the split of the batch, the model, the
+// inputs. Returns the digest of its --data and --text-pairs files.
+std::string prepare(TrainConfig& cfg, const DistEnv& env, DataConfig& dc, std::vector<std::string>& eval_files) {
+  const bool main = env.rank == 0;
   cfg.validate();
+  const bool cuda = cfg.device == "cuda";
+  if (env.source != "single")
+    if (const std::string why = Dist::missing_backend(cuda); !why.empty()) throw Error(why);
+  if (cuda) {
+    model::torch_device(cfg.device);  // no CUDA: a clear error before any work
+    if (const int64_t gpus = torch::cuda::device_count(); env.local_rank >= gpus)
+      throw Error(fmt::format("--device cuda: local rank {} ({}) but {} GPU{} visible", env.local_rank, env.source,
+                              gpus, gpus == 1 ? " is" : "s are"));
+  }
+  if (cfg.batch_size % env.world != 0)
+    throw UsageError(fmt::format("--batch-size {} is not divisible by the {} processes", cfg.batch_size, env.world));
+  cfg.threads = cli::resolve_threads(cfg.threads);
+  // The model and the input files are checked before the workdir is made or
+  // written, so a mistyped flag or pattern leaves nothing behind.
+  if (cfg.variant_from_ckpt || cfg.res_from_ckpt) take_checkpoint_sizes(cfg, main);
+  (void)cfg.model();
+  dc.data = expand("data", cfg.data, main);
+  dc.text_pairs = expand("text-pairs", cfg.text_pairs, main);
+  if (main) eval_files = expand("eval-data", cfg.eval_data, true);
+  return TrainConfig::describe_files(dc.data, dc.text_pairs);
+}
+
+int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& reached) {
   DistEnv env = dist_env_from_environment();
   // Other ranks say only what is wrong (all with -v), under their rank.
   if (env.rank != 0) {
@@ -222,45 +211,54 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   cli::catch_stop_signals(cli::kSecondSignalKills | cli::kHangupStops);
   // (Ended also when start-up fails: its error is what to tell.)
   cli::StopAtOnce starting(log::program().c_str(), "before training started (nothing to save)");
-  const bool cuda = cfg.device == "cuda";
-  if (cuda) {
-    model::torch_device(cfg.device);  // no CUDA: a clear error before any work
-    if (const int64_t gpus = torch::cuda::device_count(); env.local_rank >= gpus)
-      throw Error(fmt::format("--device cuda: local rank {} ({}) but {} GPU{} visible", env.local_rank, env.source,
-                              gpus, gpus == 1 ? " is" : "s are"));
+
+  // Rank 0 alone reads the workdir, before the rendezvous, so a mistake
+  // there fails at once; the others run its configuration.
+  TrainConfig cfg;
+  DataConfig dc;
+  std::vector<std::string> eval_files;
+  if (env.rank == 0) try {
+    cfg = resolve_config(cli, given);
+    // A folder or pattern of a resumed run that names other files now, or
+    // files rewritten since: the saved position is over the old ones.
+    if (const std::string now = prepare(cfg, env, dc, eval_files); cfg.data_files != now) {
+      if (!cfg.data_files.empty() && !TrainConfig::describes_files(cfg.data_files, dc.data, dc.text_pairs))
+        log::warn("--data / --text-pairs name other files, or files of other sizes, than when this run last started "
+                  "({} then, {} now): the data order from here on is not an uninterrupted run's",
+                  cfg.data_files, now);
+      cfg.data_files = now;
+    }
+  } catch (const Error& e) {
+    Dist::tell_failure(env, verdict(e));  // the others would wait for the rendezvous
+    throw;
   }
-  Dist dist(env, cuda);
+  Dist dist(env);
+  const std::string main_config = dist.share_text("config", env.rank == 0 ? cfg.to_json() : "");
+  if (!main_config.starts_with('{')) fail_with(0, main_config);  // rank 0 could not start
+  // Replicas of one model run one configuration on the same files: a rank
+  // given other options (a mistyped --lr) would mean another run.
+  agree_or_fail(dist, env.rank == 0 ? "" : verdict_of([&] {
+    std::vector<std::string> differing;
+    cfg = adopt_main_config(main_config, cli, given, differing);
+    if (!differing.empty())
+      throw UsageError(fmt::format("rank {} was given other options than rank 0 ({}): every rank must run the same "
+                                   "command line (only --workdir, --threads and --data-threads may differ)",
+                                   env.rank, fmt::join(differing, ", ")));
+    if (const std::string now = prepare(cfg, env, dc, eval_files); now != cfg.data_files)
+      throw Error(fmt::format("--data / --text-pairs name other files, or files of other sizes, here than on rank "
+                              "0 ({} here, {} there): every rank reads the same files",
+                              now, cfg.data_files));
+  }));
+  const bool cuda = cfg.device == "cuda";
+  dist.start(cuda);
   const int world = dist.world(), rank = dist.rank();
-  if (cfg.batch_size % world != 0)
-    throw UsageError(fmt::format("--batch-size {} is not divisible by the {} processes", cfg.batch_size, world));
   const int64_t B = cfg.batch_size / world;
   // fp32 means float32 products on a GPU too, not TF32 ones.
   if (cuda && !cfg.bf16()) at::globalContext().setAllowTF32CuBLAS(false);
   if (!cuda && cfg.bf16() && dist.is_main()) model::warn_unless_cpu_bf16();
-
-  int threads = cli::resolve_threads(cfg.threads);
-  cfg.threads = threads;
-  torch::set_num_threads(threads);
-  const int data_threads = cfg.data_threads > 0 ? cfg.data_threads : std::max(1, threads);
-
-  // The model and the input files are checked before the workdir is made or
-  // written, so a mistyped flag or pattern leaves nothing behind.
-  if (cfg.variant_from_ckpt || cfg.res_from_ckpt) take_checkpoint_sizes(cfg, dist.is_main());
+  torch::set_num_threads(cfg.threads);
+  const int data_threads = cfg.data_threads > 0 ? cfg.data_threads : std::max(1, cfg.threads);
   const auto mc = cfg.model();
-  DataConfig dc;
-  dc.data = expand("data", cfg.data, dist.is_main());
-  dc.text_pairs = expand("text-pairs", cfg.text_pairs, dist.is_main());
-  const auto eval_files = dist.is_main() ? expand("eval-data", cfg.eval_data, true) : std::vector<std::string>{};
-  // A folder or pattern of a resumed run that names other files now, or
-  // files rewritten since: the saved position is over the old ones.
-  if (const std::string now = TrainConfig::describe_files(dc.data, dc.text_pairs); cfg.data_files != now) {
-    if (!cfg.data_files.empty() && !TrainConfig::describes_files(cfg.data_files, dc.data, dc.text_pairs) &&
-        dist.is_main())
-      log::warn("--data / --text-pairs name other files, or files of other sizes, than when this run last started "
-                "({} then, {} now): the data order from here on is not an uninterrupted run's",
-                cfg.data_files, now);
-    cfg.data_files = now;
-  }
   fs::path workdir = cfg.workdir;
   fs::path ckpt_path = workdir / "checkpoint.npz";
 
@@ -277,7 +275,7 @@ int run(const TrainConfig& cfg0, Reached& reached) {
 
   std::vector<ParamSpec> specs;
   for (auto& item : net->named_parameters(false)) specs.push_back(plain_spec(item.key(), item.value()));
-  const bool resuming = fs::exists(ckpt_path);
+  bool resuming = dist.is_main() && fs::exists(ckpt_path);  // the others learn it from rank 0
   TrainState state;
   state.seed = cfg.seed;
   state.positions.assign(world, DataPosition{});
@@ -286,7 +284,6 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     ckpt = model::read_npz(ckpt_path.string());
     model::load_params(net, ckpt, ckpt_path.string());
     state = get_state(ckpt, ckpt_path.string());
-    reached = {state.step, state.step};
     if (static_cast<int>(state.positions.size()) != world) {
       if (dist.is_main())
         log::warn("{} was written by {} processes, this run has {}: data restarts at the saved epochs",
@@ -295,8 +292,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
       p0.data.drawn = p0.pairs.drawn = 0;
       state.positions.assign(world, p0);
     }
-  } else if (!cfg.init.empty()) {
-    load_init(net, cfg, mc, dist.is_main());
+  } else if (!cfg.init.empty() && dist.is_main()) {
+    load_init(net, cfg, mc, true);
   }
   net->to(dev);
   for (auto& s : specs) s.param = net->param(s.name);
@@ -319,6 +316,9 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     log::info("resuming {} at step {}", workdir.string(), state.step);
   }
   ckpt.clear();
+  share_start(dist, net, opt, state, resuming);
+  reached.shared = true;
+  if (resuming) reached.step = reached.saved = state.step;
   // The eval records are read before config.json is written: a resume whose
   // new eval options fail leaves the saved ones in place.
   std::unique_ptr<Evaluator> evaluator;
@@ -330,7 +330,6 @@ int run(const TrainConfig& cfg0, Reached& reached) {
     ec.on_error = cfg.on_error;
     evaluator = std::make_unique<Evaluator>(ec);
   }
-  check_ranks_agree(dist, cfg, state.step);
   if (dist.is_main()) {
     fs::create_directories(workdir);
     if (!lock) {
@@ -493,6 +492,8 @@ int run(const TrainConfig& cfg0, Reached& reached) {
   // A signal now (during that evaluation) stops before any step: every rank
   // asks, so the collectives stay in step.
   if (const int sig = cli::stop_signal(); dist.any(sig != 0)) return stop_at(first, sig ? sig : SIGTERM);
+  // For the tests: die hard at the resumed step, as a crash before its first step would.
+  if (kill_at == first && first > 0) std::raise(SIGKILL);
 
   while (step < total) {
     auto t0 = Clock::now();

@@ -62,10 +62,14 @@ struct TrainConfig {
   model::ModelConfig model() const;
 };
 
-// Runs (or resumes) the run in cfg.workdir. Returns the exit status: 0 when
-// the last step is done, 130/143 when stopped by SIGINT/SIGTERM after
-// checkpointing. Throws Error for a NaN loss (the last checkpoint is kept).
-int train(const TrainConfig& cfg);
+// Runs (or resumes) the run in --workdir: the command line's options (cli),
+// those of them given (`given`: option names). Rank 0 alone reads and writes
+// the workdir; the other processes run its configuration and start from its
+// model and optimizer state, so they need no shared file system. Returns the
+// exit status: 0 when the last step is done, 128 + signal when stopped by
+// one (after checkpointing, once training started). Throws Error for a NaN
+// loss (the last checkpoint is kept).
+int train(const TrainConfig& cli, const std::vector<std::string>& given);
 
 // For --version: the libtorch, its CUDA devices, the multi-process backends.
 std::string build_info();
@@ -76,5 +80,12 @@ std::string build_info();
 // gradient checkpointing, device, precision); threads not given again keep their saved values; any other
 // given option that differs is a UsageError naming it.
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given);
+
+// The configuration of a rank other than 0: rank 0's (config_json, resolved),
+// with this rank's own --workdir, --threads and --data-threads where given,
+// and no evaluation (rank 0 evaluates). The options given here that differ
+// from rank 0's go to `differing` ("--wd").
+TrainConfig adopt_main_config(const std::string& main_json, const TrainConfig& cli,
+                              const std::vector<std::string>& given, std::vector<std::string>& differing);
 
 }  // namespace clippo::train
