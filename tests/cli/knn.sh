@@ -12,6 +12,10 @@ cp "$T/.stdout" ints.tsv
 $REF check-exact ints ints.tsv --k 10 --no-normalize >ref.out || fail "integer search differs from numpy: $(tail -5 ref.out)"
 ties=$(awk -F'\t' '$1==p && $3==s {n++} {p=$1; s=$3} END {print n+0}' ints.tsv)
 [ "$ties" -gt 20 ] || fail "the tie test has only $ties tied neighbours"
+# Results that cannot all be written (a full disk) are an error, not exit 0.
+clippo-knn --db ints/db.shard --query-emb ints/q.shard -k 10 --no-normalize >/dev/full 2>full.err
+expect_eq "$?" 1 "exit status of a search whose results did not all get written"
+expect_contains "$(cat full.err)" "clippo-knn: error: <stdout>: write failed" "results cut short named"
 
 # --- float16 vectors, normalised (cosine), k larger than a block boundary
 $REF gen floats --f16 --n 5000 --dim 48 --nq 25 --seed 2

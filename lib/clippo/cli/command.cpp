@@ -3,6 +3,9 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -100,10 +103,21 @@ static std::string describe(const std::filesystem::filesystem_error& e) {
   return e.path1().string() + ": " + what + (e.path2().empty() ? "" : " (" + e.path2().string() + ")");
 }
 
+// Results written to stdout that did not all get there (a full disk,
+// /dev/full) are an error: exit 0 would pass a cut-short file on.
+static int checked_stdout(int status) {
+  errno = 0;  // why, where the failed write is this last one
+  std::cout.flush();
+  const bool failed = !std::cout.good() || std::fflush(stdout) != 0 || std::ferror(stdout);
+  if (!failed) return status;
+  log::error(fmt::format("<stdout>: write failed{}", errno ? fmt::format(": {}", std::strerror(errno)) : ""));
+  return status == 0 ? 1 : status;
+}
+
 int run(const char* name, const std::function<int()>& body) {
   log::set_program(name);
   try {
-    return body();
+    return checked_stdout(body());
   } catch (const UsageError& e) {
     log::error(e.what());
     return 2;
