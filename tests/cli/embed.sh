@@ -78,6 +78,12 @@ expect_contains "$(sed -n 3p m.jsonl)" '"path":"photos/sub/c.ppm"' "jsonl path"
 mkdir -p npyout && ln -s npyout/real.npy mlink.npy && touch npyout/real.jsonl && ln -s npyout/real.jsonl mlink.jsonl
 expect_status 0 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm --npy mlink.npy
 [ -L mlink.npy ] && [ -L mlink.jsonl ] || fail "--npy replaced its symbolic links"
+# Never over a FIFO or a device (as root, --npy /dev/null would replace /dev/null).
+mkfifo npy.fifo
+expect_status 1 clippo-embed $CK photos/a.ppm --npy npy.fifo
+[ -p npy.fifo ] || fail "--npy replaced a FIFO"
+[ -e npy.fifo.jsonl ] && fail "--npy at a FIFO wrote its .jsonl"
+expect_contains "$(cat "$T/.stderr")" "npy.fifo: not a regular file" "--npy at a FIFO refused"
 cmp -s npyout/real.npy m.npy && cmp -s npyout/real.jsonl m.jsonl || fail "--npy through links wrote other data"
 expect_eq "$(ls -A npyout | tr '\n' ' ')" "real.jsonl real.npy " "--npy through links left nothing else"
 

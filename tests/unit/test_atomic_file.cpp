@@ -1,4 +1,5 @@
 // Files written whole or not at all, and how bad input items are reported.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -78,6 +79,18 @@ TEST_CASE("a folder that cannot be made is an error naming the file") {
   const std::string under = (dir.path / "plain" / "sub" / "f.txt").string();
   CHECK_THROWS_WITH(AtomicFile(under, AtomicFile::made),
                     Catch::StartsWith(under + ": cannot create folder"));
+}
+
+TEST_CASE("an atomic file never replaces a FIFO or a device, also through a link") {
+  TempDir dir;
+  const fs::path fifo = dir.path / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  fs::create_symlink(fifo, dir.path / "link");
+  for (const fs::path& p : {fifo, dir.path / "link"}) {
+    CHECK_THROWS_WITH(AtomicFile(p.string()), Catch::Contains("not a regular file"));
+    CHECK(fs::is_fifo(fifo));
+  }
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 2);  // no temporary left
 }
 
 TEST_CASE("bad input: fail throws 'WHERE: REASON', with a detail only when it adds something") {
