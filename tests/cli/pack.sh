@@ -52,7 +52,7 @@ expect_eq "$(cat sizes.json)" '{"rs-0.shard":1,"rs-1.shard":0}' "round-robin siz
 # sizes.json that cannot be written: an error naming it, the shards kept whole.
 mkdir -p nosizes/sizes.json
 expect_status 1 clippo-pack --images side --resize 32 -o 'nosizes/s-{0..1}.shard'
-expect_contains "$(cat "$T/.stderr")" "error: nosizes/sizes.json: cannot rename from nosizes/.sizes.json.tmp" "sizes.json write error"
+expect_contains "$(cat "$T/.stderr")" "error: nosizes/sizes.json: not a regular file" "sizes.json write error"
 expect_eq "$(ls -A nosizes | tr '\n' ' ')" "s-0.shard s-1.shard sizes.json " "shards kept, no temporary file left"
 expect_eq "$({ members nosizes/s-0.shard; members nosizes/s-1.shard; } | grep -c txt)" 2 "records in the kept shards"
 
@@ -281,6 +281,18 @@ printf 'a cat' >bom/c.txt
 # --- to standard output: the summary says so (not "0 B")
 clippo-pack --images bom -o - 2>stdout.err | cat >piped.shard
 expect_contains "$(cat stdout.err)" "wrote 1 records to standard output" "summary for stdout"
+
+# --- a full disk: the shard it cut short is named, and not left under its name
+# (a small file system of its own: a tmpfs, so as root)
+if [ "$(id -u)" = 0 ] && mkdir -p full && mount -t tmpfs -o size=300k tmpfs full 2>/dev/null; then
+  seq 1 20000 | clippo-render --threads 1 -q -o lines.shard
+  expect_status 1 clippo-pack lines.shard -o 'full/p-%03d.shard' --shard-size 500 -q --threads 1
+  expect_contains "$(cat .stderr)" ".shard: write failed (" "the shard a full disk cut short named"
+  for f in full/p-*.shard; do zstd -tq "$f" || fail "$f, cut short by a full disk, left under its name"; done
+  umount full
+else
+  echo "note: not root: the full-disk case (it mounts a tmpfs) is left out"
+fi
 
 # --- usage errors exit 2
 expect_status 2 clippo-pack -o x.shard

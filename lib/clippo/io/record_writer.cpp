@@ -80,7 +80,25 @@ RecordWriter::RecordWriter(std::string path, Compression compression) : path_(st
   // Large blocks mean few write calls; the last one is not padded.
   archive_write_set_bytes_per_block(archive_, 1 << 20);
   archive_write_set_bytes_in_last_block(archive_, 1);
-  check(archive_write_open_fd(archive_, fd_), "open");
+  check(archive_write_open2(archive_, this, nullptr, write_out, nullptr, nullptr), "open");
+}
+
+// Every write checked here: a zstd stream's last blocks, written as the
+// archive closes, once failed (a full disk) without libarchive saying so.
+ssize_t RecordWriter::write_out(archive* a, void* self, const void* data, size_t size) {
+  auto* w = static_cast<RecordWriter*>(self);
+  const char* p = static_cast<const char*>(data);
+  for (size_t left = size; left > 0;) {
+    const ssize_t n = ::write(w->fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (!w->write_errno_) w->write_errno_ = n < 0 ? errno : ENOSPC;
+      archive_set_error(a, w->write_errno_, "%s", std::strerror(w->write_errno_));
+      return -1;
+    }
+    p += n, left -= static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(size);
 }
 
 RecordWriter::~RecordWriter() {
@@ -94,6 +112,9 @@ RecordWriter::~RecordWriter() {
 }
 
 void RecordWriter::check(int rc, const char* what) {
+  if (write_errno_)
+    throw Error(fmt::format("{}: write failed ({}): {}", path_ == "-" ? "<stdout>" : path_, what,
+                            std::strerror(write_errno_)));
   if (rc < ARCHIVE_WARN)
     throw Error(fmt::format("{}: write failed ({}): {}{}", path_ == "-" ? "<stdout>" : path_, what,
                             archive_message(archive_),

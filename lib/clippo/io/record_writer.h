@@ -2,6 +2,8 @@
 // Files are written under a temporary name and renamed when complete, so an
 // interrupted run never leaves a half shard under a final name.
 #pragma once
+#include <sys/types.h>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,10 +50,12 @@ class RecordWriter {
 
  private:
   void check(int rc, const char* what);
+  static ssize_t write_out(archive* a, void* self, const void* data, size_t size);  // libarchive's writer
   std::string path_;
   std::optional<AtomicFile> file_;  // none for stdout, a device or a FIFO
   int fd_ = -1;                     // what the archive writes to
   archive* archive_ = nullptr;
+  int write_errno_ = 0;  // the first failed write (libarchive may not pass every one on)
   uint64_t records_ = 0, bytes_ = 0;
 };
 
