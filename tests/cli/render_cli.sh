@@ -80,6 +80,8 @@ expect_status 1 clippo-render --tsv --on-error fail -o tsv2.shard in.tsv
 printf '{"caption": "A dog", "url": "x"}\n{"other": 1}\nnot json\n{"caption": "caf\\u00e9 \\ud83d\\ude00"}\n' >in.jsonl
 expect_status 0 clippo-render --jsonl --text-field caption -o j.shard in.jsonl
 expect_contains "$(cat "$T/.stderr")" "in.jsonl:2: no field 'caption'" "jsonl missing field"
+expect_contains "$(cat "$T/.stderr")" "in.jsonl:3: invalid JSON" "jsonl bad line"
+[[ "$(cat "$T/.stderr")" == *"in.jsonl:3: in.jsonl:3"* ]] && fail "the bad JSON line named twice"
 expect_eq "$(zstd -dc j.shard | tar -xO 000000001.txt)" "café 😀" "jsonl text unescaped"
 expect_eq "$(zstd -dc j.shard | tar -t | wc -l)" 5 "jsonl members"
 
@@ -121,6 +123,19 @@ assert d[:8] == b'\x89PNG\r\n\x1a\n'
 w, h, depth, color = struct.unpack('>IIBB', d[16:26])
 assert (w, h, depth, color) == (64, 64, 8, 0), (w, h, depth, color)
 " || fail "png header"
+# A shard's keys are paths under --png DIR too: none may lead out of it.
+$PY -c "
+import io, os, tarfile
+t = tarfile.open('evil.tar', 'w')
+for name in [os.path.abspath('victim.txt'), '../escaped.txt', 'a/../../up.txt', 'ok/fine.txt']:
+    ti = tarfile.TarInfo(name); ti.size = 2; t.addfile(ti, io.BytesIO(b'hi'))
+t.close()"
+mkdir -p evil_pngs
+expect_status 0 clippo-render evil.tar --png evil_pngs/
+expect_eq "$(cd evil_pngs && find . -type f | sort | tr '\n' ' ')" "./ok/fine.png " "the one key inside --png DIR"
+for f in victim.png escaped.png up.png; do [ -e "$f" ] && fail "a shard key led --png to write $f"; done
+expect_contains "$(cat "$T/.stderr")" "evil.tar: ../escaped: bad key: an empty, '.' or '..' folder" "a '..' key from a shard"
+expect_contains "$(cat "$T/.stderr")" "bad key: starts or ends with '/'" "an absolute key from a shard"
 art=$(echo "Hi" | clippo-render --show)
 expect_contains "$art" "█" "terminal art"
 expect_eq "$(echo "Hi" | clippo-render --show | wc -l)" 7 "art rows: ink rows 2-13 of the line in half blocks, then a blank line"

@@ -265,7 +265,9 @@ class Job {
           }
           text = std::move(*v);
         } catch (const Error& e) {
-          bad_.report(where(), e.what());
+          std::string why = e.what();  // "FILE:LINE: what", named once
+          if (why.starts_with(where() + ": ")) why.erase(0, where().size() + 2);
+          bad_.report(where(), why);
           continue;
         }
       }
@@ -301,6 +303,12 @@ class Job {
       if (cli::stop_signal() || !reader.next(item.rec)) {
         --used_;
         return;
+      }
+      // A key is a path under --png DIR too: '..' or '/x' would leave it.
+      if (const std::string fault = key_fault(item.rec.key); !fault.empty()) {
+        bad_.report(fmt::format("{}: {}", name, item.rec.key), fmt::format("bad key: {}", fault));
+        --used_;
+        continue;
       }
       item.text = item.image = -1;
       for (size_t i = 0; i < item.rec.fields.size(); ++i)
