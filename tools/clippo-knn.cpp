@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <fmt/core.h>
+
 #include "clippo/cli/error.h"
+#include "clippo/cli/log.h"
 #include "clippo/io/json.h"
 #include "clippo/model/device_search.h"
 #include "clippo/model/embedder.h"
@@ -19,7 +22,9 @@ using clippo::search::Matrix;
 
 class EmbedderModel : public clippo::search::QueryModel {
  public:
-  explicit EmbedderModel(const clippo::search::ModelRequest& r) : embedder_(r.checkpoint, options(r)) {}
+  explicit EmbedderModel(const clippo::search::ModelRequest& r) : embedder_(r.checkpoint, options(r)) {
+    check_same_model(r);
+  }
   Matrix embed_texts(const std::vector<std::string>& t) override { return wrap(embedder_.embed_texts(t), t.size()); }
   Matrix embed_images(const std::vector<clippo::Image>& i) override { return wrap(embedder_.embed_images(i), i.size()); }
 
@@ -41,6 +46,23 @@ class EmbedderModel : public clippo::search::QueryModel {
       if (auto v = h.get_strings("model.render.fonts")) o.fonts = *v;
     }
     return o;
+  }
+  // The header's sha256 against the checkpoint's now: a workdir's
+  // checkpoint.npz that training rewrote since would embed queries in
+  // another space than the database's, and every result would be wrong.
+  static void check_same_model(const clippo::search::ModelRequest& r) {
+    if (r.header_json.empty()) return;
+    const auto want = clippo::JsonObject::parse(r.header_json, "__clippo__ header").get_path("model.sha256");
+    if (!want || want->empty()) return;
+    const std::string have = clippo::model::sha256_file(r.checkpoint);
+    if (have == *want) return;
+    const std::string what = fmt::format("{}: not the checkpoint the database was embedded with (sha256 {}..., the "
+                                         "database's header says {}...)",
+                                         r.checkpoint, have.substr(0, 12), want->substr(0, 12));
+    if (r.from_header)
+      throw clippo::Error(what + ": it changed since (training resumed?); embed the database again, or give --model "
+                                 "to embed the queries with it anyway");
+    clippo::log::warn("{}: its query embeddings may not match the database's", what);
   }
   Matrix wrap(std::vector<float> v, size_t rows) {
     Matrix m;

@@ -45,6 +45,24 @@ expect_status 0 clippo-knn build --db model_db.shard --field txt -o text.index
 expect_status 0 clippo-knn --index text.index --query "lighthouse at night" -k 1
 expect_eq "$(cut -f4 "$T/.stdout")" "t3" "text query on an index directory"
 
+# The header's checkpoint rewritten since the database was embedded (training
+# resumed in its workdir) would embed queries in another space: refused; as
+# --model, a warning; the original again, neither.
+cp mu16_32.npz orig.npz
+$PY -c "
+import numpy as np
+a = dict(np.load('orig.npz'))
+k = next(n for n in a if n.endswith('head/kernel'))
+a[k] = a[k] * 2
+np.savez('mu16_32.npz', **a)"
+expect_status 1 clippo-knn --db model_db.shard --field txt --query "a dog" -k 1
+expect_contains "$(cat "$T/.stderr")" "mu16_32.npz: not the checkpoint the database was embedded with" "a rewritten checkpoint refused"
+expect_status 0 clippo-knn --db model_db.shard --field txt --query "a dog" -k 1 --model mu16_32.npz
+expect_contains "$(cat "$T/.stderr")" "its query embeddings may not match the database's" "another --model warned of"
+mv orig.npz mu16_32.npz
+expect_status 0 clippo-knn --db model_db.shard --field txt --query "a dog" -k 1 --model mu16_32.npz
+[[ "$(cat "$T/.stderr")" == *"not the checkpoint"* ]] && fail "the database's own checkpoint warned of"
+
 # the pipe: clippo-embed's stream carries the model in its header
 if command -v clippo-embed >/dev/null; then
   mkdir imgs && cp i0.png i1.png i2.png imgs/

@@ -141,7 +141,10 @@ struct App {
     ModelRequest req;
     req.header_json = header.value_or("");
     req.checkpoint = model;
-    if (req.checkpoint.empty() && header) req.checkpoint = header_model_path(*header).value_or("");
+    if (req.checkpoint.empty() && header) {
+      req.checkpoint = header_model_path(*header).value_or("");
+      req.from_header = true;
+    }
     if (req.checkpoint.empty())
       throw Error("this query needs the model, but the database header names none; give --model CHECKPOINT "
                   "(or query with --query-emb vectors)");

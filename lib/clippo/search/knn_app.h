@@ -24,6 +24,7 @@ class QueryModel {
 
 struct ModelRequest {
   std::string checkpoint;   // --model, else the header's model.path
+  bool from_header = false;  // the header's: it must still be the file the database was embedded with
   std::string header_json;  // the database's `__clippo__` header ("" if none)
   std::string device = "cpu";
   int threads = 0;
