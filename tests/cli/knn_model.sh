@@ -71,6 +71,10 @@ if command -v clippo-embed >/dev/null; then
   awk -F'\t' '$3 < 0.99999 { exit 1 }' "$T/.stdout" || fail "pipe score is not ~1: $(cat "$T/.stdout")"
   expect_status 0 sh -c 'clippo-embed mu16_32.npz imgs | clippo-knn --query "a dog" -k 3'
   expect_eq "$(wc -l <"$T/.stdout")" "3" "clippo-embed | clippo-knn --query"
+  # A caption's control characters (ESC, BEL) do not reach the terminal.
+  expect_status 0 sh -c 'printf "red\033[31m alert\007\n" | clippo-embed mu16_32.npz --text - -o esc.shard'
+  expect_status 0 clippo-knn --db esc.shard --query red -k 1
+  expect_eq "$(cut -f5 "$T/.stdout")" "red [31m alert " "control characters in a TSV cell"
 else
   echo "clippo-embed is not built: pipe test skipped" >&2
 fi

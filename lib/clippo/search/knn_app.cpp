@@ -32,10 +32,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// A TSV cell: tabs and newlines would break the columns.
+// A TSV cell: tabs and newlines would break the columns, and other control
+// characters of a scraped caption (ESC, BEL) would drive the terminal.
 std::string cell(std::string s) {
   for (auto& ch : s)
-    if (ch == '\t' || ch == '\n' || ch == '\r') ch = ' ';
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == '\x7f') ch = ' ';
   return s;
 }
 
