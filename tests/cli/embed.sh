@@ -78,6 +78,8 @@ expect_contains "$(sed -n 3p m.jsonl)" '"path":"photos/sub/c.ppm"' "jsonl path"
 mkdir -p npyout && ln -s npyout/real.npy mlink.npy && touch npyout/real.jsonl && ln -s npyout/real.jsonl mlink.jsonl
 expect_status 0 clippo-embed $CK photos/a.ppm photos/b.ppm photos/sub/c.ppm --npy mlink.npy
 [ -L mlink.npy ] && [ -L mlink.jsonl ] || fail "--npy replaced its symbolic links"
+expect_status 1 clippo-embed $CK --text photos -o x.shard
+expect_contains "$(cat "$T/.stderr")" "photos: cannot read: Is a directory" "a folder given to --text"
 # Never over a FIFO or a device (as root, --npy /dev/null would replace /dev/null).
 mkfifo npy.fifo
 expect_status 1 clippo-embed $CK photos/a.ppm --npy npy.fifo

@@ -38,6 +38,18 @@ mkdir -p keep && echo "earlier" >keep/x.shard
 expect_status 1 clippo-pack --images photos --captions nothere.tsv -o keep/x.shard
 expect_contains "$(cat "$T/.stderr")" "nothere.tsv: cannot read" "unreadable table named"
 expect_eq "$(cat keep/x.shard)" "earlier" "earlier shard kept"
+# A folder for the table, an empty table, a table that names only some images.
+expect_status 1 clippo-pack --images photos --captions photos -o keep/x.shard
+expect_contains "$(cat "$T/.stderr")" "error: photos: a folder, not a file" "a folder given as the table"
+: >none.tsv
+expect_status 1 clippo-pack --images photos --captions none.tsv -o keep/x.shard
+expect_contains "$(cat "$T/.stderr")" "6 image(s) under photos have no row in none.tsv" "images an empty table leaves out"
+expect_contains "$(cat "$T/.stderr")" "error: no records packed: the input holds none" "nothing to pack, nothing skipped"
+printf 'a.png\tA red thing\n' >one.tsv
+expect_status 0 clippo-pack --images photos --captions one.tsv -o one/one.shard -v
+expect_contains "$(cat "$T/.stderr")" "5 image(s) under photos have no row in one.tsv, and are not packed (photos/c.png, ...; all with -v)" \
+  "images a table leaves out"
+expect_contains "$(cat "$T/.stderr")" "photos/sub.dir/b.png: no row in one.tsv" "each image a table leaves out, with -v"
 expect_eq "$(ls -A keep | tr '\n' ' ')" "x.shard " "nothing else written"
 
 # --- sidecar captions, resize, min image size, brace output spread round-robin
@@ -46,6 +58,9 @@ echo "first caption" > side/a.txt; echo "second caption" > side/b.txt
 expect_status 0 clippo-pack --images side --resize 32 --min-image-size 60 -o 'rs-{0..1}.shard'
 expect_contains "$(cat "$T/.stderr")" "side/c.png: missing caption" "image without sidecar"
 expect_contains "$(cat "$T/.stderr")" "image too small" "min-image-size"
+mkdir -p sc && cp side/a.png sc/ && printf 'caf\xe9\n' >sc/a.txt
+expect_status 1 clippo-pack --images sc -o sc.shard
+expect_contains "$(cat "$T/.stderr")" "sc/a.png (sc/a.txt): invalid UTF-8" "the caption file at fault named"
 expect_eq "$(members rs-0.shard | tr '\n' ' ')" "__clippo__.json 000000000.txt 000000000.jpg " "resized to jpg"
 expect_eq "$(zstd -dc rs-0.shard | tar -xO 000000000.jpg | head -c 3 | od -An -tx1 | tr -d ' ')" "ffd8ff" "JPEG bytes"
 expect_eq "$(cat sizes.json)" '{"rs-0.shard":1,"rs-1.shard":0}' "round-robin sizes"
@@ -271,6 +286,9 @@ expect_contains "$(cat .stderr)" "wrote 1 records" "the good row packed"
 printf 'path,caption\nc.png,a cat,extra\nc.png,a cat\n' >bom/w.csv
 expect_status 0 clippo-pack --csv bom/w.csv -o width.shard
 expect_contains "$(cat .stderr)" "3 columns, header has 2" "a CSV row with an extra column"
+printf 'path,caption\nc.png,"two\nlines"\nc.png\n' >bom/ml.csv
+expect_status 0 clippo-pack --csv bom/ml.csv -o ml.shard
+expect_contains "$(cat .stderr)" "ml.csv:4: malformed row" "the line of a row after a quoted line break"
 
 # --- a caption of spaces is no caption for --min-caption-chars
 printf '   ' >bom/c.txt

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "clippo/cli/error.h"
 #include "clippo/io/input_bytes.h"
@@ -13,7 +14,8 @@
 
 namespace clippo {
 
-LineReader::LineReader(int fd) : fd_(fd), pipe_(is_pipe(fd)), buf_(1 << 20) {}
+LineReader::LineReader(int fd, std::string name)
+    : fd_(fd), pipe_(is_pipe(fd)), name_(std::move(name)), buf_(1 << 20) {}
 
 namespace {
 int open_or_throw(const std::string& path) {
@@ -24,7 +26,9 @@ int open_or_throw(const std::string& path) {
 }
 }  // namespace
 
-LineReader::LineReader(const std::string& path) : LineReader(open_or_throw(path)) { owned_ = fd_ != STDIN_FILENO; }
+LineReader::LineReader(const std::string& path) : LineReader(open_or_throw(path), path == "-" ? "<stdin>" : path) {
+  owned_ = fd_ != STDIN_FILENO;
+}
 
 LineReader::~LineReader() {
   if (owned_) ::close(fd_);
@@ -39,7 +43,7 @@ bool LineReader::refill() {
   if (len_ == buf_.size()) return true;
   const ssize_t n = read_or_stop(fd_, pipe_, buf_.data() + len_, buf_.size() - len_);
   if (n < 0 && errno == EINTR) return false;  // a stop ends a wait for input
-  if (n < 0) throw Error(fmt::format("read failed: {}", std::strerror(errno)));
+  if (n < 0) throw Error(fmt::format("{}: cannot read: {}", name_, std::strerror(errno)));
   if (n == 0) eof_ = true;
   len_ += static_cast<size_t>(n);
   return n > 0;

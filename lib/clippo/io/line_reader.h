@@ -12,8 +12,8 @@ namespace clippo {
 // as the end of input does.
 class LineReader {
  public:
-  // Reads fd, which stays the caller's.
-  explicit LineReader(int fd);
+  // Reads fd, which stays the caller's; `name` is for messages.
+  explicit LineReader(int fd, std::string name = "<stdin>");
   // Opens path ("-": standard input) and closes it at the end; throws Error
   // naming the file when it cannot be opened.
   explicit LineReader(const std::string& path);
@@ -33,6 +33,7 @@ class LineReader {
   int fd_;
   bool owned_ = false;
   bool pipe_;
+  std::string name_;
   std::vector<char> buf_;
   size_t pos_ = 0, len_ = 0;
   bool eof_ = false;

@@ -158,7 +158,7 @@ void Packer::add_items(std::vector<Item> items) {
     if (cli::stop_signal()) break;
     Work w;
     w.image_path = std::move(item.image_path);
-    w.origin = w.image_path + " (" + item.origin + ")";
+    w.origin = item.origin == w.image_path ? w.image_path : w.image_path + " (" + item.origin + ")";
     w.rec.fields.emplace_back("txt", std::move(item.caption));
     if (item.label) w.rec.fields.emplace_back("cls", *item.label);
     if (!item.json.empty()) w.rec.fields.emplace_back("json", std::move(item.json));

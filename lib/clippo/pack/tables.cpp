@@ -1,11 +1,13 @@
 #include "clippo/pack/tables.h"
 
-#include <algorithm>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
+#include "clippo/cli/log.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
 #include "clippo/io/utf8.h"
@@ -16,6 +18,7 @@ namespace clippo::pack {
 namespace {
 
 std::string slurp(const std::string& path) {
+  if (std::error_code ec; fs::is_directory(path, ec)) throw Error(path + ": a folder, not a file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(path + ": cannot read");
   std::string text(std::istreambuf_iterator<char>(f), {});
@@ -120,7 +123,7 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
       if (label_ok(item, where)) items.push_back(std::move(item));
     });
   } else if (format == TableFormat::csv) {
-    size_t pos = 0, row = 1;
+    size_t pos = 0, line = 1, counted = 0;  // the line a record starts on (quoted fields may span lines)
     std::vector<std::string> header, rec;
     if (!next_csv_record(text, pos, header)) throw Error(path + ": empty CSV file (a header row is needed)");
     auto column = [&](const std::string& name, bool required) -> int {
@@ -131,10 +134,12 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
     };
     int ci = column(fields.image, true), ct = column(fields.text, true),
         cl = fields.label.empty() ? -1 : column(fields.label, true);
-    while (next_csv_record(text, pos, rec)) {
-      ++row;
+    for (size_t start = pos; next_csv_record(text, pos, rec); start = pos) {
+      line += static_cast<size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(counted),
+                                             text.begin() + static_cast<std::ptrdiff_t>(start), '\n'));
+      counted = start;
       if (rec.size() == 1 && rec[0].empty()) continue;  // blank line
-      std::string where = fmt::format("{}:{}", path, row);
+      std::string where = fmt::format("{}:{}", path, line);
       // Too many columns is as wrong as too few: a stray comma shifts them.
       if (rec.size() != header.size()) {
         bad.report(where, "malformed row", fmt::format("{} columns, header has {}", rec.size(), header.size()));
@@ -178,6 +183,18 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
   return items;
 }
 
+void warn_of_unlisted_images(const std::string& dir, const std::vector<Item>& items, const std::string& table) {
+  std::set<std::string> listed;
+  for (const auto& item : items) listed.insert(absolute_path(item.image_path));
+  std::vector<std::string> unlisted;
+  for (auto& image : expand_inputs({dir}, is_image_path))
+    if (!listed.count(absolute_path(image))) unlisted.push_back(image);
+  if (unlisted.empty()) return;
+  log::warn("{} image(s) under {} have no row in {}, and are not packed ({}{})", unlisted.size(), dir, table,
+            unlisted.front(), unlisted.size() > 1 ? ", ...; all with -v" : "");
+  for (auto& image : unlisted) log::debug("{}: no row in {}", image, table);
+}
+
 std::vector<Item> read_sidecar_captions(const std::string& dir, BadInput& bad) {
   std::vector<Item> items;
   for (auto& image : expand_inputs({dir}, is_image_path)) {
@@ -189,7 +206,7 @@ std::vector<Item> read_sidecar_captions(const std::string& dir, BadInput& bad) {
     }
     std::string caption = slurp(sidecar);
     while (!caption.empty() && (caption.back() == '\n' || caption.back() == '\r')) caption.pop_back();
-    items.push_back(Item{image, std::move(caption), std::nullopt, "", image});
+    items.push_back(Item{image, std::move(caption), std::nullopt, "", sidecar});
   }
   return items;
 }
