@@ -136,6 +136,12 @@ expect_eq "$(cd evil_pngs && find . -type f | sort | tr '\n' ' ')" "./ok/fine.pn
 for f in victim.png escaped.png up.png; do [ -e "$f" ] && fail "a shard key led --png to write $f"; done
 expect_contains "$(cat "$T/.stderr")" "evil.tar: ../escaped: bad key: an empty, '.' or '..' folder" "a '..' key from a shard"
 expect_contains "$(cat "$T/.stderr")" "bad key: starts or ends with '/'" "an absolute key from a shard"
+# Text and shards in one run would repeat keys (both start at 000000000).
+printf 'one\ntwo\n' >two.txt
+expect_status 2 clippo-render two.txt evil.tar -o mix.shard
+expect_contains "$(cat "$T/.stderr")" "evil.tar: a shard after text: the text's keys would repeat the shards'" "text and shards mixed"
+[ -e mix.shard ] && fail "a refused mix left its output"
+
 art=$(echo "Hi" | clippo-render --show)
 expect_contains "$art" "█" "terminal art"
 expect_eq "$(echo "Hi" | clippo-render --show | wc -l)" 7 "art rows: ink rows 2-13 of the line in half blocks, then a blank line"

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -212,7 +213,15 @@ class Job {
     const std::string name = input == "-" ? "<stdin>" : input;
     LineReader lines(input);
     lines.fill(512);
-    if (looks_like_shard(lines.buffered())) {
+    // Text lines are keyed 000000000, ... and shard records keep their keys:
+    // the two kinds in one run would repeat keys.
+    const bool shard = looks_like_shard(lines.buffered());
+    if (shard_inputs_ && *shard_inputs_ != shard)
+      throw UsageError(fmt::format("{}: {} after {}: the text's keys would repeat the shards' (both start at "
+                                   "000000000); render them in two runs",
+                                   name, shard ? "a shard" : "text", shard ? "text" : "shards"));
+    shard_inputs_ = shard;
+    if (shard) {
       if (input != "-") return read_shard(input, name);
       struct stat st;
       if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && ::lseek(0, 0, SEEK_SET) == 0) return read_shard("-", name);
@@ -444,6 +453,7 @@ class Job {
   std::unique_ptr<ShardSetWriter> shards_;
   int raw_fd_ = -1;
   uint64_t next_key_ = 0;
+  std::optional<bool> shard_inputs_;  // the kind of the inputs so far
   std::unordered_set<std::string> tsv_keys_;
   Progress* progress_ = nullptr;
   RenderStats stats_;
