@@ -438,7 +438,14 @@ PYEOF
 RANK1_WORKDIR=apart_rank1
 two_ranks torchrun apart "${DP[@]:0:${#DP[@]}-2}" --steps 2  # DP but its --steps 4
 two_ranks torchrun apart --steps 4
+# What rank 0 finds wrong in its checkpoint (after the rendezvous) stops
+# rank 1 too, with rank 0's message.
+run_ranks torchrun apart --steps 1
 RANK1_WORKDIR=
+expect_eq "$statuses" "2/2/" "exit statuses when rank 0's workdir is past --steps"
+expect_contains "$(cat apart.rank1.log)" "clippo-train (rank 1): error: rank 0: --steps 1: apart is at step 4 already" \
+  "rank 1 stops with the error rank 0 found in its checkpoint"
+expect_contains "$(cat apart.rank0.log)" "clippo-train: error: --steps 1: apart is at step 4 already" "rank 0's own error as it is"
 [ -e apart_rank1 ] && fail "rank 1 made or wrote its own --workdir"
 $PY -c "
 import numpy as np

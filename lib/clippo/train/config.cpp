@@ -427,7 +427,9 @@ TrainConfig adopt_main_config(const std::string& main_json, const TrainConfig& c
                               const std::vector<std::string>& given, std::vector<std::string>& differing) {
   TrainConfig c = TrainConfig::from_json(main_json, "rank 0's configuration");
   for (const auto& name : given) {
-    if (name == "workdir" || name == "threads" || name == "data-threads" || name == "quiet" || name == "verbose")
+    // (Rank 0 alone evaluates: the eval options are its own.)
+    if (name == "workdir" || name == "threads" || name == "data-threads" || name == "quiet" || name == "verbose" ||
+        name.starts_with("eval-"))
       continue;
     if (std::string was; option_differs(name, c, cli, was)) differing.push_back("--" + name);
   }

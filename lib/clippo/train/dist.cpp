@@ -85,10 +85,12 @@ class SlowNotice {
   std::thread thread_;  // last: starts once the rest is ready
 };
 
-template <typename W>
-void wait_for_peers(const W& work, const char* what) {
+// Starts a collective (NCCL may throw as it sets up its communicator) and
+// waits for it.
+template <typename Start>
+void wait_for_peers(const Start& start, const char* what) {
   try {
-    work->wait();
+    start()->wait();
   } catch (const std::exception& ex) {
     throw PeerLost(fmt::format("{} with the other processes failed ({}): one of them has stopped or cannot be "
                                "reached; its own messages say why",
@@ -143,6 +145,7 @@ void wait_until_all_joined(c10d::Store& store, int rank, int world, std::chrono:
   store.set(keys[rank], std::vector<uint8_t>{1});
   log::debug("rank {} of {} is at the rendezvous", rank, world);
   while (!store.check(keys)) {
+    if (rank != 0 && store.check({"config"})) return;  // rank 0 could not start: Dist::tell_failure
     if (std::chrono::steady_clock::now() > deadline) {
       const auto joined = std::count_if(keys.begin(), keys.end(), [&](const std::string& k) { return store.check({k}); });
       throw Error(fmt::format("{} of {} processes joined within {}; one that stopped before the rendezvous says "
@@ -360,6 +363,8 @@ void Dist::start(bool cuda) {
   const auto collective_timeout = std::chrono::minutes(30);
   const SigpipeBlocked sigpipe_blocked;
   try {
+    // NCCL's setup waits on the store while rank 0 reads its checkpoint.
+    impl_->store->setTimeout(collective_timeout);
 #ifdef CLIPPO_WITH_NCCL
     if (impl_->nccl) {
       c10::cuda::set_device(dev_.index());
@@ -413,7 +418,7 @@ void Dist::all_reduce_sum(std::vector<torch::Tensor>& tensors) {
   std::vector<torch::Tensor> flat;
   for (auto& t : tensors) flat.push_back(t.detach().reshape(-1).to(dev_, torch::kFloat32));
   std::vector<torch::Tensor> buf{torch::cat(flat)};
-  wait_for_peers(impl_->pg->allreduce(buf), "a sum");
+  wait_for_peers([&] { return impl_->pg->allreduce(buf); }, "a sum");
   int64_t off = 0;
   for (auto& t : tensors) {
     int64_t n = t.numel();
@@ -426,7 +431,7 @@ void Dist::all_reduce_sum(torch::Tensor& t) {
   if (!grouped()) return;
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> buf{t.detach().to(dev_).contiguous()};
-  wait_for_peers(impl_->pg->allreduce(buf), "a sum");
+  wait_for_peers([&] { return impl_->pg->allreduce(buf); }, "a sum");
   if (!buf[0].is_same(t)) t.copy_(buf[0]);
 }
 
@@ -436,14 +441,14 @@ torch::Tensor Dist::all_gather(const torch::Tensor& x) {
   std::vector<torch::Tensor> in{x.detach().to(dev_).contiguous()};
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int r = 0; r < env_.world; ++r) out[0].push_back(torch::empty_like(in[0]));
-  wait_for_peers(impl_->pg->allgather(out, in), "a gather");
+  wait_for_peers([&] { return impl_->pg->allgather(out, in); }, "a gather");
   return torch::cat(out[0], 0).to(x.device());
 }
 
 void Dist::broadcast(torch::Tensor& t) {
   if (!grouped()) return;
   std::vector<torch::Tensor> v{t.to(dev_)};
-  wait_for_peers(impl_->pg->broadcast(v), "a broadcast");
+  wait_for_peers([&] { return impl_->pg->broadcast(v); }, "a broadcast");
   if (!v[0].is_same(t)) t.copy_(v[0]);
 }
 
@@ -453,7 +458,7 @@ void Dist::barrier() {
   // NCCL would guess the GPU from the rank (and warn) before the first
   // collective names it; across nodes the guess can be another GPU.
   if (impl_->nccl) opts.device_ids = {dev_.index()};
-  wait_for_peers(impl_->pg->barrier(opts), "a barrier");
+  wait_for_peers([&] { return impl_->pg->barrier(opts); }, "a barrier");
 }
 
 bool Dist::any(bool flag) {

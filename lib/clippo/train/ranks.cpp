@@ -16,21 +16,24 @@ std::string verdict_of(const std::function<void()>& check) {
     return "";
   } catch (const Error& e) {
     return verdict(e);
+  } catch (const std::exception& e) {  // a filesystem_error, say: the others must hear of it too
+    return std::string("1") + e.what();
   }
 }
 
-void fail_with(int rank, const std::string& verdict) {
+void fail_with(int rank, const std::string& verdict, bool own) {
   const std::string what = verdict.substr(1);
-  // An error that names its rank already ("rank 1 was given ...") as it is.
-  const std::string msg = what.starts_with(fmt::format("rank {} ", rank)) ? what : fmt::format("rank {}: {}", rank, what);
+  // Another rank's error is named as its, unless it says so ("rank 1 was given ...").
+  const bool named = own || what.starts_with(fmt::format("rank {} ", rank));
+  const std::string msg = named ? what : fmt::format("rank {}: {}", rank, what);
   if (verdict[0] == '2') throw UsageError(msg);
   throw Error(msg);
 }
 
-void agree_or_fail(Dist& dist, const std::string& verdict) {
-  const auto all = dist.gather_text("verdict", verdict);
+void agree_or_fail(Dist& dist, const std::string& key, const std::string& verdict) {
+  const auto all = dist.gather_text(key, verdict);
   for (size_t r = 0; r < all.size(); ++r)
-    if (!all[r].empty()) fail_with(static_cast<int>(r), all[r]);
+    if (!all[r].empty()) fail_with(static_cast<int>(r), all[r], static_cast<int>(r) == dist.rank());
 }
 
 namespace {

@@ -18,12 +18,13 @@ namespace clippo::train {
 std::string verdict(const Error& e);
 // What `check` threw on this rank, as a verdict ("" when it passed).
 std::string verdict_of(const std::function<void()>& check);
-// Throws rank's verdict here, named as that rank's.
-[[noreturn]] void fail_with(int rank, const std::string& verdict);
+// Throws rank's verdict here, named as that rank's unless it is this one's (`own`).
+[[noreturn]] void fail_with(int rank, const std::string& verdict, bool own = false);
 
-// Every rank's verdict, through the store: the first failure is thrown on
-// every rank (a UsageError as one), so all of them stop and say why.
-void agree_or_fail(Dist& dist, const std::string& verdict);
+// Every rank's verdict, through the store under `key` (one key a round):
+// the first failure is thrown on every rank (a UsageError as one), so all
+// of them stop and say why.
+void agree_or_fail(Dist& dist, const std::string& key, const std::string& verdict);
 
 // Rank 0's parameters, optimizer state and training state (fresh, --init or
 // its checkpoint) to every rank, and whether it resumes. A collective.

@@ -237,7 +237,7 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
   if (!main_config.starts_with('{')) fail_with(0, main_config);  // rank 0 could not start
   // Replicas of one model run one configuration on the same files: a rank
   // given other options (a mistyped --lr) would mean another run.
-  agree_or_fail(dist, env.rank == 0 ? "" : verdict_of([&] {
+  agree_or_fail(dist, "options", env.rank == 0 ? "" : verdict_of([&] {
     std::vector<std::string> differing;
     cfg = adopt_main_config(main_config, cli, given, differing);
     if (!differing.empty())
@@ -262,75 +262,82 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
   fs::path workdir = cfg.workdir;
   fs::path ckpt_path = workdir / "checkpoint.npz";
 
-  // One run in a workdir at a time: locked before its checkpoint is read
-  // (or, for a new run, once the workdir is made). Only rank 0 writes.
-  std::optional<WorkdirLock> lock;
-  if (dist.is_main() && fs::exists(workdir)) lock.emplace(workdir);
-
-  // Model: fresh, --init, or the workdir's checkpoint.
+  // Model: fresh, --init, or the workdir's checkpoint (rank 0's, for all).
   model::OneTower net(mc);
   net->reset_parameters(cfg.seed);
   net->set_grad_checkpointing(cfg.grad_checkpointing);
   torch::Device dev = cuda ? torch::Device(torch::kCUDA, env.local_rank) : torch::Device(torch::kCPU);
-
   std::vector<ParamSpec> specs;
   for (auto& item : net->named_parameters(false)) specs.push_back(plain_spec(item.key(), item.value()));
-  bool resuming = dist.is_main() && fs::exists(ckpt_path);  // the others learn it from rank 0
+  bool resuming = false;
   TrainState state;
   state.seed = cfg.seed;
   state.positions.assign(world, DataPosition{});
   model::NpzArrays ckpt;
-  if (resuming) {
-    ckpt = model::read_npz(ckpt_path.string());
-    model::load_params(net, ckpt, ckpt_path.string());
-    state = get_state(ckpt, ckpt_path.string());
-    if (static_cast<int>(state.positions.size()) != world) {
-      if (dist.is_main())
+  std::optional<WorkdirLock> lock;
+  std::unique_ptr<Evaluator> evaluator;
+  // What rank 0 alone reads and writes at the start (the lock, its
+  // checkpoint or --init, the eval records, config.json): what fails there
+  // is told to every rank before they wait on rank 0 in a collective.
+  std::string start_failure;
+  auto on_main = [&](const std::function<void()>& step) {
+    if (!dist.is_main() || !start_failure.empty()) return;
+    if (world == 1) return step();
+    start_failure = verdict_of(step);
+  };
+  on_main([&] {
+    // One run in a workdir at a time: locked before its checkpoint is read
+    // (or, for a new run, once the workdir is made).
+    if (fs::exists(workdir)) lock.emplace(workdir);
+    resuming = fs::exists(ckpt_path);
+    if (resuming) {
+      ckpt = model::read_npz(ckpt_path.string());
+      model::load_params(net, ckpt, ckpt_path.string());
+      state = get_state(ckpt, ckpt_path.string());
+      if (static_cast<int>(state.positions.size()) != world) {
         log::warn("{} was written by {} processes, this run has {}: data restarts at the saved epochs",
                   ckpt_path.string(), state.positions.size(), world);
-      DataPosition p0 = state.positions.empty() ? DataPosition{} : state.positions[0];
-      p0.data.drawn = p0.pairs.drawn = 0;
-      state.positions.assign(world, p0);
+        DataPosition p0 = state.positions.empty() ? DataPosition{} : state.positions[0];
+        p0.data.drawn = p0.pairs.drawn = 0;
+        state.positions.assign(world, p0);
+      }
+    } else if (!cfg.init.empty()) {
+      load_init(net, cfg, mc, true);
     }
-  } else if (!cfg.init.empty() && dist.is_main()) {
-    load_init(net, cfg, mc, true);
-  }
+  });
   net->to(dev);
   for (auto& s : specs) s.param = net->param(s.name);
   Optimizer opt(cfg.optim, specs);
-  if (resuming) {
-    std::map<std::string, torch::Tensor> o;
-    for (auto& [k, v] : ckpt)
-      if (k.rfind("opt/", 0) == 0) o[k] = model::npz_to_tensor(v).to(dev);
-    try {
-      opt.load_state(o);
-    } catch (const Error& e) {
-      throw Error(fmt::format("{}: {}: was it written with other --variant, --res or --optimizer options?",
-                              ckpt_path.string(), e.what()));
+  on_main([&] {
+    if (resuming) {
+      std::map<std::string, torch::Tensor> o;
+      for (auto& [k, v] : ckpt)
+        if (k.rfind("opt/", 0) == 0) o[k] = model::npz_to_tensor(v).to(dev);
+      try {
+        opt.load_state(o);
+      } catch (const Error& e) {
+        throw Error(fmt::format("{}: {}: was it written with other --variant, --res or --optimizer options?",
+                                ckpt_path.string(), e.what()));
+      }
+      if (opt.count() != state.step)
+        throw Error(fmt::format("{}: opt/count {} disagrees with state/step {}", ckpt_path.string(), opt.count(),
+                                state.step));
+      if (cfg.schedule.total_steps < state.step)
+        throw UsageError(fmt::format("--steps {}: {} is at step {} already", cfg.schedule.total_steps,
+                                     workdir.string(), state.step));
+      log::info("resuming {} at step {}", workdir.string(), state.step);
     }
-    if (opt.count() != state.step)
-      throw Error(fmt::format("{}: opt/count {} disagrees with state/step {}", ckpt_path.string(), opt.count(), state.step));
-    if (cfg.schedule.total_steps < state.step)
-      throw UsageError(fmt::format("--steps {}: {} is at step {} already", cfg.schedule.total_steps, workdir.string(),
-                                   state.step));
-    log::info("resuming {} at step {}", workdir.string(), state.step);
-  }
-  ckpt.clear();
-  share_start(dist, net, opt, state, resuming);
-  reached.shared = true;
-  if (resuming) reached.step = reached.saved = state.step;
-  // The eval records are read before config.json is written: a resume whose
-  // new eval options fail leaves the saved ones in place.
-  std::unique_ptr<Evaluator> evaluator;
-  if (!cfg.eval_data.empty() && dist.is_main()) {
-    EvalConfig ec;
-    ec.files = eval_files;
-    ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
-    ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts, ec.bf16 = cfg.bf16();
-    ec.on_error = cfg.on_error;
-    evaluator = std::make_unique<Evaluator>(ec);
-  }
-  if (dist.is_main()) {
+    ckpt.clear();
+    // The eval records are read before config.json is written: a resume whose
+    // new eval options fail leaves the saved ones in place.
+    if (!cfg.eval_data.empty()) {
+      EvalConfig ec;
+      ec.files = eval_files;
+      ec.res = mc.res, ec.fonts = cfg.fonts, ec.size = cfg.eval_size;
+      ec.classes = cfg.eval_classes, ec.prompts = cfg.eval_prompts, ec.bf16 = cfg.bf16();
+      ec.on_error = cfg.on_error;
+      evaluator = std::make_unique<Evaluator>(ec);
+    }
     fs::create_directories(workdir);
     if (!lock) {
       lock.emplace(workdir);
@@ -342,8 +349,11 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     }
     remove_stale_temporaries(workdir);
     write_file_atomic((workdir / "config.json").string(), cfg.to_json());
-  }
-  dist.barrier();
+  });
+  agree_or_fail(dist, "start", start_failure);
+  share_start(dist, net, opt, state, resuming);
+  reached.shared = true;
+  if (resuming) reached.step = reached.saved = state.step;
   if (state.step < cfg.schedule.total_steps) {
     const int64_t n = mc.num_params();
     log::info("training {} at {} px ({} parameters) on {} in {}, batch {}{}, {} steps", mc.variant(), mc.res,
@@ -541,10 +551,12 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     double loss = grads.back().item<double>();
     double tb = since(t2);
     if (!std::isfinite(loss)) {
+      // (The others know rank 0's checkpoint by its step.)
       throw Error(fmt::format("loss is {} at step {}; stopping. {}", loss, step + 1,
-                              fs::exists(ckpt_path) ? "The last good checkpoint (" + ckpt_path.string() +
-                                                          ") is kept: resume it with a lower --lr"
-                                                    : "No checkpoint was written yet."));
+                              reached.saved < 0 ? std::string("No checkpoint was written yet.")
+                              : fmt::format("The last good checkpoint ({}, step {}) is kept: resume it with a lower "
+                                            "--lr",
+                                            dist.is_main() ? ckpt_path.string() : "rank 0's", reached.saved)));
     }
     auto t3 = Clock::now();
     double sched = cfg.schedule(opt.count());
