@@ -89,12 +89,9 @@ int main(int argc, char** argv) {
     };
     try {
       pack::TableFields fields{image_field, text_field.empty() ? "caption" : text_field, label_field};
-      if (!images.empty() && captions.empty()) {
-        packer.add_items(pack::read_sidecar_captions(images, bad));
-      } else if (!images.empty()) {
-        auto items = pack::read_table(captions, pack::table_format(captions), fields, images, bad);
-        pack::warn_of_unlisted_images(images, items, captions);
-        packer.add_items(std::move(items));
+      if (!images.empty()) {
+        packer.add_items(captions.empty() ? pack::read_sidecar_captions(images, bad)
+                                          : pack::read_table(captions, pack::table_format(captions), fields, images, bad));
       } else if (!jsonl.empty() || !csv.empty()) {
         auto& table = jsonl.empty() ? csv : jsonl;
         auto base = std::filesystem::path(table).parent_path().string();
@@ -117,8 +114,7 @@ int main(int argc, char** argv) {
     }
     // Nothing usable: no empty shard is left, and the exit status says so.
     if (packer.records() == 0)
-      throw Error(bad.summary().empty() ? "no records packed: the input holds none"
-                                        : "no records packed (see the messages above)");
+      throw Error(bad.summary().empty() ? "no records packed" : "no records packed (see the messages above)");
     finish();
     return 0;
   });

@@ -16,6 +16,8 @@ ties=$(awk -F'\t' '$1==p && $3==s {n++} {p=$1; s=$3} END {print n+0}' ints.tsv)
 clippo-knn --db ints/db.shard --query-emb ints/q.shard -k 10 --no-normalize >/dev/full 2>full.err
 expect_eq "$?" 1 "exit status of a search whose results did not all get written"
 expect_contains "$(cat full.err)" "clippo-knn: error: <stdout>: write failed" "results cut short named"
+clippo-knn --help >/dev/full 2>/dev/null
+expect_eq "$?" 1 "exit status of --help that could not be written"
 
 # --- float16 vectors, normalised (cosine), k larger than a block boundary
 $REF gen floats --f16 --n 5000 --dim 48 --nq 25 --seed 2

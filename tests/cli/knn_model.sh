@@ -72,9 +72,9 @@ if command -v clippo-embed >/dev/null; then
   expect_status 0 sh -c 'clippo-embed mu16_32.npz imgs | clippo-knn --query "a dog" -k 3'
   expect_eq "$(wc -l <"$T/.stdout")" "3" "clippo-embed | clippo-knn --query"
   # A caption's control characters (ESC, BEL) do not reach the terminal.
-  expect_status 0 sh -c 'printf "red\033[31m alert\007\n" | clippo-embed mu16_32.npz --text - -o esc.shard'
+  expect_status 0 sh -c 'printf "red\033[31m alert\007 \302\2332J\n" | clippo-embed mu16_32.npz --text - -o esc.shard'
   expect_status 0 clippo-knn --db esc.shard --query red -k 1
-  expect_eq "$(cut -f5 "$T/.stdout")" "red [31m alert " "control characters in a TSV cell"
+  expect_eq "$(cut -f5 "$T/.stdout")" "red [31m alert   2J" "control characters (C0 and C1) in a TSV cell"
 else
   echo "clippo-embed is not built: pipe test skipped" >&2
 fi

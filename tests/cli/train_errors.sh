@@ -219,11 +219,12 @@ expect_contains "$(cat .stderr)" "elsewhere: removed 3 temporary file(s) of a ki
 expect_eq "$(cd elsewhere && ls -A | grep tmp | sort | tr '\n' ' ')" \
   "$(printf '%s\n' ".ckpt.npz.tmp$$" ".ckpt.npz.tmp$dead.old" .config.json.tmp20241201 ".other.npz.tmp$dead" "ckpt.npz.tmp$dead.bak" | sort | tr '\n' ' ')" \
   "only the dead run's temporaries of the linked files removed"
-# A link to a FIFO (or a device: /dev/null) is not followed, or the rename
-# would replace it.
+# A link to a FIFO (or a device: /dev/null) is refused: the rename would
+# replace the FIFO, or the link to it.
 mkdir -p w_fifolink && mkfifo elsewhere/fifo && ln -s ../elsewhere/fifo w_fifolink/config.json
-expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_fifolink
-[ -p elsewhere/fifo ] || fail "writing config.json through a link replaced the FIFO it points to"
+expect_status 1 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_fifolink
+expect_contains "$(cat .stderr)" "w_fifolink/config.json: not a regular file" "config.json linked to a FIFO"
+[ -p elsewhere/fifo ] && [ -L w_fifolink/config.json ] || fail "writing config.json replaced a link to a FIFO, or the FIFO"
 
 # --- a checkpoint that cannot be written (disk full): an error, the last one kept
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --steps 2 --workdir w_full

@@ -54,6 +54,17 @@ std::string Command::help() const {
   return out.str();
 }
 
+// Results written to stdout that did not all get there (a full disk,
+// /dev/full) are an error: exit 0 would pass a cut-short file on.
+static int checked_stdout(int status) {
+  errno = 0;  // why, where the failed write is this last one
+  std::cout.flush();
+  const bool failed = !std::cout.good() || std::fflush(stdout) != 0 || std::ferror(stdout);
+  if (!failed) return status;
+  log::error(fmt::format("<stdout>: write failed{}", errno ? fmt::format(": {}", std::strerror(errno)) : ""));
+  return status == 0 ? 1 : status;
+}
+
 po::variables_map Command::parse(int argc, char** argv) {
   po::options_description all;
   all.add(own_).add(shared_).add(hidden_);
@@ -62,12 +73,12 @@ po::variables_map Command::parse(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional_).run(), vm);
     if (vm.count("help")) {
       std::cout << help();
-      std::exit(0);
+      std::exit(checked_stdout(0));
     }
     if (vm.count("version")) {
       std::cout << name_ << " " << CLIPPO_VERSION << "\n";
       if (version_details) std::cout << version_details();
-      std::exit(0);
+      std::exit(checked_stdout(0));
     }
     po::notify(vm);
   } catch (const po::error& e) {
@@ -101,17 +112,6 @@ static std::string describe(const std::filesystem::filesystem_error& e) {
       what.erase(what.size() - tail.size());
   if (e.path1().empty()) return what;
   return e.path1().string() + ": " + what + (e.path2().empty() ? "" : " (" + e.path2().string() + ")");
-}
-
-// Results written to stdout that did not all get there (a full disk,
-// /dev/full) are an error: exit 0 would pass a cut-short file on.
-static int checked_stdout(int status) {
-  errno = 0;  // why, where the failed write is this last one
-  std::cout.flush();
-  const bool failed = !std::cout.good() || std::fflush(stdout) != 0 || std::ferror(stdout);
-  if (!failed) return status;
-  log::error(fmt::format("<stdout>: write failed{}", errno ? fmt::format(": {}", std::strerror(errno)) : ""));
-  return status == 0 ? 1 : status;
 }
 
 int run(const char* name, const std::function<int()>& body) {

@@ -36,14 +36,13 @@ std::string temporary_beside(const std::string& target) {
 AtomicFile::AtomicFile(const std::string& path, Folder folder)
     : target_(rename_target(path)), temp_(temporary_beside(target_)) {
   name_ = target_ == path ? path : fmt::format("{} (-> {})", path, target_);
-  // The rename would replace a device or a FIFO (/dev/null itself, as root);
-  // a link to one (not followed, see rename_target) is replaced, not it.
-  if (std::error_code ec; std::filesystem::exists(std::filesystem::symlink_status(target_, ec)) &&
-                          !std::filesystem::is_regular_file(std::filesystem::symlink_status(target_, ec)) &&
-                          !std::filesystem::is_symlink(std::filesystem::symlink_status(target_, ec))) {
+  // The rename would replace a device or a FIFO (as root, /dev/null
+  // itself), or a link to one (/dev/stdout): neither is what was meant.
+  if (std::error_code ec; std::filesystem::exists(std::filesystem::status(target_, ec)) &&
+                          !std::filesystem::is_regular_file(std::filesystem::status(target_, ec))) {
     temp_.clear();
-    throw Error(fmt::format("{}: not a regular file (a device, a pipe or a folder), and this output is written as a "
-                            "new file put in its place: name a file",
+    throw Error(fmt::format("{}: not a regular file (a folder, a device or a pipe), which writing this file would "
+                            "replace",
                             name_));
   }
   if (const std::filesystem::path dir = std::filesystem::path(target_).parent_path(); folder == made && !dir.empty()) {

@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <set>
 
-#include "clippo/cli/log.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
 #include "clippo/io/utf8.h"
@@ -181,18 +179,6 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
     });
   }
   return items;
-}
-
-void warn_of_unlisted_images(const std::string& dir, const std::vector<Item>& items, const std::string& table) {
-  std::set<std::string> listed;
-  for (const auto& item : items) listed.insert(absolute_path(item.image_path));
-  std::vector<std::string> unlisted;
-  for (auto& image : expand_inputs({dir}, is_image_path))
-    if (!listed.count(absolute_path(image))) unlisted.push_back(image);
-  if (unlisted.empty()) return;
-  log::warn("{} image(s) under {} have no row in {}, and are not packed ({}{})", unlisted.size(), dir, table,
-            unlisted.front(), unlisted.size() > 1 ? ", ...; all with -v" : "");
-  for (auto& image : unlisted) log::debug("{}: no row in {}", image, table);
 }
 
 std::vector<Item> read_sidecar_captions(const std::string& dir, BadInput& bad) {

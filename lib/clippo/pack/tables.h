@@ -35,10 +35,6 @@ TableFormat table_format(const std::string& path);
 std::vector<Item> read_table(const std::string& path, TableFormat format, const TableFields& fields,
                              const std::string& base_dir, BadInput& bad);
 
-// Warns of the images under `dir` that no row of `table` names (listed
-// with -v): a table that lists only some of them is often a mistake.
-void warn_of_unlisted_images(const std::string& dir, const std::vector<Item>& items, const std::string& table);
-
 // Images under `dir` (recursive, sorted) whose caption is the text of a
 // sidecar file with the same name and extension .txt; images without one are
 // reported as "missing caption".

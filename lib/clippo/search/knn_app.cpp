@@ -33,11 +33,21 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // A TSV cell: tabs and newlines would break the columns, and other control
-// characters of a scraped caption (ESC, BEL) would drive the terminal.
-std::string cell(std::string s) {
-  for (auto& ch : s)
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == '\x7f') ch = ' ';
-  return s;
+// characters of a scraped caption (ESC, BEL, C1's CSI) would drive the
+// terminal: each becomes a space.
+std::string cell(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      out += ' ', ++i;  // U+0080..U+009F in UTF-8
+    } else {
+      out += c < 0x20 || c == 0x7F ? ' ' : s[i];
+    }
+  }
+  return out;
 }
 
 std::string read_file(const std::string& path, const char* what) {

@@ -213,12 +213,12 @@ class Job {
     const std::string name = input == "-" ? "<stdin>" : input;
     LineReader lines(input);
     lines.fill(512);
-    // Text lines are keyed 000000000, ... and shard records keep their keys:
-    // the two kinds in one run would repeat keys.
+    // Text lines are keyed 000000000, ... (or by --tsv) and shard records
+    // keep their keys: the two kinds in one run could repeat keys.
     const bool shard = looks_like_shard(lines.buffered());
     if (shard_inputs_ && *shard_inputs_ != shard)
-      throw UsageError(fmt::format("{}: {} after {}: the text's keys would repeat the shards' (both start at "
-                                   "000000000); render them in two runs",
+      throw UsageError(fmt::format("{}: {} after {}: the keys of the two could repeat (a shard's are its own, "
+                                   "the text's numbered or given); render them in two runs",
                                    name, shard ? "a shard" : "text", shard ? "text" : "shards"));
     shard_inputs_ = shard;
     if (shard) {
@@ -313,12 +313,16 @@ class Job {
         --used_;
         return;
       }
-      // A key is a path under --png DIR too: '..' or '/x' would leave it.
-      if (const std::string fault = key_fault(item.rec.key); !fault.empty()) {
-        bad_.report(fmt::format("{}: {}", name, item.rec.key), fmt::format("bad key: {}", fault));
-        --used_;
-        continue;
-      }
+      // A key is a path under --png DIR: '..' or '/x' would lead out of it.
+      if (job_.output == OutputKind::png)
+        if (const std::string fault = key_fault(item.rec.key); !fault.empty()) {
+          std::string shown = item.rec.key;
+          for (auto& c : shown)
+            if (static_cast<unsigned char>(c) < 0x20) c = '?';
+          bad_.report(fmt::format("{}: {}", name, shown), fmt::format("bad key: {}", fault));
+          --used_;
+          continue;
+        }
       item.text = item.image = -1;
       for (size_t i = 0; i < item.rec.fields.size(); ++i)
         if (item.rec.fields[i].first == "txt") item.text = static_cast<int>(i);
