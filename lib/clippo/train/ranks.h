@@ -15,7 +15,7 @@ namespace clippo::train {
 
 // An error kept to tell the other ranks: its exit status ('1', or '2' for a
 // UsageError), then its message.
-std::string verdict(const Error& e);
+std::string verdict(const std::exception& e);
 // What `check` threw on this rank, as a verdict ("" when it passed).
 std::string verdict_of(const std::function<void()>& check);
 // Throws rank's verdict here, named as that rank's unless it is this one's (`own`).

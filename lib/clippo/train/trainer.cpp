@@ -13,15 +13,12 @@
 #include <optional>
 
 #include <ATen/Context.h>
-#include <torch/cuda.h>
 
-#include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/cli/progress.h"
 #include "clippo/cli/stop.h"
 #include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
-#include "clippo/io/paths.h"
 #include "clippo/model/autocast.h"
 #include "clippo/model/device.h"
 #include "clippo/model/vit.h"
@@ -31,6 +28,7 @@
 #include "clippo/train/loss.h"
 #include "clippo/train/optim.h"
 #include "clippo/train/ranks.h"
+#include "clippo/train/start.h"
 #include "clippo/train/workdir.h"
 
 namespace fs = std::filesystem;
@@ -48,96 +46,6 @@ std::string fmt_duration(double s) {
   if (x >= 3600) return fmt::format("{}h{:02}m", x / 3600, x / 60 % 60);
   if (x >= 60) return fmt::format("{}m{:02}s", x / 60, x % 60);
   return fmt::format("{}s", x);
-}
-
-// The files of --OPTION's patterns. Each pass (or evaluation) reads them
-// again, so a pipe (a FIFO, <(...)) would end after the first, or hang.
-std::vector<std::string> expand(const char* option, const std::vector<std::string>& patterns, bool main) {
-  if (patterns.empty()) return {};
-  auto files = expand_inputs(patterns, is_shard_path);
-  for (const auto& f : files)
-    if (std::error_code ec; fs::exists(fs::status(f, ec)) && !fs::is_regular_file(fs::status(f, ec)))
-      throw UsageError(fmt::format("--{} {}: not a regular file (a pipe?), and training reads its shards more than "
-                                   "once: save the stream to a file first",
-                                   option, f));
-  // Overlapping patterns ('dir' and 'dir/*.shard'): each naming is read.
-  std::map<std::string, int> times;
-  std::vector<std::string> twice;
-  for (const auto& f : files)
-    if (++times[absolute_path(f)] == 2) twice.push_back(f);
-  if (!twice.empty() && main)
-    log::warn("--{} names {} file(s) more than once ({}{}): each is read as often as it is named", option,
-              twice.size(), fmt::join(twice.begin(), twice.begin() + std::min<size_t>(twice.size(), 3), ", "),
-              twice.size() > 3 ? ", ..." : "");
-  return files;
-}
-
-// --init (or a workdir's checkpoint without its config.json) without
-// --variant or --res: the sizes of its model (out_dim too, with its
-// variant), saved in config.json as if given.
-void take_checkpoint_sizes(TrainConfig& cfg, bool main) {
-  const model::NpzReader reader(cfg.sizes_from);
-  const model::ModelConfig init = model::infer_config(reader.entries(), 0, cfg.sizes_from);
-  std::vector<std::string> taken;
-  if (cfg.variant_from_ckpt) {
-    cfg.variant = init.variant();
-    taken.push_back("variant " + cfg.variant);
-    if (cfg.out_dim_from_ckpt && init.out_dim != init.width)
-      cfg.out_dim = init.out_dim, taken.push_back(fmt::format("out dim {}", cfg.out_dim));
-  }
-  if (cfg.res_from_ckpt) cfg.res = init.res, taken.push_back(fmt::format("resolution {} px", cfg.res));
-  if (main)
-    log::info("{}{}: the checkpoint's {}", cfg.init.empty() ? "" : "--init ", cfg.sizes_from, fmt::join(taken, ", "));
-}
-
-// --init: its params, less those --init-skip keeps fresh, into the fresh model.
-void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelConfig& mc, bool main) {
-  auto arrays = model::read_npz(cfg.init, [](const std::string& n) { return n.rfind("opt/", 0) != 0; });
-  // --init-skip head: those arrays keep their fresh initialisation.
-  for (auto& part : cfg.init_skip) {
-    std::vector<std::string> fresh;
-    for (auto& [name, arr] : model::export_params(net))
-      if (("/" + name + "/").find("/" + part + "/") != std::string::npos)  // whole parts of the path
-        arrays[name] = arr, fresh.push_back(name);
-    if (fresh.empty())
-      throw UsageError(fmt::format("--init-skip {}: no array of a {} model has '{}' in its path (e.g. head, "
-                                   "pos_embedding, head/kernel)",
-                                   part, mc.variant(), part));
-    log::info("--init-skip {}: {} kept fresh ({} array{})", part, fresh.front(), fresh.size(),
-              fresh.size() == 1 ? "" : "s");
-  }
-  model::LoadReport rep;
-  try {
-    rep = model::load_params(net, arrays, cfg.init);
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    if (what.find("'params/img/head/") != std::string::npos)
-      throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
-    // A model deeper than the checkpoint: name the blocks it lacks.
-    if (what.find(": missing array 'params/img/Transformer/encoderblock_") == std::string::npos) throw;
-    std::vector<int> lacking;
-    for (int i = 0; i < mc.depth; ++i) {
-      const std::string block = fmt::format("params/img/Transformer/encoderblock_{}/", i);
-      const auto it = arrays.lower_bound(block);
-      if (it == arrays.end() || !it->first.starts_with(block)) lacking.push_back(i);
-    }
-    if (lacking.empty() || static_cast<int>(lacking.size()) == mc.depth) throw;  // none at all: another layout
-    throw Error(fmt::format("{} (the model has {} blocks, the checkpoint lacks {}: --init-skip encoderblock_N for "
-                            "each N of {} starts them afresh)",
-                            what, mc.depth, lacking.size(), fmt::join(lacking, ", ")));
-  }
-  log::info("initialised from {}{}", cfg.init, rep.resampled_posemb ? " (position embedding resampled)" : "");
-  // Arrays the model has no place for (a deeper model's blocks, another
-  // tower) are left out: say so, as that may not be what was meant.
-  std::vector<std::string> unused;
-  for (auto& name : rep.skipped)
-    if (!name.starts_with("state/")) unused.push_back(name);
-  if (!unused.empty() && main) {
-    log::warn("--init {}: {} array{} that a {} model does not have left out: {}{}", cfg.init, unused.size(),
-              unused.size() == 1 ? "" : "s", mc.variant(), unused.front(),
-              unused.size() > 1 ? fmt::format(" and {} more (all with -v)", unused.size() - 1) : "");
-    for (auto& name : unused) log::debug("--init {}: left out {}", cfg.init, name);
-  }
 }
 
 // How far a run got, for the message when a peer is lost.
@@ -170,34 +78,6 @@ int train(const TrainConfig& cli, const std::vector<std::string>& given) {
 
 namespace {
 
-// A rank's configuration checked against this process and its files before
-// any work: the backend and GPU, the split of the batch, the model, the
-// inputs. Returns the digest of its --data and --text-pairs files.
-std::string prepare(TrainConfig& cfg, const DistEnv& env, DataConfig& dc, std::vector<std::string>& eval_files) {
-  const bool main = env.rank == 0;
-  cfg.validate();
-  const bool cuda = cfg.device == "cuda";
-  if (env.source != "single")
-    if (const std::string why = Dist::missing_backend(cuda); !why.empty()) throw Error(why);
-  if (cuda) {
-    model::torch_device(cfg.device);  // no CUDA: a clear error before any work
-    if (const int64_t gpus = torch::cuda::device_count(); env.local_rank >= gpus)
-      throw Error(fmt::format("--device cuda: local rank {} ({}) but {} GPU{} visible", env.local_rank, env.source,
-                              gpus, gpus == 1 ? " is" : "s are"));
-  }
-  if (cfg.batch_size % env.world != 0)
-    throw UsageError(fmt::format("--batch-size {} is not divisible by the {} processes", cfg.batch_size, env.world));
-  cfg.threads = cli::resolve_threads(cfg.threads);
-  // The model and the input files are checked before the workdir is made or
-  // written, so a mistyped flag or pattern leaves nothing behind.
-  if (cfg.variant_from_ckpt || cfg.res_from_ckpt) take_checkpoint_sizes(cfg, main);
-  (void)cfg.model();
-  dc.data = expand("data", cfg.data, main);
-  dc.text_pairs = expand("text-pairs", cfg.text_pairs, main);
-  if (main) eval_files = expand("eval-data", cfg.eval_data, true);
-  return TrainConfig::describe_files(dc.data, dc.text_pairs);
-}
-
 int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& reached) {
   DistEnv env = dist_env_from_environment();
   // Other ranks say only what is wrong (all with -v), under their rank.
@@ -228,7 +108,7 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
                   cfg.data_files, now);
       cfg.data_files = now;
     }
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     Dist::tell_failure(env, verdict(e));  // the others would wait for the rendezvous
     throw;
   }
@@ -241,8 +121,9 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     std::vector<std::string> differing;
     cfg = adopt_main_config(main_config, cli, given, differing);
     if (!differing.empty())
-      throw UsageError(fmt::format("rank {} was given other options than rank 0 ({}): every rank must run the same "
-                                   "command line (only --workdir, --threads and --data-threads may differ)",
+      throw UsageError(fmt::format("rank {} was given other options than rank 0 ({}): an option given to any rank "
+                                   "must have rank 0's value (all but --workdir, --threads, --data-threads and the "
+                                   "--eval options)",
                                    env.rank, fmt::join(differing, ", ")));
     if (const std::string now = prepare(cfg, env, dc, eval_files); now != cfg.data_files)
       throw Error(fmt::format("--data / --text-pairs name other files, or files of other sizes, here than on rank "

@@ -1,0 +1,23 @@
+// The start of a run, before its first step (see trainer.cpp).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "clippo/model/vit.h"
+#include "clippo/train/data.h"
+#include "clippo/train/dist.h"
+#include "clippo/train/trainer.h"
+
+namespace clippo::train {
+
+// A rank's configuration checked against this process and its files before
+// any work: the backend and GPU, the split of the batch, the model (sizes
+// left open taken from a checkpoint), the inputs (into dc; eval_files on
+// rank 0). Returns the digest of its --data and --text-pairs files.
+std::string prepare(TrainConfig& cfg, const DistEnv& env, DataConfig& dc, std::vector<std::string>& eval_files);
+
+// --init: its params, less those --init-skip keeps fresh, into the fresh
+// model (`main`: this rank says what it left out).
+void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelConfig& mc, bool main);
+
+}  // namespace clippo::train
