@@ -112,11 +112,10 @@ RecordWriter::~RecordWriter() {
 }
 
 void RecordWriter::check(int rc, const char* what) {
-  if (write_errno_)
-    throw Error(fmt::format("{}: write failed ({}): {}", path_ == "-" ? "<stdout>" : path_, what,
-                            std::strerror(write_errno_)));
+  const std::string name = path_ == "-" ? "<stdout>" : path_;
+  if (write_errno_) throw Error(fmt::format("{}: write failed ({}): {}", name, what, std::strerror(write_errno_)));
   if (rc < ARCHIVE_WARN)
-    throw Error(fmt::format("{}: write failed ({}): {}{}", path_ == "-" ? "<stdout>" : path_, what,
+    throw Error(fmt::format("{}: write failed ({}): {}{}", name, what,
                             archive_message(archive_),
                             archive_errno(archive_) > 0 ? fmt::format(" ({})", std::strerror(archive_errno(archive_)))
                                                         : std::string()));

@@ -145,7 +145,7 @@ void wait_until_all_joined(c10d::Store& store, int rank, int world, std::chrono:
   store.set(keys[rank], std::vector<uint8_t>{1});
   log::debug("rank {} of {} is at the rendezvous", rank, world);
   while (!store.check(keys)) {
-    if (rank != 0 && store.check({"config"})) return;  // rank 0 could not start: Dist::tell_failure
+    if (rank != 0 && store.check({Dist::kConfigKey})) return;  // rank 0 could not start: Dist::tell_failure
     if (std::chrono::steady_clock::now() > deadline) {
       const auto joined = std::count_if(keys.begin(), keys.end(), [&](const std::string& k) { return store.check({k}); });
       throw Error(fmt::format("{} of {} processes joined within {}; one that stopped before the rendezvous says "
@@ -264,7 +264,8 @@ c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::seco
   return c10::make_intrusive<c10d::PrefixStore>(fmt::format("clippo-train/attempt_{}", attempt ? attempt : "0"), tcp);
 }
 
-constexpr const char* kReadConfig = "read/config";  // how many ranks have read rank 0's configuration
+// The count of the ranks that have read `key`.
+std::string readers_key(const std::string& key) { return key + "/read"; }
 
 }  // namespace
 
@@ -299,9 +300,9 @@ void Dist::tell_failure(const DistEnv& env, const std::string& text) {
   try {
     auto store = join_store(env, std::chrono::seconds(10));
     store->set(fmt::format("joined/{}", env.rank), std::vector<uint8_t>{1});
-    store->set("config", std::vector<uint8_t>(text.begin(), text.end()));
+    store->set(kConfigKey, std::vector<uint8_t>(text.begin(), text.end()));
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (store->add(kReadConfig, 0) < env.world - 1 && std::chrono::steady_clock::now() < until)
+    while (store->add(readers_key(kConfigKey), 0) < env.world - 1 && std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   } catch (const std::exception& ex) {
     log::debug("telling the other ranks: {}", ex.what());
@@ -316,7 +317,7 @@ std::string Dist::share_text(const std::string& key, const std::string& text) {
       return text;
     }
     const auto got = impl_->store->get(key);
-    if (key == "config") impl_->store->add(kReadConfig, 1);  // for tell_failure
+    impl_->store->add(readers_key(key), 1);  // what tell_failure waits for
     return std::string(got.begin(), got.end());
   } catch (const std::exception& ex) {
     throw PeerLost(fmt::format("sharing {} through the rendezvous failed ({}): rank 0 has stopped or cannot be "
@@ -335,7 +336,7 @@ std::vector<std::string> Dist::gather_text(const std::string& key, const std::st
       all.emplace_back(got.begin(), got.end());
     }
     // Rank 0 hosts the store: it leaves (on an error, say) once all have read.
-    const std::string read = key + "/read";
+    const std::string read = readers_key(key);
     impl_->store->add(read, 1);
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (env_.rank == 0 && impl_->store->add(read, 0) < env_.world && std::chrono::steady_clock::now() < until)

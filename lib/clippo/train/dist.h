@@ -50,9 +50,11 @@ class Dist {
   // empty when it can.
   static std::string missing_backend(bool cuda);
 
-  // Rank 0, instead of the rendezvous, when it cannot run: puts `text` where
-  // the others read its configuration ("config"), and waits a few seconds
-  // for them to read it, so that they stop at once too.
+  // Where rank 0's configuration goes (share_text), or, when it cannot run,
+  // its failure: tell_failure puts `text` there instead of the rendezvous,
+  // and waits a few seconds for the others to read it, so that they stop at
+  // once too.
+  static constexpr const char* kConfigKey = "config";
   static void tell_failure(const DistEnv& env, const std::string& text);
 
   // Through the store, before start(); throw PeerLost when another rank is gone.

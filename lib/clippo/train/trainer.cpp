@@ -113,7 +113,7 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     throw;
   }
   Dist dist(env);
-  const std::string main_config = dist.share_text("config", env.rank == 0 ? cfg.to_json() : "");
+  const std::string main_config = dist.share_text(Dist::kConfigKey, env.rank == 0 ? cfg.to_json() : "");
   if (!main_config.starts_with('{')) fail_with(0, main_config);  // rank 0 could not start
   // Replicas of one model run one configuration on the same files: a rank
   // given other options (a mistyped --lr) would mean another run.
