@@ -272,7 +272,7 @@ run_ranks() {
   shift 2
   port=$(free_port)
   for r in 0 1; do
-    vars=(RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r)
+    vars=(RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r LOCAL_WORLD_SIZE=2)
     [ "$launcher" = slurm ] && vars=(SLURM_PROCID=$r SLURM_NTASKS=2 SLURM_LOCALID=$r SLURM_NODELIST=localhost)
     more_env=() more_args=(--workdir "$workdir")
     [ $r = 1 ] && more_env=("${RANK1_ENV[@]}") more_args=("${RANK1_ARGS[@]}" --workdir "${RANK1_WORKDIR:-$workdir}")
@@ -325,6 +325,19 @@ restart1=$!
 two_ranks torchrun share --data 'd-{0..1}.shard' --text-pairs pairs.shard --text-pair-fraction 0.2 "${TINY[@]}" \
   --batch-size 4 --steps 1 --shuffle-buffer 0
 case "$(cat share.rank0.log share.rank1.log)" in *"is unused"*) fail "a 0.2 share of a global batch of 4 rounded to none" ;; esac
+
+# Rank 0 evaluates while rank 1 waits; without --threads the two processes
+# of a node share its cores (LOCAL_WORLD_SIZE), unless bound to some.
+two_ranks torchrun evaluated --data 'd-{0..1}.shard' --variant mu/4 --res 16 --data-threads 1 --batch-size 4 \
+  --steps 2 --eval-data d-1.shard --eval-every 1 --eval-size 8
+$PY -c "
+import json, os
+e = [json.loads(l)['step'] for l in open('evaluated/metrics.jsonl') if 'eval/i2t_recall@1' in l]
+assert e == [1, 2], e
+mine, all = len(os.sched_getaffinity(0)), os.cpu_count()
+threads = json.load(open('evaluated/config.json'))['threads']
+assert threads == (max(1, mine // 2) if mine == all else mine), (threads, mine, all)" ||
+  fail "two ranks' evaluations, or their threads"
 
 # The skipped count is the ranks' sum: rank 1 reads a shard half of junk images.
 zstd -dc d-1.shard >good1.tar

@@ -410,6 +410,27 @@ s=$($PY -c "import numpy as np; print(int(np.load('w_noconf/checkpoint.npz')['st
 expect_status 0 clippo-train --workdir w_noconf --data good.shard --threads 1 --batch-size 4 --shuffle-buffer 0 --steps $((s + 1))
 expect_contains "$(cat .stderr)" "w_noconf/checkpoint.npz: the checkpoint's variant mu/4, resolution 16 px" "sizes of a checkpoint without config.json"
 expect_contains "$(cat .stderr)" "resuming w_noconf at step $s" "a checkpoint without config.json resumed"
+# It takes the checkpoint's seed and out dim too (also with --variant given),
+# and refuses a --seed it was not written with.
+expect_status 0 clippo-train --data good.shard "${TINY[@]}" --seed 3 --out-dim 8 --steps 1 --workdir w_seeded
+rm w_seeded/config.json
+expect_status 2 clippo-train --workdir w_seeded --data good.shard "${TINY[@]}" --seed 4 --steps 2
+expect_contains "$(cat .stderr)" "--seed 4: w_seeded/checkpoint.npz was written by a run with --seed 3" \
+  "another --seed for a checkpoint without config.json"
+expect_status 0 clippo-train --workdir w_seeded --data good.shard "${TINY[@]}" --steps 2
+expect_contains "$(cat .stderr)" "w_seeded/checkpoint.npz: the checkpoint's out dim 8" "the out dim of a checkpoint without config.json"
+expect_contains "$(cat .stderr)" "w_seeded/checkpoint.npz: seed 3, the checkpoint's" "the seed of a checkpoint without config.json"
+$PY -c "
+import json, numpy as np
+c = json.load(open('w_seeded/config.json'))
+assert c['seed'] == 3 and c['out_dim'] == 8, c
+assert int(np.load('w_seeded/checkpoint.npz')['state/seed'][0]) == 3" || fail "a resume without config.json kept its seed"
+# A config.json whose on_error is neither skip nor fail is named.
+$PY -c "
+import json
+c = json.load(open('w_seeded/config.json')); c['on_error'] = 'maybe'; json.dump(c, open('w_seeded/config.json', 'w'))"
+expect_status 1 clippo-train --workdir w_seeded --steps 3
+expect_contains "$(cat .stderr)" "w_seeded/config.json: on_error 'maybe': expected skip or fail" "a bad on_error in config.json"
 # A cosine schedule extended on resume: a warning that the learning rate jumps.
 expect_status 0 clippo-train --data good.shard "${TINY[@]}" --schedule cosine --steps 2 --workdir w_cos
 expect_status 0 clippo-train --workdir w_cos --steps 3

@@ -1,6 +1,7 @@
 #include "clippo/cli/command.h"
 
 #include <fmt/core.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,7 +33,7 @@ Command::Command(std::string name, std::string usage, std::string about, unsigne
   add("quiet,q", po::bool_switch(&quiet_), "only errors on stderr, no progress bar");
   add("verbose,v", po::value<int>(&verbose_)->implicit_value(1)->zero_tokens(), "more detail on stderr");
   if (common_ & kOutput) add("output,o", po::value(&output)->default_value("-")->value_name("FILE"), described("output", "output file, '-' for stdout"));
-  if (common_ & kThreads) add("threads", po::value(&threads)->default_value(0)->value_name("N"), "worker threads (0 = all cores)");
+  if (common_ & kThreads) add("threads", po::value(&threads)->default_value(0)->value_name("N"), "worker threads (0 = all the cores this process may run on)");
   if (common_ & kOnError)
     add("on-error", po::value<std::string>()->default_value("skip")->value_name("skip|fail"),
         "bad input items: skip (report, count, go on) or fail (stop)");
@@ -130,11 +131,16 @@ int run(const char* name, const std::function<int()>& body) {
   }
 }
 
-int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  unsigned n = std::thread::hardware_concurrency();
+int usable_cores() {
+  // The affinity mask (taskset, a cpuset, Slurm's binding) where there is one.
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    if (const int n = CPU_COUNT(&set); n > 0) return n;
+  const unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
 }
+
+int resolve_threads(int requested) { return requested > 0 ? requested : usable_cores(); }
 
 void refuse_binary_to_terminal(const std::string& output) {
   if (output == "-" && isatty(STDOUT_FILENO))

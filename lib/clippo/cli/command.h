@@ -70,7 +70,10 @@ class Command {
 // into "NAME: error: ..." and the exit code.
 int run(const char* name, const std::function<int()>& body);
 
-// Number of worker threads for --threads N (0 = hardware concurrency).
+// The cores this process may run on (its affinity: taskset, a cpuset,
+// Slurm's binding), else the machine's.
+int usable_cores();
+// Number of worker threads for --threads N (0 = usable_cores()).
 int resolve_threads(int requested);
 
 // Refuses to write binary data to a terminal (a usage error naming what to do).

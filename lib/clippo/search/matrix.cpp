@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <thread>
 
+#include "clippo/cli/command.h"
 #include "clippo/cli/error.h"
 #include "clippo/search/heap.h"
 
@@ -36,7 +36,7 @@ detail::BlasThreads::BlasThreads(int n) { openblas_threads(n); }
 detail::BlasThreads::~BlasThreads() { openblas_threads(threads()); }
 
 void set_threads(int n) {
-  g_threads = n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  g_threads = cli::resolve_threads(n);
   omp_set_num_threads(g_threads);  // FAISS
   openblas_threads(g_threads);  // OpenBLAS keeps its own pool; the reference BLAS has no such call
 }

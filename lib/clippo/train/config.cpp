@@ -181,6 +181,7 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   if (doc.get("precision")) str("precision", c.precision);
   std::string oe;
   str("on_error", oe);
+  if (oe != "fail" && oe != "skip") throw Error(fmt::format("{}: on_error '{}': expected skip or fail", where, oe));
   c.on_error = oe == "fail" ? OnError::fail : OnError::skip;
   return c;
 }

@@ -19,12 +19,10 @@ RecordStream::RecordStream(std::vector<std::string> files, int rank, int world, 
     : rank_(rank), world_(world), buffer_size_(std::max(0, shuffle_buffer)), cycle_(std::max(1, cycle)),
       seed_(seed), on_error_(on_error) {
   if (files.empty()) throw UsageError("no input shards");
-  if (static_cast<int>(files.size()) >= world) {
-    for (size_t i = rank; i < files.size(); i += world) files_.push_back(files[i]);
-  } else {
-    files_ = std::move(files);
-    stride_records_ = world > 1;
-  }
+  const size_t whole = files.size() / world * world;
+  for (size_t i = rank; i < whole; i += world) files_.push_back({files[i], -1});
+  // Their first records go to different ranks: a short file's few records too.
+  for (size_t i = whole; i < files.size(); ++i) files_.push_back({files[i], static_cast<int>(i % world)});
   start_epoch();
 }
 
@@ -32,51 +30,38 @@ RecordStream::~RecordStream() = default;
 
 void RecordStream::start_epoch() {
   // One generator per (seed, rank, epoch), so any epoch can be replayed alone.
-  auto seeded = [&](uint32_t rank) {
-    std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), rank,
-                      static_cast<uint32_t>(pos_.epoch)};
-    return std::mt19937_64(seq);
-  };
-  rng_ = seeded(static_cast<uint32_t>(rank_));
+  std::seed_seq seq{static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32), static_cast<uint32_t>(rank_),
+                    static_cast<uint32_t>(pos_.epoch)};
+  rng_ = std::mt19937_64(seq);
   order_ = files_;
-  // Ranks that split records by index must read the files in one order, or
-  // some records would go to two ranks and others to none.
-  if (buffer_size_ > 0) {
-    if (stride_records_) {
-      auto shared = seeded(0);
-      std::shuffle(order_.begin(), order_.end(), shared);
-    } else {
-      std::shuffle(order_.begin(), order_.end(), rng_);
-    }
-  }
+  // (A file that every rank reads gives each the same records in any order.)
+  if (buffer_size_ > 0) std::shuffle(order_.begin(), order_.end(), rng_);
   open_.clear();
-  open_file_.clear();
   buffer_.clear();
   next_file_ = 0;
   turn_ = 0;
-  raw_index_ = 0;
   pos_.drawn = 0;
 }
 
 bool RecordStream::next_raw(Record& out, uint32_t& file) {
   for (;;) {
     while (static_cast<int>(open_.size()) < cycle_ && next_file_ < order_.size()) {
-      open_file_.push_back(static_cast<uint32_t>(next_file_));
-      open_.push_back(std::make_unique<RecordReader>(std::vector<std::string>{order_[next_file_++]}, on_error_));
+      const auto i = static_cast<uint32_t>(next_file_++);
+      open_.push_back({std::make_unique<RecordReader>(std::vector<std::string>{order_[i].path}, on_error_), i});
     }
     if (open_.empty()) return false;
     turn_ %= open_.size();
-    auto& reader = open_[turn_];
-    if (!reader->next(out)) {
-      // Ranks that split records all read every file: rank 0 counts its damage.
-      if (!stride_records_ || rank_ == 0) damaged_ += reader->stats().damaged_inputs;
+    Open& o = open_[turn_];
+    const int first = order_[o.file].first;
+    if (!o.reader->next(out)) {
+      // A file every rank reads: rank 0 counts its damage.
+      if (first < 0 || rank_ == 0) damaged_ += o.reader->stats().damaged_inputs;
       open_.erase(open_.begin() + static_cast<long>(turn_));
-      open_file_.erase(open_file_.begin() + static_cast<long>(turn_));
       continue;  // the next reader takes this turn
     }
-    file = open_file_[turn_];
+    file = o.file;
     ++turn_;
-    if (stride_records_ && (raw_index_++ % world_) != static_cast<uint64_t>(rank_)) continue;
+    if (first >= 0 && (o.records++ + static_cast<uint64_t>(first)) % world_ != static_cast<uint64_t>(rank_)) continue;
     return true;
   }
 }
@@ -87,7 +72,7 @@ std::string RecordStream::next(Record& out) {
     if (buffer_size_ == 0) {
       if (next_raw(out, file)) {
         ++pos_.drawn;
-        return order_[file];
+        return order_[file].path;
       }
     } else {
       Record r;
@@ -100,7 +85,7 @@ std::string RecordStream::next(Record& out) {
         buffer_[j] = std::move(buffer_.back());
         buffer_.pop_back();
         ++pos_.drawn;
-        return order_[file];
+        return order_[file].path;
       }
     }
     // End of the epoch.
@@ -112,7 +97,8 @@ std::string RecordStream::next(Record& out) {
 }
 
 std::string RecordStream::describe() const {
-  return files_.size() == 1 ? files_.front() : fmt::format("{} (and {} more)", files_.front(), files_.size() - 1);
+  return files_.size() == 1 ? files_.front().path
+                            : fmt::format("{} (and {} more)", files_.front().path, files_.size() - 1);
 }
 
 void RecordStream::seek(const StreamPosition& target) {
@@ -271,12 +257,10 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
 }
 
 Batch Loader::make_batch() {
-  auto t0 = std::chrono::steady_clock::now();
   const int64_t B = cfg_.batch_size;
   Batch batch;
   batch.a = torch::empty({B, 3, cfg_.res, cfg_.res});
   batch.b = torch::empty({B, 3, cfg_.res, cfg_.res});
-  batch.pairs = n_pairs_;
   // Counted for the batch whose reading found it, so a resume counts alike.
   auto damaged = [&] { return (data_ ? data_->damaged_inputs() : 0) + (pairs_ ? pairs_->damaged_inputs() : 0); };
   const uint64_t damaged_before = damaged();
@@ -285,7 +269,6 @@ Batch Loader::make_batch() {
   if (data_) batch.after.data = data_->position();
   if (pairs_) batch.after.pairs = pairs_->position();
   batch.damaged = damaged() - damaged_before;
-  batch.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return batch;
 }
 

@@ -36,9 +36,12 @@ struct StreamPosition {
 // One shuffled, endlessly repeating record stream over a rank's shards.
 class RecordStream {
  public:
-  // files: already expanded. Rank r reads files r, r+W, ... (or, with fewer
-  // files than ranks, every file and records r, r+W, ...). Up to `cycle`
-  // files are read at once, one record from each in turn.
+  // files: already expanded. They are dealt out whole to the W ranks as far
+  // as they go (rank r reads files r, r+W, ...); the F mod W files left over
+  // every rank reads, taking every W-th record of each, so that no rank
+  // draws from fewer records than another (5 files on 4 ranks would else
+  // give rank 0 two). Up to `cycle` files are read at once, one record from
+  // each in turn.
   RecordStream(std::vector<std::string> files, int rank, int world, int shuffle_buffer, uint64_t seed,
                OnError on_error, int cycle = 4);
   ~RecordStream();
@@ -61,19 +64,25 @@ class RecordStream {
   // false at epoch end.
   bool next_raw(Record& out, uint32_t& file);
 
-  std::vector<std::string> files_;
+  struct File {
+    std::string path;
+    int first = -1;  // a file every rank reads: the rank its record 0 goes to (-1: this rank's alone)
+  };
+  struct Open {
+    std::unique_ptr<RecordReader> reader;
+    uint32_t file;         // index in order_
+    uint64_t records = 0;  // read so far, this rank's or not
+  };
+  std::vector<File> files_;
   int rank_, world_, buffer_size_, cycle_;
   uint64_t seed_;
   OnError on_error_;
-  bool stride_records_ = false;
   StreamPosition pos_;
   int64_t epoch_records_ = 0;
   std::mt19937_64 rng_;
-  std::vector<std::string> order_;
+  std::vector<File> order_;
   size_t next_file_ = 0, turn_ = 0;
-  uint64_t raw_index_ = 0;  // records seen this epoch before striding
-  std::vector<std::unique_ptr<RecordReader>> open_;
-  std::vector<uint32_t> open_file_;  // index in order_ of each open reader's file
+  std::vector<Open> open_;
   std::vector<std::pair<Record, uint32_t>> buffer_;
   uint64_t damaged_ = 0;
 };
@@ -96,15 +105,18 @@ struct DataConfig {
 
 struct DataPosition {
   StreamPosition data, pairs;
+  // As kInts numbers (data epoch and drawn, pairs epoch and drawn), for a
+  // tensor that passes between ranks.
+  static constexpr int kInts = 4;
+  void to_ints(int64_t* out) const { out[0] = data.epoch, out[1] = data.drawn, out[2] = pairs.epoch, out[3] = pairs.drawn; }
+  static DataPosition from_ints(const int64_t* in) { return {{in[0], in[1]}, {in[2], in[3]}}; }
 };
 
 struct Batch {
   torch::Tensor a, b;    // (B, 3, res, res) in [-1, 1]: image or first sentence; rendered text
-  int64_t pairs = 0;     // the last `pairs` rows are text/text
   DataPosition after;    // the position once this batch is consumed
   uint64_t skipped = 0;  // records skipped while making it (undecodable, fields missing)
   uint64_t damaged = 0;  // shard reads it ended that damage cut short
-  double seconds = 0;    // time spent making it (worker side)
 };
 
 class Loader {
@@ -119,7 +131,6 @@ class Loader {
   // Blocks until the next batch is ready; rethrows a worker's error.
   // nullopt when `interrupted` (asked every 0.1 s while waiting) says so.
   std::optional<Batch> next(const std::function<bool()>& interrupted = {});
-  int64_t pairs_per_batch() const { return n_pairs_; }
   // Over the batches taken so far.
   uint64_t skipped_total() const { return skipped_total_; }
   uint64_t damaged_total() const { return damaged_total_; }

@@ -173,11 +173,14 @@ DistEnv dist_env_from_environment() {
     e.world = env_int("WORLD_SIZE", envvar("WORLD_SIZE"));
     e.rank = env_int("RANK", envvar("RANK"));
     if (auto v = envvar("LOCAL_RANK")) e.local_rank = env_int("LOCAL_RANK", v);
+    if (auto v = envvar("LOCAL_WORLD_SIZE")) e.local_world = std::max(1, env_int("LOCAL_WORLD_SIZE", v));
   } else if (envvar("SLURM_PROCID") && envvar("SLURM_NTASKS")) {
     e.source = "slurm";
     e.world = env_int("SLURM_NTASKS", envvar("SLURM_NTASKS"));
     e.rank = env_int("SLURM_PROCID", envvar("SLURM_PROCID"));
     if (auto v = envvar("SLURM_LOCALID")) e.local_rank = env_int("SLURM_LOCALID", v);
+    // (Set only with --ntasks-per-node; a hint for the thread count alone.)
+    if (auto v = envvar("SLURM_NTASKS_PER_NODE")) e.local_world = std::max(1, std::atoi(v));
     // The first host of a plain node list ("node1" or "node[1-4]" -> "node1").
     if (auto v = envvar("SLURM_NODELIST"); v && !envvar("MASTER_ADDR")) {
       std::string list = v;
@@ -349,6 +352,21 @@ std::vector<std::string> Dist::gather_text(const std::string& key, const std::st
   return all;
 }
 
+void Dist::wait_for_main(const std::string& key) {
+  if (!impl_->store) return;
+  const SigpipeBlocked sigpipe_blocked;  // (a write to a store that is gone)
+  try {
+    if (is_main()) return impl_->store->set(key, std::vector<uint8_t>{1});
+    // Asked again and again: a get would end at the store's timeout. When
+    // rank 0, which hosts the store, is gone, the asking fails.
+    while (!impl_->store->check({key})) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  } catch (const std::exception& ex) {
+    throw PeerLost(fmt::format("waiting for rank 0 ({}) failed ({}): rank 0 has stopped or cannot be reached; its "
+                               "own messages say why",
+                               key, ex.what()));
+  }
+}
+
 void Dist::start(bool cuda) {
   if (!impl_->store) return;
   if (impl_->pg) throw std::logic_error("Dist::start: started already");
@@ -359,12 +377,12 @@ void Dist::start(bool cuda) {
   // Collectives run on the rank's GPU with NCCL; Gloo works in host memory
   // (CUDA training without NCCL copies through it).
   if (impl_->nccl) dev_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env_.local_rank));
-  // Rank 0 evaluates while the others wait in a collective: a generous
-  // timeout keeps a long evaluation from aborting the job.
+  // A step's collectives take seconds; rank 0's slow checkpoint writes and
+  // reads (NCCL's setup waits on the store meanwhile) may take minutes.
+  // (Its evaluation the others wait out in wait_for_main.)
   const auto collective_timeout = std::chrono::minutes(30);
   const SigpipeBlocked sigpipe_blocked;
   try {
-    // NCCL's setup waits on the store while rank 0 reads its checkpoint.
     impl_->store->setTimeout(collective_timeout);
 #ifdef CLIPPO_WITH_NCCL
     if (impl_->nccl) {

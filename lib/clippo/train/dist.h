@@ -15,13 +15,14 @@ namespace clippo::train {
 
 struct DistEnv {
   int rank = 0, world = 1, local_rank = 0;
+  int local_world = 1;  // processes on this node (torchrun's LOCAL_WORLD_SIZE)
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string source = "single";  // "torchrun", "slurm" or "single"
 };
 
-// Reads RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT, else
-// SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID (+ MASTER_ADDR, or the first host
+// Reads RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE/MASTER_ADDR/MASTER_PORT,
+// else SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID/SLURM_NTASKS_PER_NODE (+ MASTER_ADDR, or the first host
 // of SLURM_NODELIST... only a plain single name is understood), else a world
 // of one. Throws Error for inconsistent values.
 DistEnv dist_env_from_environment();
@@ -63,10 +64,15 @@ class Dist {
   // Every rank's text, in rank order, to every rank.
   std::vector<std::string> gather_text(const std::string& key, const std::string& text);
 
+  // Work of rank 0's alone, such as an evaluation, which may outlast a
+  // collective's timeout: rank 0 calls this when done, and the others wait
+  // here for it as long as it takes (throws PeerLost when rank 0 is gone).
+  // `key` is new each time.
+  void wait_for_main(const std::string& key);
+
   int rank() const { return env_.rank; }
   int world() const { return env_.world; }
   bool is_main() const { return env_.rank == 0; }
-  const DistEnv& env() const { return env_; }
 
   // Collectives throw PeerLost when another rank is gone.
   // In place, summed over ranks: in float32, the tensors flattened into one

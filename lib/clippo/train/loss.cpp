@@ -30,7 +30,7 @@ torch::Tensor all_gather_with_grad(const torch::Tensor& x, Dist* dist) {
   return AllGatherGrad::apply(x, dist);
 }
 
-LossOut contrastive_loss(const torch::Tensor& za, const torch::Tensor& zb, const torch::Tensor& t, Dist* dist) {
+torch::Tensor contrastive_loss(const torch::Tensor& za, const torch::Tensor& zb, const torch::Tensor& t, Dist* dist) {
   const int64_t b = za.size(0);
   const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
   const int64_t n = b * world;
@@ -43,10 +43,9 @@ LossOut contrastive_loss(const torch::Tensor& za, const torch::Tensor& zb, const
   torch::Tensor logits_ba = scale * torch::matmul(zb, za_all.t());
   namespace F = torch::nn::functional;
   auto sum = F::CrossEntropyFuncOptions().reduction(torch::kSum);
-  torch::Tensor loss = (F::cross_entropy(logits_ab.to(torch::kFloat32), labels, sum) +
-                        F::cross_entropy(logits_ba.to(torch::kFloat32), labels, sum)) /
-                       static_cast<double>(2 * n);
-  return {loss, 0.0, logits_ab.detach()};
+  return (F::cross_entropy(logits_ab.to(torch::kFloat32), labels, sum) +
+          F::cross_entropy(logits_ba.to(torch::kFloat32), labels, sum)) /
+         static_cast<double>(2 * n);
 }
 
 }  // namespace clippo::train

@@ -13,31 +13,10 @@
 
 namespace clippo::train {
 
-namespace {
-float bf16_round(float x) { return torch::tensor({x}).to(torch::kBFloat16).to(torch::kFloat32).item<float>(); }
-}  // namespace
-
-torch::Tensor ParamSpec::to_bv(const torch::Tensor& t) const {
-  torch::Tensor x = perm.empty() ? t : t.permute(perm);
-  return x.reshape(bv_shape);
-}
-
-torch::Tensor ParamSpec::from_bv(const torch::Tensor& t) const {
-  if (perm.empty()) return t.reshape(param.sizes());
-  // Shape of param.permute(perm), then undo the permutation.
-  std::vector<int64_t> permuted(perm.size()), inverse(perm.size());
-  for (size_t i = 0; i < perm.size(); ++i) {
-    permuted[i] = param.size(perm[i]);
-    inverse[perm[i]] = static_cast<int64_t>(i);
-  }
-  return t.reshape(permuted).permute(inverse);
-}
-
-ParamSpec plain_spec(std::string name, torch::Tensor param) {
+ParamSpec param_spec(std::string name, torch::Tensor param) {
   ParamSpec s;
-  s.decay = name.size() >= 7 && name.compare(name.size() - 7, 7, "/kernel") == 0;
+  s.decay = name.ends_with("/kernel");
   s.name = std::move(name);
-  s.bv_shape = param.sizes().vec();
   s.param = std::move(param);
   return s;
 }
@@ -82,10 +61,12 @@ std::pair<int64_t, int64_t> factored_dims(const std::vector<int64_t>& shape, int
 
 Optimizer::Optimizer(OptimConfig cfg, std::vector<ParamSpec> params) : cfg_(std::move(cfg)), params_(std::move(params)) {
   cfg_.validate();
+  // JAX turns the Python-float decay into bfloat16 (0.9 -> 0.8984375).
+  momentum_bf16_ = torch::tensor({static_cast<float>(cfg_.momentum)}).to(torch::kBFloat16).to(torch::kFloat32).item<float>();
   auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   for (auto& p : params_) {
     auto dev = f32.device(p.param.device());
-    auto& s = p.bv_shape;
+    const auto s = p.param.sizes().vec();
     if (cfg_.name == "adafactor") {
       auto [d1, d0] = factored_dims(s, cfg_.min_dim_size_to_factor);
       if (d0 >= 0) {
@@ -117,7 +98,7 @@ torch::Tensor Optimizer::adafactor(size_t i, const torch::Tensor& g) {
   const float beta2 = static_cast<float>(std::min(cfg_.beta2_cap, 1.0 - std::pow(t, -cfg_.decay_rate)));
   torch::Tensor gs = g * g + static_cast<float>(cfg_.eps);
   torch::Tensor u;
-  auto [d1, d0] = factored_dims(params_[i].bv_shape, cfg_.min_dim_size_to_factor);
+  auto [d1, d0] = factored_dims(params_[i].param.sizes().vec(), cfg_.min_dim_size_to_factor);
   if (d0 >= 0) {
     auto& vr = v_row_[i];
     auto& vc = v_col_[i];
@@ -133,11 +114,9 @@ torch::Tensor Optimizer::adafactor(size_t i, const torch::Tensor& g) {
   }
   if (cfg_.momentum > 0) {
     // optax.ema(debias=False) with a bfloat16 accumulator: decay * m is a
-    // bf16 product, the sum is float32 and is what this step applies.
-    // JAX turns the Python-float decay into bfloat16 too (0.9 -> 0.8984375);
-    // the product of two bf16 values is exact in f32, so one rounding remains.
-    const float decay = bf16_round(static_cast<float>(cfg_.momentum));
-    auto decayed = (mu_[i].to(torch::kFloat32) * decay).to(torch::kBFloat16).to(torch::kFloat32);
+    // bf16 product, the sum is float32 and is what this step applies. The
+    // product of two bf16 values is exact in f32, so one rounding remains.
+    auto decayed = (mu_[i].to(torch::kFloat32) * momentum_bf16_).to(torch::kBFloat16).to(torch::kFloat32);
     u = u * static_cast<float>(1.0 - cfg_.momentum) + decayed;
     mu_[i].copy_(u);
   }
@@ -154,6 +133,15 @@ torch::Tensor Optimizer::adam(size_t i, const torch::Tensor& g) {
   return mhat / (vhat.sqrt() + cfg_.adam_eps);
 }
 
+void Optimizer::update(size_t i, const torch::Tensor& g, double sched) {
+  torch::Tensor u = cfg_.name == "adafactor" ? adafactor(i, g.to(torch::kFloat32)) : adam(i, g.to(torch::kFloat32));
+  // theta - sched * (lr * u + wd * theta), in place: the decay first (it
+  // reads theta before the update), then the step.
+  torch::Tensor theta = params_[i].param.detach();
+  if (params_[i].decay && cfg_.wd > 0) theta.mul_(1.0f - static_cast<float>(sched) * static_cast<float>(cfg_.wd));
+  theta.add_(u.to(theta.dtype()), -static_cast<float>(sched) * static_cast<float>(cfg_.lr));
+}
+
 double Optimizer::step(double sched) {
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> grads;
@@ -161,28 +149,26 @@ double Optimizer::step(double sched) {
     auto g = p.param.grad();
     grads.push_back(g.defined() ? g : torch::zeros_like(p.param));
   }
-  double norm = clip_global_norm(grads, cfg_.clip_norm);
+  const double norm = clip_global_norm(grads, cfg_.clip_norm);
+  if (!std::isfinite(norm)) return norm;
   // On CPU a tensor under 256k values is updated on one thread: threading
   // each of its many small elementwise ops cost more in synchronisation than
   // it saved (Ti/16, all under, on 2 cores in bf16: 0.12 s a step against
-  // 0.05 s); larger ones (B/16's kernels) still gain from threads.
+  // 0.05 s); larger ones (B/16's kernels) still gain from threads. The small
+  // ones go first, all of them, as switching is not free either.
   const int threads = at::get_num_threads();
-  struct RestoreThreads {
-    int n;
-    ~RestoreThreads() { at::set_num_threads(n); }
-  } restore{threads};
-  for (size_t i = 0; i < params_.size(); ++i) {
-    auto& p = params_[i];
-    const int want = p.param.is_cpu() && p.param.numel() < (1 << 18) ? 1 : threads;
-    if (at::get_num_threads() != want) at::set_num_threads(want);
-    torch::Tensor g = p.to_bv(grads[i].to(torch::kFloat32));
-    torch::Tensor u = cfg_.name == "adafactor" ? adafactor(i, g) : adam(i, g);
-    // theta - sched * (lr * u + wd * theta), in place: the decay first (it
-    // reads theta before the update), then the step.
-    torch::Tensor theta = p.param.detach();
-    if (p.decay && cfg_.wd > 0) theta.mul_(1.0f - static_cast<float>(sched) * static_cast<float>(cfg_.wd));
-    theta.add_(p.from_bv(u).to(theta.dtype()), -static_cast<float>(sched) * static_cast<float>(cfg_.lr));
+  auto small = [](const ParamSpec& p) { return p.param.is_cpu() && p.param.numel() < (1 << 18); };
+  if (threads > 1) {
+    struct RestoreThreads {
+      int n;
+      ~RestoreThreads() { at::set_num_threads(n); }
+    } restore{threads};
+    at::set_num_threads(1);
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (small(params_[i])) update(i, grads[i], sched);
   }
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (threads == 1 || !small(params_[i])) update(i, grads[i], sched);
   ++count_;
   return norm;
 }

@@ -1,8 +1,8 @@
 // Optimizers in big_vision's form: clip by global norm, then an update
 // direction (Adafactor or Adam), times lr, plus decoupled weight decay on
-// kernels, all times the schedule. State lives in big_vision's layout
-// (factored moments follow the checkpoint shapes, not torch's), so it is
-// saved under the parameters' names.
+// kernels, all times the schedule. The model keeps its parameters in
+// big_vision's layout, so the state (factored moments follow the shapes) is
+// saved under the parameters' names as big_vision's would be.
 #pragma once
 #include <torch/torch.h>
 
@@ -15,21 +15,15 @@
 
 namespace clippo::train {
 
-// One trainable tensor and how it maps to its big_vision array:
-// bv = param.permute(perm).reshape(bv_shape). Empty perm = identity.
+// One trainable tensor, in big_vision's layout.
 struct ParamSpec {
   std::string name;  // big_vision name without "params/", e.g. "img/head/kernel"
   torch::Tensor param;
-  std::vector<int64_t> perm;
-  std::vector<int64_t> bv_shape;
   bool decay = false;  // weight decay applies (names ending in "/kernel")
-
-  torch::Tensor to_bv(const torch::Tensor& t) const;    // torch layout -> bv (a copy when permuted)
-  torch::Tensor from_bv(const torch::Tensor& t) const;  // bv layout -> torch layout
 };
 
-// A spec for a tensor that is already in big_vision layout.
-ParamSpec plain_spec(std::string name, torch::Tensor param);
+// The spec of a named parameter.
+ParamSpec param_spec(std::string name, torch::Tensor param);
 
 // Scales grads in place so their global L2 norm is at most max_norm (optax
 // clip_by_global_norm). Returns the norm before clipping.
@@ -43,13 +37,14 @@ class Optimizer {
  public:
   Optimizer(OptimConfig cfg, std::vector<ParamSpec> params);
   // One update with the grads already in each param's .grad() (summed over
-  // ranks), at schedule multiplier `sched`. Returns the gradient norm.
+  // ranks), at schedule multiplier `sched`. Returns the gradient norm; when
+  // that is not finite (an overflow in the backward pass) nothing is
+  // updated and the count stays.
   double step(double sched);
   int64_t count() const { return count_; }
-  const std::vector<ParamSpec>& params() const { return params_; }
 
-  // State as named arrays ("opt/count", "opt/v_row/img/head/kernel", ...),
-  // float32 except the bf16 momentum.
+  // State as named arrays ("opt/count" in float64, "opt/v_row/img/head/kernel",
+  // ...: float32, the momentum bfloat16).
   std::map<std::string, torch::Tensor> state() const;
   // Restores state(); throws Error naming a missing or misshapen array.
   void load_state(const std::map<std::string, torch::Tensor>& arrays);
@@ -57,8 +52,10 @@ class Optimizer {
  private:
   torch::Tensor adafactor(size_t i, const torch::Tensor& g);
   torch::Tensor adam(size_t i, const torch::Tensor& g);
+  void update(size_t i, const torch::Tensor& g, double sched);
 
   OptimConfig cfg_;
+  float momentum_bf16_;  // the momentum decay as JAX multiplies by it (in bfloat16)
   std::vector<ParamSpec> params_;
   int64_t count_ = 0;
   // Per param, bv layout.

@@ -54,8 +54,10 @@ void share_start(Dist& dist, model::OneTower& net, Optimizer& opt, TrainState& s
   std::vector<int64_t> row{resuming, state.step, static_cast<int64_t>(state.seed), static_cast<int64_t>(state.skipped),
                            static_cast<int64_t>(state.damaged)};
   state.positions.resize(world);
-  for (const auto& p : state.positions)
-    row.insert(row.end(), {p.data.epoch, p.data.drawn, p.pairs.epoch, p.pairs.drawn});
+  for (const auto& p : state.positions) {
+    row.resize(row.size() + DataPosition::kInts);
+    p.to_ints(row.data() + row.size() - DataPosition::kInts);
+  }
   auto t = torch::tensor(row, torch::kInt64);
   dist.broadcast(t);
   const int64_t* at = t.data_ptr<int64_t>();
@@ -64,10 +66,7 @@ void share_start(Dist& dist, model::OneTower& net, Optimizer& opt, TrainState& s
   state.seed = static_cast<uint64_t>(at[2]);
   state.skipped = static_cast<uint64_t>(at[3]);
   state.damaged = static_cast<uint64_t>(at[4]);
-  for (int r = 0; r < world; ++r) {
-    const int64_t* p = at + 5 + 4 * r;
-    state.positions[r] = {{p[0], p[1]}, {p[2], p[3]}};
-  }
+  for (int r = 0; r < world; ++r) state.positions[r] = DataPosition::from_ints(at + 5 + DataPosition::kInts * r);
   // The optimizer's moments (zeros for a new run) and its step count.
   auto moments = opt.state();
   for (auto& [name, m] : moments) broadcast_bits(dist, m);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <torch/cuda.h>
 
@@ -47,24 +48,32 @@ std::vector<std::string> expand(const char* option, const std::vector<std::strin
 }
 
 // --init (or a workdir's checkpoint without its config.json) without
-// --variant or --res: the sizes of its model (out_dim too, with its
-// variant), saved in config.json as if given.
+// --variant, --res or --out-dim: the sizes of its model (--init's out dim
+// only with its variant), saved in config.json as if given.
 void take_checkpoint_sizes(TrainConfig& cfg, bool main) {
   const model::NpzReader reader(cfg.sizes_from);
   const model::ModelConfig init = model::infer_config(reader.entries(), 0, cfg.sizes_from);
   std::vector<std::string> taken;
-  if (cfg.variant_from_ckpt) {
-    cfg.variant = init.variant();
-    taken.push_back("variant " + cfg.variant);
-    if (cfg.out_dim_from_ckpt && init.out_dim != init.width)
+  if (cfg.variant_from_ckpt) cfg.variant = init.variant(), taken.push_back("variant " + cfg.variant);
+  if (cfg.out_dim_from_ckpt) {
+    TrainConfig plain = cfg;  // out dim 0: the width
+    plain.out_dim = 0, plain.res = init.res;
+    if (init.out_dim != plain.model().width)
       cfg.out_dim = init.out_dim, taken.push_back(fmt::format("out dim {}", cfg.out_dim));
   }
   if (cfg.res_from_ckpt) cfg.res = init.res, taken.push_back(fmt::format("resolution {} px", cfg.res));
-  if (main)
+  if (main && !taken.empty())
     log::info("{}{}: the checkpoint's {}", cfg.init.empty() ? "" : "--init ", cfg.sizes_from, fmt::join(taken, ", "));
 }
 
 }  // namespace
+
+int default_threads(const DistEnv& env) {
+  const int cores = cli::usable_cores();
+  const unsigned all = std::thread::hardware_concurrency();
+  if (env.local_world > 1 && cores == static_cast<int>(all)) return std::max(1, cores / env.local_world);
+  return cores;
+}
 
 void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelConfig& mc, bool main) {
   auto arrays = model::read_npz(cfg.init, [](const std::string& n) { return n.rfind("opt/", 0) != 0; });
@@ -133,7 +142,7 @@ std::string prepare(TrainConfig& cfg, const DistEnv& env, DataConfig& dc, std::v
   cfg.threads = cli::resolve_threads(cfg.threads);
   // The model and the input files are checked before the workdir is made or
   // written, so a mistyped flag or pattern leaves nothing behind.
-  if (cfg.variant_from_ckpt || cfg.res_from_ckpt) take_checkpoint_sizes(cfg, main);
+  if (cfg.variant_from_ckpt || cfg.res_from_ckpt || cfg.out_dim_from_ckpt) take_checkpoint_sizes(cfg, main);
   (void)cfg.model();
   dc.data = expand("data", cfg.data, main);
   dc.text_pairs = expand("text-pairs", cfg.text_pairs, main);

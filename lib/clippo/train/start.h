@@ -16,6 +16,11 @@ namespace clippo::train {
 // rank 0). Returns the digest of its --data and --text-pairs files.
 std::string prepare(TrainConfig& cfg, const DistEnv& env, DataConfig& dc, std::vector<std::string>& eval_files);
 
+// The torch threads when --threads is not given: the cores this process may
+// run on, shared with the other processes of its node where the launcher
+// left them all on every core (torchrun does).
+int default_threads(const DistEnv& env);
+
 // --init: its params, less those --init-skip keeps fresh, into the fresh
 // model (`main`: this rank says what it left out).
 void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelConfig& mc, bool main);

@@ -78,8 +78,11 @@ int train(const TrainConfig& cli, const std::vector<std::string>& given) {
 
 namespace {
 
-int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& reached) {
+int run(const TrainConfig& command_line, const std::vector<std::string>& given, Reached& reached) {
   DistEnv env = dist_env_from_environment();
+  const auto was_given = [&](const char* option) { return std::find(given.begin(), given.end(), option) != given.end(); };
+  TrainConfig cli = command_line;
+  if (!was_given("threads")) cli.threads = default_threads(env);
   // Other ranks say only what is wrong (all with -v), under their rank.
   if (env.rank != 0) {
     log::set_program(fmt::format("{} (rank {})", log::program(), env.rank));
@@ -149,7 +152,7 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
   net->set_grad_checkpointing(cfg.grad_checkpointing);
   torch::Device dev = cuda ? torch::Device(torch::kCUDA, env.local_rank) : torch::Device(torch::kCPU);
   std::vector<ParamSpec> specs;
-  for (auto& item : net->named_parameters(false)) specs.push_back(plain_spec(item.key(), item.value()));
+  for (auto& item : net->named_parameters(false)) specs.push_back(param_spec(item.key(), item.value()));
   bool resuming = false;
   TrainState state;
   state.seed = cfg.seed;
@@ -157,15 +160,17 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
   model::NpzArrays ckpt;
   std::optional<WorkdirLock> lock;
   std::unique_ptr<Evaluator> evaluator;
-  // What rank 0 alone reads and writes at the start (the lock, its
-  // checkpoint or --init, the eval records, config.json): what fails there
-  // is told to every rank before they wait on rank 0 in a collective.
+  // What fails at the start is told to every rank before they wait on each
+  // other in a collective: what rank 0 alone reads and writes (the lock, its
+  // checkpoint or --init, the eval records, config.json), and any rank's
+  // own set-up (a GPU out of memory).
   std::string start_failure;
-  auto on_main = [&](const std::function<void()>& step) {
-    if (!dist.is_main() || !start_failure.empty()) return;
+  auto on_rank = [&](bool mine, const std::function<void()>& step) {
+    if (!mine || !start_failure.empty()) return;
     if (world == 1) return step();
     start_failure = verdict_of(step);
   };
+  auto on_main = [&](const std::function<void()>& step) { on_rank(dist.is_main(), step); };
   on_main([&] {
     // One run in a workdir at a time: locked before its checkpoint is read
     // (or, for a new run, once the workdir is made).
@@ -173,8 +178,23 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     resuming = fs::exists(ckpt_path);
     if (resuming) {
       ckpt = model::read_npz(ckpt_path.string());
-      model::load_params(net, ckpt, ckpt_path.string());
+      const model::LoadReport rep = model::load_params(net, ckpt, ckpt_path.string());
+      // (A model shallower than the run's, when config.json was lost.)
+      const auto lacking = std::find_if(rep.skipped.begin(), rep.skipped.end(),
+                                        [](const std::string& n) { return n.starts_with("params/"); });
+      if (lacking != rep.skipped.end())
+        throw Error(fmt::format("{}: array '{}' has no place in a {} model: was it written with other --variant "
+                                "options?",
+                                ckpt_path.string(), *lacking, mc.variant()));
       state = get_state(ckpt, ckpt_path.string());
+      // config.json lost: the checkpoint knows the run's seed.
+      if (state.seed != static_cast<uint64_t>(cfg.seed)) {
+        if (was_given("seed"))
+          throw UsageError(fmt::format("--seed {}: {} was written by a run with --seed {}", cfg.seed,
+                                       ckpt_path.string(), state.seed));
+        log::info("{}: seed {}, the checkpoint's", ckpt_path.string(), state.seed);
+        cfg.seed = static_cast<int64_t>(state.seed);
+      }
       if (static_cast<int>(state.positions.size()) != world) {
         log::warn("{} was written by {} processes, this run has {}: data restarts at the saved epochs",
                   ckpt_path.string(), state.positions.size(), world);
@@ -186,10 +206,14 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
       load_init(net, cfg, mc, true);
     }
   });
-  net->to(dev);
-  for (auto& s : specs) s.param = net->param(s.name);
-  Optimizer opt(cfg.optim, specs);
+  std::optional<Optimizer> optimizer;
+  on_rank(true, [&] {
+    net->to(dev);
+    for (auto& s : specs) s.param = net->param(s.name);
+    optimizer.emplace(cfg.optim, specs);
+  });
   on_main([&] {
+    Optimizer& opt = *optimizer;
     if (resuming) {
       std::map<std::string, torch::Tensor> o;
       for (auto& [k, v] : ckpt)
@@ -232,7 +256,9 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     write_file_atomic((workdir / "config.json").string(), cfg.to_json());
   });
   agree_or_fail(dist, "start", start_failure);
+  Optimizer& opt = *optimizer;
   share_start(dist, net, opt, state, resuming);
+  cfg.seed = static_cast<int64_t>(state.seed);
   reached.shared = true;
   if (resuming) reached.step = reached.saved = state.step;
   if (state.step < cfg.schedule.total_steps) {
@@ -273,28 +299,25 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
                       damaged_before + static_cast<uint64_t>(n[1].item<int64_t>())};
   };
 
+  auto kept = [&](int64_t step) { return cfg.keep_every > 0 && step % cfg.keep_every == 0; };
   auto write_checkpoint = [&](int64_t step, const torch::Tensor& all, DataHealth health) {
     TrainState s;
     s.step = step;
     s.seed = cfg.seed;
     s.skipped = health.skipped;
     s.damaged = health.damaged;
-    for (int r = 0; r < world; ++r)
-      s.positions.push_back({{all[r][0].item<int64_t>(), all[r][1].item<int64_t>()},
-                             {all[r][2].item<int64_t>(), all[r][3].item<int64_t>()}});
+    for (int r = 0; r < world; ++r) s.positions.push_back(DataPosition::from_ints(all.data_ptr<int64_t>() + DataPosition::kInts * r));
     model::NpzArrays arrays = model::export_params(net);
     for (auto& [k, v] : opt.state()) arrays[k] = model::tensor_to_npz(v);
     put_state(arrays, s);
     model::write_npz(ckpt_path.string(), arrays);
-    if (cfg.keep_every > 0 && step % cfg.keep_every == 0)
-      keep_copy(ckpt_path, workdir / fmt::format("checkpoint-{:06}.npz", step));
+    if (kept(step)) keep_copy(ckpt_path, workdir / fmt::format("checkpoint-{:06}.npz", step));
   };
   auto save = [&](int64_t step) {
     // Every rank's data position goes into rank 0's checkpoint.
-    auto mine = torch::tensor({state.positions[rank].data.epoch, state.positions[rank].data.drawn,
-                               state.positions[rank].pairs.epoch, state.positions[rank].pairs.drawn},
-                              torch::kInt64);
-    auto all = dist.all_gather(mine).reshape({world, 4});
+    auto mine = torch::empty({DataPosition::kInts}, torch::kInt64);
+    state.positions[rank].to_ints(mine.data_ptr<int64_t>());
+    auto all = dist.all_gather(mine).contiguous();
     const DataHealth health = data_health();
     if (dist.is_main()) write_checkpoint(step, all, health);
     dist.barrier();  // the others learn that rank 0 wrote it, or lose it as a peer
@@ -349,40 +372,59 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     }
   };
   auto stop_at = [&](int64_t step, int sig) {
-    save(step);  // first: what the signal's sender waits for
+    if (reached.saved != step) save(step);  // first: what the signal's sender waits for
     log_last(step);
     log::keep_status();
-    log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step, ckpt_path.string());
+    log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step,
+              dist.is_main() ? ckpt_path.string() : "rank 0's workdir");
     return 128 + sig;
   };
-  int stopping = 0;
+  // A signal to any rank stops all of them, together. A collective.
+  auto stop_signal = [&] {
+    const int mine = cli::stop_signal();
+    return dist.any(mine != 0) ? (mine ? mine : SIGTERM) : 0;
+  };
   const char* kill_env = std::getenv("CLIPPO_TRAIN_KILL_AT_STEP");
   const int64_t kill_at = kill_env ? std::atoll(kill_env) : -1;
 
-  auto is_eval_step = [&](int64_t step) { return (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == total; };
+  // Rank 0 alone evaluates (the others hold no eval options): when, to all.
+  int64_t eval_every = evaluator ? cfg.eval_every : -1;  // 0: after the last step only; -1: never
+  if (world > 1) {
+    auto t = torch::tensor({eval_every}, torch::kInt64);
+    dist.broadcast(t);
+    eval_every = t.item<int64_t>();
+  }
+  auto is_eval_step = [&](int64_t step) {
+    return eval_every >= 0 && ((eval_every > 0 && step % eval_every == 0) || step == total);
+  };
+  double eval_seconds = 0;
+  // Rank 0 evaluates, the others wait for it. A signal ends the evaluation
+  // (a preempted job has seconds to save).
   auto evaluate = [&](int64_t step) {
     const auto t = Clock::now();
-    // A signal ends the evaluation (a preempted job has seconds to save).
-    if (auto r = evaluator->run(net, 256, [] { return cli::stop_signal() != 0; })) {
-      JsonWriter w;
-      w.begin_object().key("step").value(step);
-      for (auto& [k, v] : *r) w.key("eval/" + k).value(v);
-      w.end_object();
-      metrics->append(w.str());
-      log::info("step {} eval: {}", step, w.str());
-    } else {
-      log::info("step {}: evaluation stopped by signal (a resume runs it)", step);
+    if (dist.is_main()) {
+      if (auto r = evaluator->run(net, 256, [] { return cli::stop_signal() != 0; })) {
+        JsonWriter w;
+        w.begin_object().key("step").value(step);
+        for (auto& [k, v] : *r) w.key("eval/" + k).value(v);
+        w.end_object();
+        metrics->append(w.str());
+        log::info("step {} eval: {}", step, w.str());
+      } else {
+        log::info("step {}: evaluation stopped by signal (a resume runs it)", step);
+      }
     }
+    dist.wait_for_main(fmt::format("evaluated/{}", step));
     window_start += Clock::now() - t;  // its time is not the training's: samples/s leaves it out
+    eval_seconds += since(t);
   };
-  // An evaluation of the resumed step that a signal cut short.
-  if (evaluator && first > 0 && is_eval_step(first) && !metrics->has_eval_at(first)) {
+  // An evaluation of the resumed step that a signal cut short (rank 0 knows).
+  if (dist.any(evaluator && first > 0 && is_eval_step(first) && !metrics->has_eval_at(first))) {
     log::info("step {}: evaluating the resumed checkpoint (metrics.jsonl has no evaluation of it)", first);
     evaluate(first);
   }
-  // A signal now (during that evaluation) stops before any step: every rank
-  // asks, so the collectives stay in step.
-  if (const int sig = cli::stop_signal(); dist.any(sig != 0)) return stop_at(first, sig ? sig : SIGTERM);
+  // A signal now (during that evaluation) stops before any step.
+  if (const int sig = stop_signal()) return stop_at(first, sig);
   // For the tests: die hard at the resumed step, as a crash before its first step would.
   if (kill_at == first && first > 0) std::raise(SIGKILL);
 
@@ -420,28 +462,35 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
       z = net->forward(x).z;
     }
     z = z.to(torch::kFloat32);
-    LossOut lo = contrastive_loss(z.slice(0, 0, B), z.slice(0, B, 2 * B), net->t, &dist);
+    torch::Tensor my_loss = contrastive_loss(z.slice(0, 0, B), z.slice(0, B, 2 * B), net->t, &dist);
     double tf = since(t1);
     auto t2 = Clock::now();
     net->zero_grad();
-    lo.loss.backward();
+    my_loss.backward();
     std::vector<torch::Tensor> grads;
-    for (auto& s : specs) grads.push_back(s.param.mutable_grad());
-    grads.push_back(lo.loss.detach().reshape({1}).clone());
+    for (auto& s : specs) {
+      torch::Tensor& g = s.param.mutable_grad();
+      if (!g.defined()) g = torch::zeros_like(s.param);  // (no part in this loss: a zero to add up)
+      grads.push_back(g);
+    }
+    grads.push_back(my_loss.detach().reshape({1}).clone());
     dist.all_reduce_sum(grads);
     double loss = grads.back().item<double>();
     double tb = since(t2);
-    if (!std::isfinite(loss)) {
+    // Nothing is updated with a loss or gradient that is not finite.
+    auto diverged = [&](const char* what, double value) {
       // (The others know rank 0's checkpoint by its step.)
-      throw Error(fmt::format("loss is {} at step {}; stopping. {}", loss, step + 1,
-                              reached.saved < 0 ? std::string("No checkpoint was written yet.")
-                              : fmt::format("The last good checkpoint ({}, step {}) is kept: resume it with a lower "
-                                            "--lr",
-                                            dist.is_main() ? ckpt_path.string() : "rank 0's", reached.saved)));
-    }
+      return Error(fmt::format("{} is {} at step {}; stopping. {}", what, value, step + 1,
+                               reached.saved < 0 ? std::string("No checkpoint was written yet.")
+                               : fmt::format("The last good checkpoint ({}, step {}) is kept: resume it with a "
+                                             "lower --lr",
+                                             dist.is_main() ? ckpt_path.string() : "rank 0's", reached.saved)));
+    };
+    if (!std::isfinite(loss)) throw diverged("loss", loss);
     auto t3 = Clock::now();
     double sched = cfg.schedule(opt.count());
     double gnorm = opt.step(sched);
+    if (!std::isfinite(gnorm)) throw diverged("the gradient's norm", gnorm);
     double to = since(t3);
     reached.step = ++step;
     state.positions[rank] = batch.after;
@@ -452,21 +501,20 @@ int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& 
     bool last = step == total;
     if (step % cfg.log_every == 0 || last || step == first + 1) log_step(step);
     if (tty) {
-      double el = since(t_start);
+      double el = since(t_start) - eval_seconds;
       double eta = (total - step) * el / std::max<int64_t>(1, step - first);
       log::show_status(fmt::format("step {}/{} loss {:.4f} {:.1f} samples/s ETA {}", step, total, last_loss,
                                    (step - first) * cfg.batch_size / std::max(el, 1e-9), fmt_duration(eta)));
       if (last) log::keep_status();
     }
-    if (evaluator && is_eval_step(step)) {
+    if (const int sig = stop_signal()) return stop_at(step, sig);
+    if (last || kept(step) || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
+    // After the checkpoint: an evaluation that fails (or is stopped) loses no step.
+    if (is_eval_step(step)) {
       log::keep_status();
       evaluate(step);
+      if (const int sig = stop_signal()) return stop_at(step, sig);
     }
-    const int mine = cli::stop_signal();  // the ranks stop together, whichever got the signal
-    stopping = dist.any(mine != 0) ? (mine ? mine : SIGTERM) : 0;
-    const bool keep = cfg.keep_every > 0 && step % cfg.keep_every == 0;
-    if (stopping) return stop_at(step, stopping);
-    if (last || keep || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
     // For the resume test: die hard after this step, as a crash or `kill -9` would.
     if (kill_at == step) std::raise(SIGKILL);
   }

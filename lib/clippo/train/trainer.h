@@ -76,9 +76,11 @@ std::string build_info();
 
 // The resolved config: cfg itself for a fresh workdir, else the saved one
 // with the options the user gave again (`given`) applied where a resumed run
-// may change them (steps, checkpoint/log cadence, threads, eval,
-// gradient checkpointing, device, precision); threads not given again keep their saved values; any other
-// given option that differs is a UsageError naming it.
+// may change them (--steps, --lr, the checkpoint, keep and log cadence,
+// --threads and --data-threads, the --eval options, --on-error,
+// --grad-checkpointing, --device, --precision); threads not given again keep
+// their saved values; any other given option that differs is a UsageError
+// naming it.
 TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string>& given);
 
 // The configuration of a rank other than 0: rank 0's (config_json, resolved),

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -88,16 +89,16 @@ TEST_CASE("contrastive loss and its gradient match numpy", "[train]") {
   za.requires_grad_(true);
   zb.requires_grad_(true);
   t.requires_grad_(true);
-  auto out = contrastive_loss(za, zb, t, nullptr);
-  out.loss.backward();
-  CHECK(close(out.loss.detach().reshape({1}), load(d.path, "loss"), 1e-5, 1e-6));
+  auto loss = contrastive_loss(za, zb, t, nullptr);
+  loss.backward();
+  CHECK(close(loss.detach().reshape({1}), load(d.path, "loss"), 1e-5, 1e-6));
   CHECK(close(za.grad(), load(d.path, "dza"), 1e-4, 1e-6));
   CHECK(close(zb.grad(), load(d.path, "dzb"), 1e-4, 1e-6));
   CHECK(close(t.grad(), load(d.path, "dt"), 1e-4, 1e-6));
   // Perfectly matched, well separated pairs give a loss near zero.
   auto eye = torch::eye(4);
   auto hot = contrastive_loss(eye, eye, torch::full({1}, std::log(100.0f)), nullptr);
-  CHECK(hot.loss.item<double>() < 1e-10 + 4 * std::exp(-100.0) * 4);
+  CHECK(hot.item<double>() < 1e-10 + 4 * std::exp(-100.0) * 4);
 }
 
 TEST_CASE("Adafactor factors the two largest axes as optax does", "[train]") {
@@ -125,7 +126,7 @@ struct OptimProblem {
     for (auto& [name, shape] : shapes) {
       auto p = torch::randn(shape);
       save(dir, "p_" + file(name), p);
-      specs.push_back(plain_spec(name, p.clone()));
+      specs.push_back(param_spec(name, p.clone()));
       for (int k = 0; k < steps; ++k) {
         // Large gradients in even steps, so the global-norm clip acts in some steps only.
         auto g = torch::randn(shape) * (k % 2 == 0 ? 1.0 : 0.01);
@@ -171,7 +172,7 @@ TEST_CASE("Adafactor, clipping, weight decay and momentum match numpy over sever
     const std::string file = OptimProblem::file(s.name);
     INFO(s.name);
     CHECK(close(s.param, load(d.path, "out_p_" + file), 1e-5, 1e-6));
-    auto [d1, d0] = factored_dims(s.bv_shape, 32);
+    auto [d1, d0] = factored_dims(s.param.sizes().vec(), 32);
     if (d0 >= 0) {
       CHECK(close(state.at("opt/v_row/" + s.name), load(d.path, "out_vr_" + file), 1e-5, 1e-12));
       CHECK(close(state.at("opt/v_col/" + s.name), load(d.path, "out_vc_" + file), 1e-5, 1e-12));
@@ -208,6 +209,33 @@ TEST_CASE("AdamW (beta1 from --momentum), clipping and big_vision's weight decay
     CHECK(close(s.param, load(d.path, "out_p_" + file), 1e-5, 1e-6));
     CHECK(close(state.at("opt/mu/" + s.name), load(d.path, "out_m_" + file), 1e-5, 1e-9));
     CHECK(close(state.at("opt/nu/" + s.name), load(d.path, "out_v_" + file), 1e-5, 1e-12));
+  }
+}
+
+TEST_CASE("an optimizer step with a gradient that is not finite changes nothing", "[train]") {
+  for (const char* name : {"adafactor", "adamw"}) {
+    INFO(name);
+    OptimConfig cfg;
+    cfg.name = name;
+    cfg.wd = 0.1;
+    auto a = torch::randn({40, 48}), b = torch::randn({48});
+    std::vector<ParamSpec> specs{param_spec("a/kernel", a.clone()), param_spec("b/bias", b.clone())};
+    Optimizer opt(cfg, specs);
+    specs[0].param.mutable_grad() = torch::randn({40, 48});
+    specs[1].param.mutable_grad() = torch::randn({48});
+    specs[1].param.mutable_grad()[3] = std::numeric_limits<float>::infinity();
+    std::map<std::string, torch::Tensor> before;
+    for (auto& [key, value] : opt.state()) before[key] = value.clone();  // (on the CPU, state() aliases)
+    CHECK(!std::isfinite(opt.step(1.0)));
+    CHECK(opt.count() == 0);
+    CHECK(torch::equal(specs[0].param, a));  // the finite gradient was not applied either
+    CHECK(torch::equal(specs[1].param, b));
+    for (auto& [key, value] : opt.state()) CHECK(torch::equal(value, before.at(key)));
+    // A finite one then is.
+    specs[1].param.mutable_grad()[3] = 0.5f;
+    CHECK(std::isfinite(opt.step(1.0)));
+    CHECK(opt.count() == 1);
+    CHECK(!torch::equal(specs[0].param, a));
   }
 }
 
@@ -258,7 +286,7 @@ TEST_CASE("a few steps on a tiny model reduce the loss on a fixed batch", "[trai
   model::OneTower net(mc);
   net->reset_parameters(1);
   std::vector<ParamSpec> specs;
-  for (auto& item : net->named_parameters(false)) specs.push_back(plain_spec(item.key(), item.value()));
+  for (auto& item : net->named_parameters(false)) specs.push_back(param_spec(item.key(), item.value()));
   OptimConfig cfg;
   cfg.lr = 3e-3;
   Optimizer opt(cfg, specs);
@@ -266,11 +294,11 @@ TEST_CASE("a few steps on a tiny model reduce the loss on a fixed batch", "[trai
   double first = 0, last = 0;
   for (int k = 0; k < 40; ++k) {
     auto z = net->forward(x).z;
-    auto lo = contrastive_loss(z.slice(0, 0, 16), z.slice(0, 16, 32), net->t, nullptr);
+    auto loss = contrastive_loss(z.slice(0, 0, 16), z.slice(0, 16, 32), net->t, nullptr);
     net->zero_grad();
-    lo.loss.backward();
+    loss.backward();
     opt.step(1.0);
-    (k == 0 ? first : last) = lo.loss.item<double>();
+    (k == 0 ? first : last) = loss.item<double>();
   }
   INFO("first " << first << " last " << last);
   CHECK(last < 0.5 * first);
@@ -300,10 +328,10 @@ TEST_CASE("gradient checkpointing gives the gradients of the plain backward pass
             model::AutocastScope autocast(dev.type(), bf16);
             z = net->forward(x).z;
           }
-          auto lo = contrastive_loss(z.slice(0, 0, 6).to(torch::kFloat), z.slice(0, 6, 12).to(torch::kFloat), net->t,
+          auto loss = contrastive_loss(z.slice(0, 0, 6).to(torch::kFloat), z.slice(0, 6, 12).to(torch::kFloat), net->t,
                                      nullptr);
           net->zero_grad();
-          lo.loss.backward();
+          loss.backward();
           // The recompute (on this thread on the CPU) left its settings as
           // they were: autocast off, the cast cache on.
           CHECK_FALSE(model::autocast_state(dev.type()).enabled);
@@ -332,27 +360,35 @@ TEST_CASE("gradient checkpointing gives the gradients of the plain backward pass
 #include "clippo/io/record_writer.h"
 #include "clippo/train/data.h"
 
-TEST_CASE("ranks that split records of fewer shards than ranks read each record once per epoch", "[train]") {
+TEST_CASE("ranks read each record once per epoch and draw equal shares, shards dealt out or split by record",
+          "[train]") {
   TempDir dir("ranks");
-  std::vector<std::string> files;
-  for (int f = 0; f < 2; ++f) {
-    files.push_back((dir.path / fmt::format("s{}.shard", f)).string());
-    RecordWriter w(files.back(), {});
-    for (int i = 0; i < 12; ++i) w.write(Record{fmt::format("f{}r{:02d}", f, i), {{"txt", "x"}}});
-    w.close();
-  }
-  for (uint64_t seed = 0; seed < 4; ++seed) {
-    std::multiset<std::string> seen;
-    for (int rank = 0; rank < 3; ++rank) {
-      RecordStream stream(files, rank, 3, /*shuffle_buffer=*/5, seed, OnError::fail);
-      Record r;
-      for (int i = 0; i < 8; ++i) {  // 24 records over 3 ranks: one epoch
-        stream.next(r);
-        seen.insert(r.key);
-      }
-      CHECK(stream.position().epoch == 0);
+  // 2 shards on 3 ranks: every rank reads both; 5: one each, and the 2 left over split.
+  for (int nfiles : {2, 5}) {
+    std::vector<std::string> files;
+    for (int f = 0; f < nfiles; ++f) {
+      files.push_back((dir.path / fmt::format("n{}s{}.shard", nfiles, f)).string());
+      RecordWriter w(files.back(), {});
+      for (int i = 0; i < 12; ++i) w.write(Record{fmt::format("f{}r{:02d}", f, i), {{"txt", "x"}}});
+      w.close();
     }
-    CHECK(seen.size() == 24);
-    CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 24);  // none twice, so none missed
+    const int share = 12 * nfiles / 3;
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      std::multiset<std::string> seen;
+      for (int rank = 0; rank < 3; ++rank) {
+        RecordStream stream(files, rank, 3, /*shuffle_buffer=*/5, seed, OnError::fail);
+        Record r;
+        for (int i = 0; i < share; ++i) {
+          stream.next(r);
+          seen.insert(r.key);
+        }
+        INFO(nfiles << " shards, seed " << seed << ", rank " << rank);
+        CHECK(stream.position().epoch == 0);
+        stream.next(r);
+        CHECK(stream.position().epoch == 1);  // its share was the whole of its epoch
+      }
+      CHECK(seen.size() == static_cast<size_t>(12 * nfiles));
+      CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == seen.size());  // none twice, so none missed
+    }
   }
 }
