@@ -308,6 +308,22 @@ alone0_port=$(free_port)
 env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone0_port CLIPPO_RENDEZVOUS_TIMEOUT=12 timeout 60 \
   clippo-train "${DP[@]}" --workdir alone0 >alone0.log 2>&1 &
 alone0=$!
+# A port held by a program that is no rendezvous (it accepts, never answers):
+# rank 1 gives up at the timeout rather than wait for ever. A MASTER_ADDR
+# that names no host fails at once.
+port=$(free_port)
+$PY -c "
+import socket
+s = socket.socket(); s.bind(('127.0.0.1', $port)); s.listen(8); held = []
+while True: held.append(s.accept())" &
+mute=$!
+sleep 0.5
+expect_status 1 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port CLIPPO_RENDEZVOUS_TIMEOUT=3 \
+  timeout 60 clippo-train "${DP[@]}" --workdir mute
+expect_contains "$(cat .stderr)" "rendezvous at 127.0.0.1:$port (rank 1 of 2): no answer within 3 s" "a port no rendezvous answers"
+kill $mute
+expect_status 1 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=no.such.host.invalid timeout 60 clippo-train "${DP[@]}" --workdir nohost
+expect_contains "$(cat .stderr)" "MASTER_ADDR=no.such.host.invalid: " "a MASTER_ADDR that names no host"
 # A rank restarted during the rendezvous is one rank: rank 0 of 3 sees 2 of 3.
 DP3=(--data 'd-{0..1}.shard' "${TINY[@]}" --steps 4 --batch-size 9)  # a batch 3 ranks split
 R3=(WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) CLIPPO_RENDEZVOUS_TIMEOUT=20)

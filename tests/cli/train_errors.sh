@@ -100,6 +100,36 @@ expect_contains "$(cat .stderr)" "5 unusable records skipped" "blank captions co
 expect_status 0 clippo-train --data good.shard --text-pairs blankpairs.tar --text-pairs pairs.shard \
   --text-pair-fraction 0.5 "${TINY[@]}" --steps 1 --workdir w_blank_pairs
 expect_contains "$(cat .stderr)" "blankpairs.tar: p0: empty next.txt (skipped)" "a blank next sentence named"
+# Names that are not what they must be say what they are.
+mkdir -p afolder
+for bad in "--font afolder|--font afolder: not a regular file" "--font /dev/null|--font /dev/null: not a regular file" \
+  "--eval-data good.shard --eval-classes afolder|--eval-classes afolder: a folder, not a class names file" \
+  "--threads 100000|--threads 100000: at most 4096" "--data-threads 100000|--data-threads 100000: must be in [0, 4096]"; do
+  read -ra args <<<"${bad%%|*}"
+  expect_status 2 clippo-train --data good.shard --variant mu/4 --res 16 --steps 1 --workdir w_named "${args[@]}"
+  expect_contains "$(cat .stderr)" "${bad#*|}" "${bad%%|*}"
+done
+expect_status 1 clippo-train --data '' --variant mu/4 --res 16 --steps 1 --workdir w_named
+expect_contains "$(cat .stderr)" "'': an empty name names no file" "--data ''"
+expect_status 1 clippo-train --data good.shard --init <(cat good.shard) --steps 1 --workdir w_named
+expect_contains "$(cat .stderr)" "not a regular file (a pipe?): a .npz is read by seeking in it" "--init from a pipe"
+expect_status 1 env CLIPPO_RENDEZVOUS_TIMEOUT=99999999999 RANK=0 WORLD_SIZE=2 clippo-train --data good.shard \
+  "${TINY[@]}" --steps 1 --workdir w_named
+expect_contains "$(cat .stderr)" "CLIPPO_RENDEZVOUS_TIMEOUT=99999999999: out of range" "a timeout out of range"
+[ -e w_named ] && fail "a refused option made the workdir"
+# A folder whose config.json or metrics.jsonl is not clippo-train's keeps them.
+mkdir -p w_foreign && echo '{"mine": 1}' >w_foreign/config.json && echo 'my notes' >w_foreign/metrics.jsonl
+expect_status 2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_foreign
+expect_contains "$(cat .stderr)" "w_foreign/config.json: not a clippo-train configuration (unknown field 'mine'" "a foreign config.json"
+rm w_foreign/config.json
+expect_status 2 clippo-train --data good.shard "${TINY[@]}" --steps 1 --workdir w_foreign
+expect_contains "$(cat .stderr)" "w_foreign/metrics.jsonl: its first line is not a clippo-train metrics line" "a foreign metrics.jsonl"
+expect_eq "$(cat w_foreign/metrics.jsonl)" "my notes" "a foreign metrics.jsonl kept"
+# Captions that a font without their characters renders blank are skipped
+# as blank ones: with only such captions, the run stops naming why.
+awk -F: '$1 >= "4E00" && $1 <= "9FFF"' /usr/share/unifont/unifont.hex >cjk.hex
+expect_status 1 clippo-train --data good.shard "${TINY[@]}" --font cjk.hex --steps 2 --workdir w_cjk
+expect_contains "$(cat .stderr)" "txt renders blank: the font has none of its characters" "captions the font cannot draw"
 # A pass with fewer usable records than a batch's rows is named; its junk
 # does not count (30 records, 24 of them usable).
 FEW=(--variant mu/4 --res 16 --threads 1 --data-threads 1 --shuffle-buffer 0 --steps 3)
@@ -153,6 +183,14 @@ expect_contains "$(cat .stderr)" "could not be saved: w_cutfull/checkpoint.npz: 
 # Standard input can be read once; training reads its data each pass.
 expect_status 2 clippo-train --data - "${TINY[@]}" --steps 1 --workdir w_stdin </dev/null
 expect_contains "$(cat .stderr)" "--data -: training reads its shards again each pass" "--data - refused"
+expect_status 2 clippo-train --data good.shard --eval-data - "${TINY[@]}" --steps 1 --workdir w_stdin <good.shard
+expect_contains "$(cat .stderr)" "--eval-data -: training reads its shards again each pass" "--eval-data - refused"
+expect_status 2 clippo-train --data good.shard --eval-data good.shard --eval-classes mnist --eval-prompts - \
+  "${TINY[@]}" --steps 1 --workdir w_stdin <<<'a photo of a {}.'
+expect_contains "$(cat .stderr)" "--eval-prompts -: the list is read again on each resume" "--eval-prompts - refused"
+expect_status 2 clippo-train --data good.shard --eval-size 5 "${TINY[@]}" --steps 1 --workdir w_stdin
+expect_contains "$(cat .stderr)" "--eval-size needs --eval-data" "--eval-size alone"
+[ -e w_stdin ] && fail "a refused standard input made the workdir"
 expect_status 1 clippo-train --data junk.tar --data good.shard "${TINY[@]}" --steps 4 --on-error fail --workdir w_fail
 expect_contains "$(cat .stderr)" "error: junk.tar: j0: corrupt JPEG" "--on-error fail names the record"
 # Held-out images that do not decode are named; with --on-error fail they stop the run.

@@ -95,6 +95,7 @@ po::variables_map Command::parse(int argc, char** argv) {
   }
   if (common_ & kThreads) {
     if (threads < 0) throw UsageError("--threads must be >= 0");
+    if (threads > kMaxThreads) throw UsageError(fmt::format("--threads {}: at most {}", threads, kMaxThreads));
     threads = resolve_threads(threads);
   }
   if ((common_ & kShards) && shard_size < 0) throw UsageError(fmt::format("--shard-size {}: must be >= 0", shard_size));

@@ -70,6 +70,9 @@ class Command {
 // into "NAME: error: ..." and the exit code.
 int run(const char* name, const std::function<int()>& body);
 
+// A bound on --threads that only a typo passes (each is a thread started).
+constexpr int kMaxThreads = 4096;
+
 // The cores this process may run on (its affinity: taskset, a cpuset,
 // Slurm's binding), else the machine's.
 int usable_cores();

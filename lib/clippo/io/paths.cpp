@@ -136,6 +136,7 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs,
       out.push_back(input);
       continue;
     }
+    if (input.empty()) throw Error("'': an empty name names no file");
     // A name that exists is taken as it is, braces and all ('set{1}.shard').
     std::error_code exists_ec;
     const bool literal = input.find('{') != std::string::npos && fs::exists(input, exists_ec);

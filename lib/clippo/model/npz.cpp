@@ -82,6 +82,8 @@ NpzReader::NpzReader(std::string path) : path_(std::move(path)) {
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) throw Error(path_ + ": no such file");
   if (std::filesystem::is_directory(path_, ec)) throw Error(path_ + ": is a directory, not a .npz checkpoint");
+  if (!std::filesystem::is_regular_file(path_, ec))
+    throw Error(path_ + ": not a regular file (a pipe?): a .npz is read by seeking in it; save it to a file first");
   int err = 0;
   zip_ = zip_open(path_.c_str(), ZIP_RDONLY, &err);
   if (!zip_) {

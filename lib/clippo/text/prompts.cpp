@@ -64,6 +64,8 @@ namespace {
 std::vector<std::string> read_lines(const std::string& path, const std::string& what) {
   std::ifstream file;
   if (path != "-") {
+    if (std::error_code ec; fs::is_directory(path, ec))
+      throw Error(fmt::format("{}: a folder, not a {} file", path, what));
     file.open(path);
     if (!file) throw Error(fmt::format("{}: cannot read the {} file", path, what));
   }

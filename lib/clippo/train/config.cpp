@@ -12,6 +12,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
@@ -167,6 +168,7 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   else list("eval_data", c.eval_data);
   num("eval_every", c.eval_every);
   num("eval_size", c.eval_size);
+  if (c.eval_data.empty()) c.eval_size = TrainConfig().eval_size;  // (older builds kept one without eval data)
   // Absent from configs written before these were saved.
   if (doc.get("eval_classes")) str("eval_classes", c.eval_classes);
   if (doc.get("eval_prompts")) str("eval_prompts", c.eval_prompts);
@@ -205,11 +207,17 @@ void TrainConfig::validate() const {
   if (batch_size > (int64_t{1} << 24))
     throw UsageError(fmt::format("--batch-size {}: at most {}", batch_size, int64_t{1} << 24));
   if (seed < 0) throw UsageError(fmt::format("--seed {}: must be >= 0", seed));
-  for (const auto* list : {&data, &text_pairs})
+  for (const auto& [option, list] : {std::pair{"data", &data}, {"text-pairs", &text_pairs}, {"eval-data", &eval_data}})
     if (std::find(list->begin(), list->end(), "-") != list->end())
-      throw UsageError(fmt::format("--{} -: training reads its shards again each pass, and standard input can be "
-                                   "read once: save the stream to a file first",
-                                   list == &data ? "data" : "text-pairs"));
+      throw UsageError(fmt::format("--{} -: training reads its shards again each pass (and each evaluation), and "
+                                   "standard input can be read once: save the stream to a file first",
+                                   option));
+  // (Read once to check them, once to run, once more on each resume.)
+  for (const auto& [option, value] : {std::pair{"eval-classes", &eval_classes}, {"eval-prompts", &eval_prompts}})
+    if (*value == "-")
+      throw UsageError(fmt::format("--{} -: the list is read again on each resume, and standard input can be read "
+                                   "once: give a file",
+                                   option));
   if (!(text_pair_fraction >= 0 && text_pair_fraction <= 1))  // NaN too
     throw UsageError(fmt::format("--text-pair-fraction {}: must be in [0, 1]", text_pair_fraction));
   if (text_pair_fraction > 0 && text_pairs.empty()) throw UsageError("--text-pair-fraction needs --text-pairs shards");
@@ -217,7 +225,9 @@ void TrainConfig::validate() const {
     throw UsageError("--data: no image/text shards (give --data, or --text-pair-fraction 1 to train on text pairs alone)");
   if (!init_skip.empty() && init.empty()) throw UsageError("--init-skip needs --init (it names arrays not to load)");
   for (auto& f : fonts)
-    if (!fs::is_regular_file(f)) throw UsageError(fmt::format("--font {}: no such file", f));
+    if (std::error_code ec; !fs::exists(f, ec)) throw UsageError(fmt::format("--font {}: no such file", f));
+    else if (!fs::is_regular_file(f, ec))
+      throw UsageError(fmt::format("--font {}: not a regular file (a .hex font, read again on each resume)", f));
   // Read now, so a malformed one fails before the workdir is made.
   if (!fonts.empty()) try {
       (void)text::Font::load(fonts);
@@ -227,14 +237,16 @@ void TrainConfig::validate() const {
   if (res < 1) throw UsageError(fmt::format("--res {}: must be positive", res));
   if (out_dim < 0) throw UsageError(fmt::format("--out-dim {}: must be >= 0 (0 = the width)", out_dim));
   if (shuffle_buffer < 0) throw UsageError(fmt::format("--shuffle-buffer {}: must be >= 0", shuffle_buffer));
-  if (data_threads < 0) throw UsageError(fmt::format("--data-threads {}: must be >= 0", data_threads));
+  if (data_threads < 0 || data_threads > cli::kMaxThreads)
+    throw UsageError(fmt::format("--data-threads {}: must be in [0, {}]", data_threads, cli::kMaxThreads));
   if (checkpoint_every < 0) throw UsageError(fmt::format("--checkpoint-every {}: must be >= 0", checkpoint_every));
   if (keep_every < 0) throw UsageError(fmt::format("--keep-every {}: must be >= 0", keep_every));
   if (log_every < 1) throw UsageError(fmt::format("--log-every {}: must be >= 1", log_every));
   if (eval_every < 0) throw UsageError(fmt::format("--eval-every {}: must be >= 0", eval_every));
   if (eval_size < 1) throw UsageError(fmt::format("--eval-size {}: must be >= 1", eval_size));
-  if (eval_data.empty() && (eval_every > 0 || !eval_classes.empty()))
-    throw UsageError(fmt::format("--{} needs --eval-data", eval_every > 0 ? "eval-every" : "eval-classes"));
+  if (eval_data.empty() && (eval_every > 0 || !eval_classes.empty() || eval_size != TrainConfig().eval_size))
+    throw UsageError(fmt::format("--{} needs --eval-data",
+                                 eval_every > 0 ? "eval-every" : !eval_classes.empty() ? "eval-classes" : "eval-size"));
   if (eval_classes.empty() && eval_prompts != "clip80")
     throw UsageError("--eval-prompts needs --eval-classes (the prompts are filled with the class names)");
   // The lists are read now, so a typo fails before any work.
@@ -261,7 +273,7 @@ void TrainConfig::validate() const {
 
 // The workdir before any work: a folder, or a name to make one at.
 static void check_workdir(const fs::path& dir) {
-  if (dir.empty()) throw UsageError("--workdir is required");
+  if (dir.empty()) throw UsageError("--workdir is required (a folder's name, not empty)");
   std::error_code ec;
   const fs::file_status st = fs::status(dir, ec);
   if (fs::is_symlink(fs::symlink_status(dir, ec)) && !fs::exists(st))
@@ -313,9 +325,52 @@ static bool has(const std::vector<std::string>& given, const char* option) {
   return std::find(given.begin(), given.end(), option) != given.end();
 }
 
+// No evaluation: the eval options back to their defaults, but for those
+// the command line gave (`given`), which validate() then refuses.
+static void drop_eval(TrainConfig& c, const std::vector<std::string>& given) {
+  const TrainConfig defaults;
+  c.eval_data.clear();
+  if (!has(given, "eval-every")) c.eval_every = defaults.eval_every;
+  if (!has(given, "eval-size")) c.eval_size = defaults.eval_size;
+  if (!has(given, "eval-classes")) c.eval_classes = defaults.eval_classes;
+  if (!has(given, "eval-prompts")) c.eval_prompts = defaults.eval_prompts;
+}
+
+static std::string read_text(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+// A new run replaces the workdir's config.json and metrics.jsonl: files of
+// that name that are not clippo-train's (a folder chosen by mistake) are kept.
+static void refuse_foreign_files(const fs::path& dir) {
+  auto refuse = [&](const char* name, const std::string& why) {
+    throw UsageError(fmt::format("{}: {}, and a new run would replace it: give another --workdir",
+                                 (dir / name).string(), why));
+  };
+  std::error_code ec;
+  if (const fs::path p = dir / "config.json"; fs::is_regular_file(p, ec)) try {
+      (void)TrainConfig::from_json(read_text(p), p.string());
+    } catch (const Error& e) {
+      std::string why = e.what();  // "PATH: what", named once
+      if (why.starts_with(p.string() + ": ")) why.erase(0, p.string().size() + 2);
+      refuse("config.json", fmt::format("not a clippo-train configuration ({})", why));
+    }
+  if (const fs::path p = dir / "metrics.jsonl"; fs::is_regular_file(p, ec)) {
+    std::ifstream in(p);
+    std::string first;
+    if (std::getline(in, first)) try {
+        if (!JsonObject::parse(first, p.string()).get_number("step")) throw Error("no step");
+      } catch (const Error&) {
+        refuse("metrics.jsonl", "its first line is not a clippo-train metrics line");
+      }
+  }
+}
+
 // A run without config.json: the model sizes not given are --init's, or
 // those of the workdir's own checkpoint (config.json lost).
 static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string>& given) {
+  refuse_foreign_files(cli.workdir);
   TrainConfig c = cli;
   const fs::path ckpt = fs::path(c.workdir) / "checkpoint.npz";
   c.sizes_from = !c.init.empty() ? c.init : fs::exists(ckpt) ? ckpt.string() : "";
@@ -347,9 +402,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   const bool named_data = has(given, "data") || has(given, "text-pairs");
   if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return new_run(cli, given);
   if (!fs::is_regular_file(saved_path)) throw Error(fmt::format("{}: not a file", saved_path.string()));
-  std::ifstream f(saved_path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(f)), {});
-  TrainConfig c = TrainConfig::from_json(text, saved_path.string());
+  TrainConfig c = TrainConfig::from_json(read_text(saved_path), saved_path.string());
   c.workdir = cli.workdir;
   // What a resumed run may change; everything else must match the run.
   const TrainConfig saved = c;
@@ -377,15 +430,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
     else if (name == "eval-data") {
       c.eval_data = cli.eval_data;
       // --eval-data '': no evaluation from now on, nor its saved options.
-      auto unless_given = [&](const char* opt, auto& field, auto value) {
-        if (!has(given, opt)) field = value;
-      };
-      if (c.eval_data.empty()) {
-        const TrainConfig defaults;
-        unless_given("eval-every", c.eval_every, defaults.eval_every);
-        unless_given("eval-classes", c.eval_classes, defaults.eval_classes);
-        unless_given("eval-prompts", c.eval_prompts, defaults.eval_prompts);
-      }
+      if (c.eval_data.empty()) drop_eval(c, given);
     }
     else if (name == "eval-every") c.eval_every = cli.eval_every;
     else if (name == "eval-size") c.eval_size = cli.eval_size;
@@ -438,11 +483,7 @@ TrainConfig adopt_main_config(const std::string& main_json, const TrainConfig& c
   if (has(given, "threads")) c.threads = cli.threads;
   if (has(given, "data-threads")) c.data_threads = cli.data_threads;
   // Rank 0 alone evaluates, and alone needs the files that reads.
-  const TrainConfig defaults;
-  c.eval_data.clear();
-  c.eval_every = defaults.eval_every;
-  c.eval_classes = defaults.eval_classes;
-  c.eval_prompts = defaults.eval_prompts;
+  drop_eval(c, {});
   return c;
 }
 

@@ -194,25 +194,30 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
       const Record& r = recs[i];
       float* ia = img.data() + i * 3 * plane;
       float* ib = txt.data() + i * 3 * plane;
-      auto put_text = [&](const std::string& t, float* dst) { text::render_model_input(t, *font_, cfg_.render, dst); };
       // Blank texts all render alike: in a batch, pairs the loss cannot tell
-      // apart, so they are skipped (and counted) as missing ones are.
+      // apart, so they are skipped (and counted) as missing ones are; so are
+      // texts that render blank, as none of their characters is in the fonts.
       auto text_of = [&](const char* field) -> const std::string& {
         const std::string* t = r.find(field);
         if (!t) throw Error(fmt::format("no {} field", field));
         if (t->find_first_not_of(" \t\r\n\v\f") == std::string::npos) throw Error(fmt::format("empty {}", field));
         return *t;
       };
+      auto put_text = [&](const char* field, const std::string& t, float* dst) {
+        text::render_model_input(t, *font_, cfg_.render, dst);
+        if (std::all_of(dst, dst + plane, [&](float v) { return v == dst[0]; }))
+          throw Error(fmt::format("{} renders blank: the font has none of its characters", field));
+      };
       try {
         const std::string& caption = text_of("txt");
         if (pairs) {
-          put_text(caption, ia);
-          put_text(text_of("next.txt"), ib);
+          put_text("txt", caption, ia);
+          put_text("next.txt", text_of("next.txt"), ib);
         } else {
           auto* im = find_image(r);
           if (!im) throw Error("no image field");
           to_model_input(decode_image(im->second), res, ia);
-          put_text(caption, ib);
+          put_text("txt", caption, ib);
         }
       } catch (const std::exception& e) {
         errors[i] = e.what();

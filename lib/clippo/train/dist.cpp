@@ -28,13 +28,17 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <netdb.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "clippo/cli/error.h"
@@ -55,6 +59,8 @@ int env_int(const char* name, const char* v) {
     int x = std::stoi(v, &used);
     if (used != std::string(v).size()) throw std::invalid_argument("");
     return x;
+  } catch (const std::out_of_range&) {
+    throw Error(fmt::format("environment variable {}={}: out of range", name, v));
   } catch (...) {
     throw Error(fmt::format("environment variable {}={}: not an integer", name, v));
   }
@@ -270,6 +276,17 @@ c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::seco
 // The count of the ranks that have read `key`.
 std::string readers_key(const std::string& key) { return key + "/read"; }
 
+// MASTER_ADDR looked up at once: the store's client would retry a name that
+// does not resolve until the rendezvous timeout.
+void check_host(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0)
+    throw Error(fmt::format("MASTER_ADDR={}: {}", host, gai_strerror(rc)));
+  freeaddrinfo(found);
+}
+
 }  // namespace
 
 Dist::Dist(const DistEnv& e) : env_(e), impl_(std::make_unique<Impl>()) {
@@ -280,14 +297,30 @@ Dist::Dist(const DistEnv& e) : env_(e), impl_(std::make_unique<Impl>()) {
   if (env_.rank == 0)
     log::info("rendezvous of {} processes at {}:{} ({}; waits up to {} for all of them)", env_.world,
               env_.master_addr, env_.master_port, env_.source, describe(timeout));
-  const SigpipeBlocked sigpipe_blocked;
+  const SigpipeBlocked sigpipe_blocked;  // (in the thread below too)
   try {
-    SlowNotice notice(std::chrono::seconds(10),
-                      fmt::format("still waiting for the rendezvous of {} processes at {}:{} after 10 s (every "
-                                  "process needs the same MASTER_ADDR and MASTER_PORT; waits up to {})",
-                                  env_.world, env_.master_addr, env_.master_port, describe(timeout)));
-    impl_->store = join_store(env_, timeout);
-    wait_until_all_joined(*impl_->store, env_.rank, env_.world, deadline, timeout);
+    check_host(env_.master_addr);
+    std::optional<SlowNotice> notice;
+    if (timeout > std::chrono::seconds(10))
+      notice.emplace(std::chrono::seconds(10),
+                     fmt::format("still waiting for the rendezvous of {} processes at {}:{} after 10 s (every "
+                                 "process needs the same MASTER_ADDR and MASTER_PORT; waits up to {})",
+                                 env_.world, env_.master_addr, env_.master_port, describe(timeout)));
+    // On a thread of its own, as the store's client may wait for ever for
+    // an answer that never comes (a program that is not a store holds the
+    // port): past the timeout it is left behind, blocked, and this fails.
+    auto join = std::make_shared<std::packaged_task<c10::intrusive_ptr<c10d::Store>()>>(
+        [env = env_, deadline, timeout] {
+          auto store = join_store(env, timeout);
+          wait_until_all_joined(*store, env.rank, env.world, deadline, timeout);
+          return store;
+        });
+    auto joined = join->get_future();
+    std::thread([join] { (*join)(); }).detach();
+    if (joined.wait_until(deadline + std::chrono::seconds(5)) != std::future_status::ready)
+      throw Error(fmt::format("no answer within {} (is the port another program's, not a rendezvous?)",
+                              describe(timeout)));
+    impl_->store = joined.get();
   } catch (const std::exception& ex) {
     const bool taken = std::string_view(ex.what()).find("ddress already in use") != std::string_view::npos;
     throw Error(fmt::format("rendezvous at {}:{} (rank {} of {}): {}{}", env_.master_addr, env_.master_port,

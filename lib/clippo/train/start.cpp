@@ -95,7 +95,7 @@ void load_init(model::OneTower& net, const TrainConfig& cfg, const model::ModelC
     rep = model::load_params(net, arrays, cfg.init);
   } catch (const Error& e) {
     const std::string what = e.what();
-    if (what.find("'params/img/head/") != std::string::npos)
+    if (what.find("'params/img/head/") != std::string::npos && what.find("' has shape ") != std::string::npos)
       throw Error(what + " (--init-skip head starts the head afresh, as a new --out-dim needs)");
     // A model deeper than the checkpoint: name the blocks it lacks.
     if (what.find(": missing array 'params/img/Transformer/encoderblock_") == std::string::npos) throw;

@@ -377,6 +377,9 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
     log::keep_status();
     log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step,
               dist.is_main() ? ckpt_path.string() : "rank 0's workdir");
+    // A rank stopped by another's signal exits as by SIGTERM, unless its
+    // own came meanwhile (a launcher signals every rank, not at once).
+    if (const int own = cli::stop_signal()) sig = own;
     return 128 + sig;
   };
   // A signal to any rank stops all of them, together. A collective.
@@ -482,8 +485,9 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
       // (The others know rank 0's checkpoint by its step.)
       return Error(fmt::format("{} is {} at step {}; stopping. {}", what, value, step + 1,
                                reached.saved < 0 ? std::string("No checkpoint was written yet.")
-                               : fmt::format("The last good checkpoint ({}, step {}) is kept: resume it with a "
-                                             "lower --lr",
+                               : fmt::format("The last checkpoint ({}, step {}) is kept: resume it with a "
+                                             "lower --lr (if that diverges at once too, the model had blown up "
+                                             "before: start from a kept copy, --keep-every, or anew)",
                                              dist.is_main() ? ckpt_path.string() : "rank 0's", reached.saved)));
     };
     if (!std::isfinite(loss)) throw diverged("loss", loss);
