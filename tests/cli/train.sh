@@ -137,6 +137,25 @@ assert [r['step'] for r in e] == [2, 4], e
 assert all(0 <= r[k] <= 1 for r in e for k in r if k.startswith('eval/'))
 assert all(r['eval/i2t_recall@5'] >= r['eval/i2t_recall@1'] for r in e)
 assert all(r['eval/i2t_recall@10'] == r['eval/t2i_recall@10'] == 1 for r in e)  # 10 records" || fail "eval metrics"
+# Records of one image (COCO-style: one a caption) are one image to retrieve.
+zstd -dc d-1.shard >ev1.tar
+$PY -c "
+import io, tarfile
+records = {}
+with tarfile.open('ev1.tar') as t:
+    for m in t:
+        key, field = m.name.split('.', 1)
+        if key != '__clippo__':
+            records.setdefault(key, {})[field] = t.extractfile(m).read()
+with tarfile.open('twice.tar', 'w') as out:
+    for key, fields in records.items():
+        for copy in 'ab':
+            for field, data in fields.items():
+                data = data + b' ' + copy.encode() if field == 'txt' else data
+                n = tarfile.TarInfo(f'{key}{copy}.{field}'); n.size = len(data); out.addfile(n, io.BytesIO(data))"
+expect_status 0 clippo-train --data d-0.shard --eval-data twice.tar --eval-size 20 --workdir ev_twice "${TINY[@]}" \
+  --batch-size 8 --steps 1
+expect_contains "$(cat .stderr)" "evaluating on 20 held-out records: 20 with captions of 10 distinct images" "records of one image"
 # --eval-data repeats: 30 records need both shards.
 expect_status 0 clippo-train --data d-0.shard --eval-data d-0.shard --eval-data d-1.shard --eval-size 30 --workdir ev_two \
   "${TINY[@]}" --batch-size 8 --steps 1

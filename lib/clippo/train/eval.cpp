@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <unordered_map>
 
@@ -50,10 +51,14 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   std::vector<torch::Tensor> imgs;
   std::vector<int64_t> caption_rows, caption_texts, labels, labelled_rows;
   std::unordered_map<std::string, int64_t> text_index;  // a caption's row in captions_
+  // An image's row in imgs, by a hash of its bytes: records of one image
+  // (one a caption) are one image.
+  std::unordered_map<size_t, int64_t> image_index;
+  int64_t records = 0;
   BadInput undecodable(cfg.on_error, 10);
   Record r;
   bool all_read = false;  // every record of the data was read
-  while (static_cast<int64_t>(imgs.size()) < cfg.size) {
+  while (records < cfg.size) {
     if (!reader.next(r)) {
       all_read = true;
       break;
@@ -66,15 +71,23 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     if (cls && (label < 0 || label >= classes_))
       throw Error(fmt::format("{}: {}: cls '{}' is not a class index of --eval-classes {} ({} classes)",
                               reader.current_input(), r.key, *cls, cfg.classes, classes_));
-    auto a = torch::empty({3, cfg.res, cfg.res});
-    try {
-      to_model_input(decode_image(im->second), cfg.res, a.data_ptr<float>());
-    } catch (const Error& e) {
-      undecodable.report(fmt::format("{}: {}", reader.current_input(), r.key), e.what());
-      continue;
+    const size_t image_hash = std::hash<std::string_view>()(im->second);
+    int64_t row;
+    if (auto it = image_index.find(image_hash); it != image_index.end()) {
+      row = it->second;
+    } else {
+      auto a = torch::empty({3, cfg.res, cfg.res});
+      try {
+        to_model_input(decode_image(im->second), cfg.res, a.data_ptr<float>());
+      } catch (const Error& e) {
+        undecodable.report(fmt::format("{}: {}", reader.current_input(), r.key), e.what());
+        continue;
+      }
+      row = static_cast<int64_t>(imgs.size());
+      imgs.push_back(a);
+      image_index.emplace(image_hash, row);
     }
-    const int64_t row = static_cast<int64_t>(imgs.size());
-    imgs.push_back(a);
+    ++records;
     if (cap) {
       const auto [it, added] = text_index.emplace(*cap, static_cast<int64_t>(captions_.size()));
       if (added) captions_.push_back(*cap);
@@ -106,14 +119,23 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   }
   images_ = torch::stack(imgs);
   auto index = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kInt64); };
-  caption_rows_ = index(caption_rows);
+  // The images with captions, numbered in the order of their rows.
+  std::vector<bool> has_caption(imgs.size());
+  for (int64_t row : caption_rows) has_caption[row] = true;
+  std::vector<int64_t> captioned, number(imgs.size(), -1), caption_image;
+  for (size_t row = 0; row < imgs.size(); ++row)
+    if (has_caption[row]) number[row] = static_cast<int64_t>(captioned.size()), captioned.push_back(static_cast<int64_t>(row));
+  for (int64_t row : caption_rows) caption_image.push_back(number[row]);
+  captioned_ = index(captioned);
+  caption_image_ = index(caption_image);
   caption_texts_ = index(caption_texts);
   labels_ = index(labels);
   labelled_rows_ = index(labelled_rows);
-  log::info("evaluating on {} held-out records{}: {} with captions{}{}", imgs.size(),
-            static_cast<int64_t>(imgs.size()) < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size)
-                                                         : std::string(),
+  log::info("evaluating on {} held-out records{}: {} with captions{}{}{}", records,
+            records < cfg.size ? fmt::format(" (all there are; --eval-size {})", cfg.size) : std::string(),
             caption_rows.size(),
+            static_cast<int64_t>(imgs.size()) < records ? fmt::format(" of {} distinct images", captioned.size())
+                                                        : std::string(),
             classes_ ? fmt::format(", {} labelled ({} classes, {} prompts)", labels.size(), classes_, prompts_.size())
                      : std::string(),
             undecodable.total() ? fmt::format("; {} undecodable images skipped", undecodable.total()) : std::string());
@@ -143,33 +165,45 @@ std::optional<torch::Tensor> Evaluator::embed(model::OneTower& net, int64_t n, i
   return torch::cat(z);
 }
 
-std::optional<std::vector<std::pair<std::string, double>>> retrieval_recall(const torch::Tensor& za,
-                                                                            const torch::Tensor& zb,
+std::optional<std::vector<std::pair<std::string, double>>> retrieval_recall(const torch::Tensor& images,
+                                                                            const torch::Tensor& texts,
+                                                                            const torch::Tensor& text_image,
                                                                             const std::function<bool()>& stop) {
-  std::vector<std::pair<std::string, double>> out;
-  const int64_t n = za.size(0);
-  // A block of rows at a time: memory of about 2^24 scores, however many
-  // records, and a stop signal is heard between blocks.
-  const int64_t block = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(1, n));
-  for (auto [name, q, db] : {std::tuple<const char*, const torch::Tensor&, const torch::Tensor&>{"i2t", za, zb},
-                             {"t2i", zb, za}}) {
-    std::vector<torch::Tensor> ranks;
+  // Blocks of query rows: memory of about 2^24 scores, however many records,
+  // and a stop signal is heard between blocks. A query's rank: the columns
+  // that score higher than its best match, and those that tie with it and
+  // come before it.
+  auto ranks = [&](const torch::Tensor& q, const torch::Tensor& db, const auto& best_match) -> std::optional<torch::Tensor> {
+    const int64_t n = q.size(0), cols = db.size(0);
+    const int64_t block = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(1, cols));
+    auto col = torch::arange(cols).unsqueeze(0);
+    std::vector<torch::Tensor> out;
     for (int64_t r0 = 0; r0 < n; r0 += block) {
       if (stop && stop()) return std::nullopt;
       const int64_t m = std::min(block, n - r0);
-      auto s = torch::matmul(q.slice(0, r0, r0 + m), db.t());  // (m, n)
-      // Rank of the matching column: the columns that score higher, and those
-      // that tie and come first (as clippo-knn's top-k breaks ties), so
-      // identical captions are no free hits.
-      auto row = torch::arange(r0, r0 + m).unsqueeze(1);
-      auto own = s.gather(1, row);
-      auto col = torch::arange(n).unsqueeze(0);
-      ranks.push_back((s > own).sum(1) + ((s == own) & (col < row)).sum(1));
+      auto s = torch::matmul(q.slice(0, r0, r0 + m), db.t());  // (m, cols)
+      auto [best, at] = best_match(s, r0, m);                   // (m, 1) each
+      out.push_back((s > best).sum(1) + ((s == best) & (col < at)).sum(1));
     }
-    auto rank = torch::cat(ranks);
+    return torch::cat(out);
+  };
+  // Image -> text: the best of the image's captions (the first, of those that tie).
+  auto i2t = ranks(images, texts, [&](const torch::Tensor& s, int64_t r0, int64_t m) {
+    auto mine = text_image.unsqueeze(0) == torch::arange(r0, r0 + m).unsqueeze(1);
+    auto [best, at] = s.masked_fill(~mine, -std::numeric_limits<float>::infinity()).max(1, /*keepdim=*/true);
+    return std::pair{best, at};
+  });
+  if (!i2t) return std::nullopt;
+  // Text -> image: its own image.
+  auto t2i = ranks(texts, images, [&](const torch::Tensor& s, int64_t r0, int64_t m) {
+    auto at = text_image.slice(0, r0, r0 + m).unsqueeze(1);
+    return std::pair{s.gather(1, at), at};
+  });
+  if (!t2i) return std::nullopt;
+  std::vector<std::pair<std::string, double>> out;
+  for (auto [name, rank] : {std::pair{"i2t", *i2t}, {"t2i", *t2i}})
     for (int k : {1, 5, 10})
       out.emplace_back(fmt::format("{}_recall@{}", name, k), (rank < k).to(torch::kFloat64).mean().item<double>());
-  }
   return out;
 }
 
@@ -215,7 +249,8 @@ std::optional<std::vector<std::pair<std::string, double>>> Evaluator::run(model:
                     progress);
     if (!zt) return std::nullopt;
     // Repeated captions share one embedding, so they tie exactly.
-    auto r = retrieval_recall(z->index_select(0, caption_rows_), zt->index_select(0, caption_texts_), stop);
+    auto r = retrieval_recall(z->index_select(0, captioned_), zt->index_select(0, caption_texts_), caption_image_,
+                              stop);
     if (!r) return std::nullopt;
     out = std::move(*r);
   }

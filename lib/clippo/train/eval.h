@@ -1,6 +1,7 @@
 // Evaluation during training, on a fixed set of held-out records embedded
 // with the current model: image<->text Recall@1/5/10 over the records that have
-// a caption, and zero-shot accuracy over those with a `cls` label, from the
+// a caption (records with the same image bytes are one image with several
+// captions, as in COCO-style sets), and zero-shot accuracy over those with a `cls` label, from the
 // rendered prompts of the class names (as clippo-knn zeroshot computes it;
 // restated on tensors here, since training links no FAISS or search code).
 #pragma once
@@ -57,9 +58,10 @@ class Evaluator {
 
   std::shared_ptr<const text::Font> font_;
   text::RenderOptions render_;           // size = the model resolution
-  torch::Tensor images_;                  // (N, 3, res, res)
+  torch::Tensor images_;                  // (N, 3, res, res): each distinct image once
   std::vector<std::string> captions_;     // each text once, rendered at each run: text costs no memory
-  torch::Tensor caption_rows_;            // image row of each caption
+  torch::Tensor captioned_;               // the rows of images_ with a caption
+  torch::Tensor caption_image_;           // each caption's image, as its index in captioned_
   torch::Tensor caption_texts_;           // its text's row in captions_
   torch::Tensor labels_, labelled_rows_;  // class of each labelled image, and its row
   std::vector<std::string> prompts_;      // class-major: class c, template t at c * T + t
@@ -67,10 +69,15 @@ class Evaluator {
   bool bf16_ = false;
 };
 
-// Recall@k both ways for matching rows of two L2-normalised (N, d) sets;
+// Recall@k both ways between L2-normalised images (G, d) and texts (N, d),
+// text j being a caption of image text_image[j] (every image has one): an
+// image's hit when any of its captions is among the top k texts, a text's
+// when its image is among the top k images. Ties go to the earlier row, as
+// clippo-knn's top-k breaks them, so identical captions are no free hits.
 // nullopt when `stop` (asked between blocks of rows) says to give up.
-std::optional<std::vector<std::pair<std::string, double>>> retrieval_recall(const torch::Tensor& za,
-                                                                            const torch::Tensor& zb,
+std::optional<std::vector<std::pair<std::string, double>>> retrieval_recall(const torch::Tensor& images,
+                                                                            const torch::Tensor& texts,
+                                                                            const torch::Tensor& text_image,
                                                                             const std::function<bool()>& stop = {});
 
 // Top-1 (and top-5 when there are more than 5 classes) accuracy of the

@@ -20,6 +20,9 @@ std::map<std::string, double> as_map(const std::optional<std::vector<std::pair<s
   return as_map(*v);
 }
 
+// Caption j of image j.
+torch::Tensor one_each(int64_t n) { return torch::arange(n); }
+
 torch::Tensor unit(std::vector<float> xy) {
   std::vector<float> out;
   for (size_t i = 0; i < xy.size(); i += 2) {
@@ -41,7 +44,7 @@ TEST_CASE("retrieval recall ranks each matching pair among all", "[train]") {
     for (float a : d) xy.push_back(std::cos(a * M_PI / 180)), xy.push_back(std::sin(a * M_PI / 180));
     return unit(xy);
   };
-  auto r = as_map(retrieval_recall(deg({0, 90, 180}), deg({10, 200, 170})));
+  auto r = as_map(retrieval_recall(deg({0, 90, 180}), deg({10, 200, 170}), one_each(3)));
   REQUIRE(r.size() == 6);
   CHECK(r["i2t_recall@1"] == Approx(2.0 / 3));
   CHECK(r["i2t_recall@5"] == Approx(1.0));
@@ -56,7 +59,7 @@ TEST_CASE("retrieval recall at 1, 5 and 10: twelve pairs that all tie", "[train]
   // earlier columns win the tie), so Recall@k = k/12.
   std::vector<float> xy;
   for (int i = 0; i < 12; ++i) xy.push_back(1), xy.push_back(0);
-  auto r = as_map(retrieval_recall(unit(xy), unit(xy)));
+  auto r = as_map(retrieval_recall(unit(xy), unit(xy), one_each(12)));
   for (const char* way : {"i2t", "t2i"}) {
     CHECK(r[std::string(way) + "_recall@1"] == Approx(1.0 / 12));
     CHECK(r[std::string(way) + "_recall@5"] == Approx(5.0 / 12));
@@ -77,9 +80,32 @@ TEST_CASE("retrieval recall: identical captions tie, and the earlier one ranks f
     img.push_back(std::cos(a * M_PI / 180)), img.push_back(std::sin(a * M_PI / 180));
     cap.push_back(std::cos(g * M_PI / 180)), cap.push_back(std::sin(g * M_PI / 180));
   }
-  auto r = as_map(retrieval_recall(unit(img), unit(cap)));
+  auto r = as_map(retrieval_recall(unit(img), unit(cap), one_each(6)));
   CHECK(r["i2t_recall@1"] == Approx(2.0 / 6));
   CHECK(r["i2t_recall@5"] == Approx(1.0));
+}
+
+TEST_CASE("retrieval recall: an image with several captions is hit by any of them", "[train]") {
+  // Image A at 0 degrees with captions c0 at 100 and c1 at 20; image B at 180
+  // with c2 at 60 and c3 at 200. i2t: A scores c1 (20 degrees off) highest,
+  // B c3 (20 off): both hits at 1, although c0 and c2 rank third for their
+  // image (counted per caption, R@1 would be 1/2). t2i: c0 is 80 degrees from
+  // B, 100 from A, and c2 60 from A, 120 from B: misses at 1, hits at 5.
+  auto deg = [](std::vector<float> d) {
+    std::vector<float> xy;
+    for (float a : d) xy.push_back(std::cos(a * M_PI / 180)), xy.push_back(std::sin(a * M_PI / 180));
+    return unit(xy);
+  };
+  auto r = as_map(retrieval_recall(deg({0, 180}), deg({100, 20, 60, 200}), torch::tensor(std::vector<int64_t>{0, 0, 1, 1})));
+  CHECK(r["i2t_recall@1"] == Approx(1.0));
+  CHECK(r["t2i_recall@1"] == Approx(0.5));
+  CHECK(r["t2i_recall@5"] == Approx(1.0));
+  // Captions that suit the other image: A's at 100 and 200, B's at 60 and
+  // 340. A's best own, c0 (100 degrees off), has B's two above it; B's best
+  // own, c2 (120 off), has A's two above it: both rank 2.
+  auto swapped = as_map(retrieval_recall(deg({0, 180}), deg({100, 200, 60, 340}), torch::tensor(std::vector<int64_t>{0, 0, 1, 1})));
+  CHECK(swapped["i2t_recall@1"] == Approx(0.0));
+  CHECK(swapped["i2t_recall@5"] == Approx(1.0));
 }
 
 TEST_CASE("zero-shot accuracy takes the nearest class embedding", "[train]") {
@@ -128,11 +154,11 @@ TEST_CASE("retrieval recall over more records than one block of scores, with tie
     }
     return hits;
   };
-  auto r = as_map(retrieval_recall(za, zb));
+  auto r = as_map(retrieval_recall(za, zb, one_each(n)));
   for (auto [way, q, db] : {std::tuple<std::string, torch::Tensor, torch::Tensor>{"i2t", za, zb}, {"t2i", zb, za}})
     for (auto [k, h] : expected(q, db)) CHECK(r[way + "_recall@" + std::to_string(k)] == Approx(h / n));
   // A stop asked for between blocks gives no result.
   int asked = 0;
-  CHECK_FALSE(retrieval_recall(za, zb, [&] { return ++asked > 1; }));
+  CHECK_FALSE(retrieval_recall(za, zb, one_each(n), [&] { return ++asked > 1; }));
   CHECK(asked == 2);
 }
