@@ -1,13 +1,12 @@
+// clippo-train's run: its start (the configuration, the rendezvous, the
+// model, optimizer and state from rank 0's workdir), then the step loop
+// (loop.cpp).
 #include "clippo/train/trainer.h"
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>  // fmt::join
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -15,17 +14,14 @@
 #include <ATen/Context.h>
 
 #include "clippo/cli/log.h"
-#include "clippo/cli/progress.h"
 #include "clippo/cli/stop.h"
 #include "clippo/io/atomic_file.h"
-#include "clippo/io/json.h"
-#include "clippo/model/autocast.h"
 #include "clippo/model/device.h"
 #include "clippo/model/vit.h"
 #include "clippo/train/checkpoint.h"
 #include "clippo/train/dist.h"
 #include "clippo/train/eval.h"
-#include "clippo/train/loss.h"
+#include "clippo/train/loop.h"
 #include "clippo/train/optim.h"
 #include "clippo/train/ranks.h"
 #include "clippo/train/start.h"
@@ -36,23 +32,6 @@ namespace fs = std::filesystem;
 namespace clippo::train {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string fmt_duration(double s) {
-  if (!(s >= 0) || s > 1e7) return "?";
-  int64_t x = static_cast<int64_t>(s);
-  if (x >= 3600) return fmt::format("{}h{:02}m", x / 3600, x / 60 % 60);
-  if (x >= 60) return fmt::format("{}m{:02}s", x / 60, x % 60);
-  return fmt::format("{}s", x);
-}
-
-// How far a run got, for the message when a peer is lost.
-struct Reached {
-  int64_t step = 0, saved = -1;  // steps done; the step of the last checkpoint (-1: none)
-  bool shared = false;           // whether rank 0's start was shared (before, others know no step)
-};
 
 int run(const TrainConfig& cli, const std::vector<std::string>& given, Reached& reached);
 
@@ -282,257 +261,8 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
   Loader loader(dc, state.positions[rank]);
   starting.end();
 
-  std::optional<MetricsLog> metrics;
-  if (dist.is_main()) metrics.emplace(workdir / "metrics.jsonl", resuming ? state.step : 0);
-
-  // The run's skipped records and damaged shard reads: every rank's, and
-  // those before a resume. A collective: every rank calls it at the same points.
-  const uint64_t skipped_before = state.skipped, damaged_before = state.damaged;
-  struct DataHealth {
-    uint64_t skipped, damaged;
-  };
-  auto data_health = [&] {
-    auto n = torch::tensor({static_cast<int64_t>(loader.skipped_total()), static_cast<int64_t>(loader.damaged_total())},
-                           torch::kInt64);
-    dist.all_reduce_sum(n);
-    return DataHealth{skipped_before + static_cast<uint64_t>(n[0].item<int64_t>()),
-                      damaged_before + static_cast<uint64_t>(n[1].item<int64_t>())};
-  };
-
-  auto kept = [&](int64_t step) { return cfg.keep_every > 0 && step % cfg.keep_every == 0; };
-  auto write_checkpoint = [&](int64_t step, const torch::Tensor& all, DataHealth health) {
-    TrainState s;
-    s.step = step;
-    s.seed = cfg.seed;
-    s.skipped = health.skipped;
-    s.damaged = health.damaged;
-    for (int r = 0; r < world; ++r) s.positions.push_back(DataPosition::from_ints(all.data_ptr<int64_t>() + DataPosition::kInts * r));
-    model::NpzArrays arrays = model::export_params(net);
-    for (auto& [k, v] : opt.state()) arrays[k] = model::tensor_to_npz(v);
-    put_state(arrays, s);
-    model::write_npz(ckpt_path.string(), arrays);
-    if (kept(step)) keep_copy(ckpt_path, workdir / fmt::format("checkpoint-{:06}.npz", step));
-  };
-  auto save = [&](int64_t step) {
-    // Every rank's data position goes into rank 0's checkpoint.
-    auto mine = torch::empty({DataPosition::kInts}, torch::kInt64);
-    state.positions[rank].to_ints(mine.data_ptr<int64_t>());
-    auto all = dist.all_gather(mine).contiguous();
-    const DataHealth health = data_health();
-    if (dist.is_main()) write_checkpoint(step, all, health);
-    dist.barrier();  // the others learn that rank 0 wrote it, or lose it as a peer
-    reached.saved = step;
-  };
-
-  const int64_t total = cfg.schedule.total_steps;
-  int64_t step = opt.count();
-  const int64_t first = step;
-  auto t_start = Clock::now();
-  double t_data = 0, t_fwd = 0, t_bwd = 0, t_opt = 0;
-  int64_t window_steps = 0;
-  auto window_start = Clock::now();
-  double last_loss = 0, last_sched = 0, last_gnorm = 0;
-  int64_t logged = -1;  // the last step with a metrics.jsonl line
-  const bool tty = Progress::enabled() && dist.is_main();
-  // The metrics.jsonl line (and the line on stderr) of the step just done,
-  // over the steps since the last one. Every rank calls it (data_health).
-  auto log_step = [&](int64_t step) {
-    const double window_t = since(window_start);
-    double sps = window_steps * cfg.batch_size / std::max(window_t, 1e-9);
-    const DataHealth health = data_health();
-    if (dist.is_main()) {
-      JsonWriter w;
-      w.begin_object().key("step").value(step).key("loss").value(last_loss).key("lr").value(cfg.optim.lr * last_sched);
-      w.key("temperature").value(std::exp(net->t.detach().cpu().item<double>()));
-      w.key("grad_norm").value(last_gnorm).key("samples_per_s").value(sps);
-      w.key("skipped").value(health.skipped).key("damaged_reads").value(health.damaged);
-      w.key("time").value(since(t_start));
-      w.key("data_s").value(t_data / window_steps).key("forward_s").value(t_fwd / window_steps);
-      w.key("backward_s").value(t_bwd / window_steps).key("optimizer_s").value(t_opt / window_steps);
-      w.end_object();
-      metrics->append(w.str());
-      double eta = (total - step) * window_t / window_steps;
-      if (!tty)
-        log::info("step {}/{} loss {:.4f} lr {:.3g} {:.1f} samples/s ETA {}", step, total, last_loss,
-                  cfg.optim.lr * last_sched, sps, fmt_duration(eta));
-    }
-    t_data = t_fwd = t_bwd = t_opt = 0;
-    window_steps = 0;
-    window_start = Clock::now();
-    logged = step;
-  };
-  auto interrupted = [&] { return world == 1 && cli::stop_signal() != 0; };
-  // A run that stops early logs its last step too, after saving it.
-  auto log_last = [&](int64_t step) {
-    if (step <= first || logged == step) return;
-    try {
-      log_step(step);
-    } catch (const Error& e) {
-      log::warn("{} (the checkpoint is saved)", e.what());
-    }
-  };
-  auto stop_at = [&](int64_t step, int sig) {
-    if (reached.saved != step) save(step);  // first: what the signal's sender waits for
-    log_last(step);
-    log::keep_status();
-    log::info("stopped by signal at step {}; checkpoint saved to {}; run again to resume", step,
-              dist.is_main() ? ckpt_path.string() : "rank 0's workdir");
-    // A rank stopped by another's signal exits as by SIGTERM, unless its
-    // own came meanwhile (a launcher signals every rank, not at once).
-    if (const int own = cli::stop_signal()) sig = own;
-    return 128 + sig;
-  };
-  // A signal to any rank stops all of them, together. A collective.
-  auto stop_signal = [&] {
-    const int mine = cli::stop_signal();
-    return dist.any(mine != 0) ? (mine ? mine : SIGTERM) : 0;
-  };
-  const char* kill_env = std::getenv("CLIPPO_TRAIN_KILL_AT_STEP");
-  const int64_t kill_at = kill_env ? std::atoll(kill_env) : -1;
-
-  // Rank 0 alone evaluates (the others hold no eval options): when, to all.
-  int64_t eval_every = evaluator ? cfg.eval_every : -1;  // 0: after the last step only; -1: never
-  if (world > 1) {
-    auto t = torch::tensor({eval_every}, torch::kInt64);
-    dist.broadcast(t);
-    eval_every = t.item<int64_t>();
-  }
-  auto is_eval_step = [&](int64_t step) {
-    return eval_every >= 0 && ((eval_every > 0 && step % eval_every == 0) || step == total);
-  };
-  double eval_seconds = 0;
-  // Rank 0 evaluates, the others wait for it. A signal ends the evaluation
-  // (a preempted job has seconds to save).
-  auto evaluate = [&](int64_t step) {
-    const auto t = Clock::now();
-    if (dist.is_main()) {
-      if (auto r = evaluator->run(net, 256, [] { return cli::stop_signal() != 0; })) {
-        JsonWriter w;
-        w.begin_object().key("step").value(step);
-        for (auto& [k, v] : *r) w.key("eval/" + k).value(v);
-        w.end_object();
-        metrics->append(w.str());
-        log::info("step {} eval: {}", step, w.str());
-      } else {
-        log::info("step {}: evaluation stopped by signal (a resume runs it)", step);
-      }
-    }
-    dist.wait_for_main(fmt::format("evaluated/{}", step));
-    window_start += Clock::now() - t;  // its time is not the training's: samples/s leaves it out
-    eval_seconds += since(t);
-  };
-  // An evaluation of the resumed step that a signal cut short (rank 0 knows).
-  if (dist.any(evaluator && first > 0 && is_eval_step(first) && !metrics->has_eval_at(first))) {
-    log::info("step {}: evaluating the resumed checkpoint (metrics.jsonl has no evaluation of it)", first);
-    evaluate(first);
-  }
-  // A signal now (during that evaluation) stops before any step.
-  if (const int sig = stop_signal()) return stop_at(first, sig);
-  // For the tests: die hard at the resumed step, as a crash before its first step would.
-  if (kill_at == first && first > 0) std::raise(SIGKILL);
-
-  while (step < total) {
-    auto t0 = Clock::now();
-    // One process stops while it waits for data too; ranks stop together,
-    // after a step (the loader fails rather than wait for ever).
-    std::optional<Batch> next;
-    try {
-      next = loader.next(interrupted);
-    } catch (const Error& e) {
-      // Bad data stops the run; one process keeps the steps it did. (Ranks
-      // would need each other's data positions, in a collective the others
-      // are not in: they resume from the last checkpoint.)
-      if (world > 1 || step == 0 || step == reached.saved) throw;
-      try {
-        save(step);
-      } catch (const Error& save_error) {
-        throw Error(fmt::format("{}; and the checkpoint of step {} could not be saved: {}", e.what(), step,
-                                save_error.what()));
-      }
-      log_last(step);
-      log::keep_status();
-      throw Error(fmt::format("{}; the checkpoint of step {} is saved to {}: run again to resume", e.what(), step,
-                              ckpt_path.string()));
-    }
-    if (!next) return stop_at(step, cli::stop_signal());
-    Batch& batch = *next;
-    double td = since(t0);
-    auto t1 = Clock::now();
-    torch::Tensor x = torch::cat({batch.a, batch.b}).to(dev);
-    torch::Tensor z;
-    {
-      model::AutocastScope autocast(dev.type(), cfg.bf16());
-      z = net->forward(x).z;
-    }
-    z = z.to(torch::kFloat32);
-    torch::Tensor my_loss = contrastive_loss(z.slice(0, 0, B), z.slice(0, B, 2 * B), net->t, &dist);
-    double tf = since(t1);
-    auto t2 = Clock::now();
-    net->zero_grad();
-    my_loss.backward();
-    std::vector<torch::Tensor> grads;
-    for (auto& s : specs) {
-      torch::Tensor& g = s.param.mutable_grad();
-      if (!g.defined()) g = torch::zeros_like(s.param);  // (no part in this loss: a zero to add up)
-      grads.push_back(g);
-    }
-    grads.push_back(my_loss.detach().reshape({1}).clone());
-    dist.all_reduce_sum(grads);
-    double loss = grads.back().item<double>();
-    double tb = since(t2);
-    // Nothing is updated with a loss or gradient that is not finite.
-    auto diverged = [&](const char* what, double value) {
-      // (The others know rank 0's checkpoint by its step.)
-      return Error(fmt::format("{} is {} at step {}; stopping. {}", what, value, step + 1,
-                               reached.saved < 0 ? std::string("No checkpoint was written yet.")
-                               : fmt::format("The last checkpoint ({}, step {}) is kept: resume it with a "
-                                             "lower --lr (if that diverges at once too, the model had blown up "
-                                             "before: start from a kept copy, --keep-every, or anew)",
-                                             dist.is_main() ? ckpt_path.string() : "rank 0's", reached.saved)));
-    };
-    if (!std::isfinite(loss)) throw diverged("loss", loss);
-    auto t3 = Clock::now();
-    double sched = cfg.schedule(opt.count());
-    double gnorm = opt.step(sched);
-    if (!std::isfinite(gnorm)) throw diverged("the gradient's norm", gnorm);
-    double to = since(t3);
-    reached.step = ++step;
-    state.positions[rank] = batch.after;
-    t_data += td, t_fwd += tf, t_bwd += tb, t_opt += to;
-    ++window_steps;
-    last_loss = loss, last_sched = sched, last_gnorm = gnorm;
-
-    bool last = step == total;
-    if (step % cfg.log_every == 0 || last || step == first + 1) log_step(step);
-    if (tty) {
-      double el = since(t_start) - eval_seconds;
-      double eta = (total - step) * el / std::max<int64_t>(1, step - first);
-      log::show_status(fmt::format("step {}/{} loss {:.4f} {:.1f} samples/s ETA {}", step, total, last_loss,
-                                   (step - first) * cfg.batch_size / std::max(el, 1e-9), fmt_duration(eta)));
-      if (last) log::keep_status();
-    }
-    if (const int sig = stop_signal()) return stop_at(step, sig);
-    if (last || kept(step) || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
-    // After the checkpoint: an evaluation that fails (or is stopped) loses no step.
-    if (is_eval_step(step)) {
-      log::keep_status();
-      evaluate(step);
-      if (const int sig = stop_signal()) return stop_at(step, sig);
-    }
-    // For the resume test: die hard after this step, as a crash or `kill -9` would.
-    if (kill_at == step) std::raise(SIGKILL);
-  }
-  if (first >= total) {
-    log::info("{}: already at step {} of {}", workdir.string(), first, total);
-  } else {
-    const DataHealth health = data_health();
-    log::info("done: {} steps, loss {:.4f}{}{}; checkpoint {}, metrics {}", step, last_loss,
-              health.skipped ? fmt::format(", {} unusable records skipped", health.skipped) : "",
-              health.damaged ? fmt::format(", {} shard read(s) cut short by damage", health.damaged) : "",
-              ckpt_path.string(),
-              (workdir / "metrics.jsonl").string());
-  }
-  return 0;
+  StepLoop loop({cfg, dist, net, dev, specs, opt, state, resuming, loader, evaluator.get()}, reached);
+  return loop.run();
 }
 
 }  // namespace
