@@ -1,6 +1,6 @@
 // clippo-train's configuration: config.json (written and read back), the
 // checks of a new run's options, and what a resumed run may change.
-#include "clippo/train/trainer.h"
+#include "clippo/train/config.h"
 
 #include <fmt/core.h>
 

@@ -67,7 +67,7 @@ bool RecordStream::next_raw(Record& out, uint32_t& file) {
 }
 
 std::string RecordStream::next(Record& out) {
-  for (int empty_epochs = 0;;) {
+  for (;;) {
     uint32_t file = 0;
     if (buffer_size_ == 0) {
       if (next_raw(out, file)) {
@@ -89,7 +89,8 @@ std::string RecordStream::next(Record& out) {
       }
     }
     // End of the epoch.
-    if (pos_.drawn == 0 && ++empty_epochs > 1) throw Error(fmt::format("{}: no records to train on", describe()));
+    // A whole pass with none: the next would have none either (and warn again).
+    if (pos_.drawn == 0) throw Error(fmt::format("{}: no records to train on", describe()));
     if (pos_.drawn > 0) epoch_records_ = pos_.drawn;
     ++pos_.epoch;
     start_epoch();

@@ -35,7 +35,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <csignal>
-#include <cstdlib>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -47,24 +46,6 @@
 namespace clippo::train {
 
 namespace {
-
-const char* envvar(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : nullptr;
-}
-
-int env_int(const char* name, const char* v) {
-  try {
-    size_t used = 0;
-    int x = std::stoi(v, &used);
-    if (used != std::string(v).size()) throw std::invalid_argument("");
-    return x;
-  } catch (const std::out_of_range&) {
-    throw Error(fmt::format("environment variable {}={}: out of range", name, v));
-  } catch (...) {
-    throw Error(fmt::format("environment variable {}={}: not an integer", name, v));
-  }
-}
 
 // Warns once if the scope lasts longer than `after`: a process whose peers
 // never start would otherwise wait minutes without a word.
@@ -128,15 +109,6 @@ class SigpipeBlocked {
   sigset_t pipe_, old_;
 };
 
-// How long the processes wait for each other to start: 5 minutes, or
-// CLIPPO_RENDEZVOUS_TIMEOUT seconds (nodes that start slowly).
-std::chrono::seconds rendezvous_timeout() {
-  const char* v = envvar("CLIPPO_RENDEZVOUS_TIMEOUT");
-  const int s = v ? env_int("CLIPPO_RENDEZVOUS_TIMEOUT", v) : 300;
-  if (s < 1) throw Error(fmt::format("environment variable CLIPPO_RENDEZVOUS_TIMEOUT={}: must be >= 1 (seconds)", v));
-  return std::chrono::seconds(s);
-}
-
 std::string describe(std::chrono::seconds t) {
   return t.count() % 60 == 0 ? fmt::format("{} minute{}", t.count() / 60, t.count() == 60 ? "" : "s")
                              : fmt::format("{} s", t.count());
@@ -163,55 +135,6 @@ void wait_until_all_joined(c10d::Store& store, int rank, int world, std::chrono:
 }
 
 }  // namespace
-
-DistEnv dist_env_from_environment() {
-  DistEnv e;
-  // Half of torchrun's pair (a hand-written launcher) would train one
-  // process alone where several were meant.
-  const char *world = envvar("WORLD_SIZE"), *rank = envvar("RANK");
-  const bool slurm = envvar("SLURM_PROCID") && envvar("SLURM_NTASKS");  // which gives the rank itself
-  if (world && !rank && !slurm && std::string_view(world) != "1")
-    throw Error(fmt::format("WORLD_SIZE={} without RANK: set both for each process, as torchrun does", world));
-  if (rank && !world && !slurm && std::string_view(rank) != "0")
-    throw Error(fmt::format("RANK={} without WORLD_SIZE: set both for each process, as torchrun does", rank));
-  if (world && rank) {
-    e.source = "torchrun";
-    e.world = env_int("WORLD_SIZE", envvar("WORLD_SIZE"));
-    e.rank = env_int("RANK", envvar("RANK"));
-    if (auto v = envvar("LOCAL_RANK")) e.local_rank = env_int("LOCAL_RANK", v);
-    if (auto v = envvar("LOCAL_WORLD_SIZE")) e.local_world = std::max(1, env_int("LOCAL_WORLD_SIZE", v));
-  } else if (envvar("SLURM_PROCID") && envvar("SLURM_NTASKS")) {
-    e.source = "slurm";
-    e.world = env_int("SLURM_NTASKS", envvar("SLURM_NTASKS"));
-    e.rank = env_int("SLURM_PROCID", envvar("SLURM_PROCID"));
-    if (auto v = envvar("SLURM_LOCALID")) e.local_rank = env_int("SLURM_LOCALID", v);
-    // (Set only with --ntasks-per-node; a hint for the thread count alone.)
-    if (auto v = envvar("SLURM_NTASKS_PER_NODE")) e.local_world = std::max(1, std::atoi(v));
-    // The first host of a plain node list ("node1" or "node[1-4]" -> "node1").
-    if (auto v = envvar("SLURM_NODELIST"); v && !envvar("MASTER_ADDR")) {
-      std::string list = v;
-      list = list.substr(0, list.find(','));
-      if (auto b = list.find('['); b != std::string::npos) {
-        std::string first = list.substr(b + 1);
-        first = first.substr(0, first.find_first_of("-,]"));
-        list = list.substr(0, b) + first;
-      }
-      e.master_addr = list;
-    }
-  } else {
-    return e;
-  }
-  // A Slurm job of one task (a sweep of one-task jobs on a node) needs no
-  // rendezvous, and a shared default port would make them collide.
-  if (e.source == "slurm" && e.world == 1) return DistEnv{};
-  if (auto v = envvar("MASTER_ADDR")) e.master_addr = v;
-  if (auto v = envvar("MASTER_PORT")) e.master_port = env_int("MASTER_PORT", v);
-  if (e.world < 1 || e.rank < 0 || e.rank >= e.world)
-    throw Error(fmt::format("rank {} of world size {} ({}): out of range", e.rank, e.world, e.source));
-  if (e.master_port <= 0 || e.master_port > 65535)
-    throw Error(fmt::format("MASTER_PORT={}: not a port", e.master_port));
-  return e;
-}
 
 // Since 2.0 the Gloo and NCCL groups are c10d::Backends (same collectives).
 #if CLIPPO_TORCH_AT_LEAST(2, 0)
@@ -265,11 +188,11 @@ c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::seco
   opts.timeout = timeout;
   // Newer torchrun keeps its agent's store at MASTER_PORT and tells workers
   // to join it as clients; otherwise rank 0 hosts the store, as env:// does.
-  if (auto v = envvar("TORCHELASTIC_USE_AGENT_STORE"); v && std::string(v) == "True") opts.isServer = false;
+  if (auto v = env_value("TORCHELASTIC_USE_AGENT_STORE"); v && std::string(v) == "True") opts.isServer = false;
   auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
   // Keys of their own for each attempt of a torchrun job (--max-restarts),
   // whose agent's store outlives the workers: as PyTorch's own workers do.
-  const char* attempt = envvar("TORCHELASTIC_RESTART_COUNT");
+  const char* attempt = env_value("TORCHELASTIC_RESTART_COUNT");
   return c10::make_intrusive<c10d::PrefixStore>(fmt::format("clippo-train/attempt_{}", attempt ? attempt : "0"), tcp);
 }
 

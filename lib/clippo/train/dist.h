@@ -10,22 +10,9 @@
 #include <vector>
 
 #include "clippo/cli/error.h"
+#include "clippo/train/dist_env.h"
 
 namespace clippo::train {
-
-struct DistEnv {
-  int rank = 0, world = 1, local_rank = 0;
-  int local_world = 1;  // processes on this node (torchrun's LOCAL_WORLD_SIZE)
-  std::string master_addr = "127.0.0.1";
-  int master_port = 29500;
-  std::string source = "single";  // "torchrun", "slurm" or "single"
-};
-
-// Reads RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE/MASTER_ADDR/MASTER_PORT,
-// else SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID/SLURM_NTASKS_PER_NODE (+ MASTER_ADDR, or the first host
-// of SLURM_NODELIST... only a plain single name is understood), else a world
-// of one. Throws Error for inconsistent values.
-DistEnv dist_env_from_environment();
 
 // A collective that failed: another process has stopped or is unreachable.
 class PeerLost : public Error {

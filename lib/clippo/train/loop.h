@@ -15,7 +15,7 @@
 #include "clippo/train/dist.h"
 #include "clippo/train/eval.h"
 #include "clippo/train/optim.h"
-#include "clippo/train/trainer.h"
+#include "clippo/train/config.h"
 #include "clippo/train/workdir.h"
 
 namespace clippo::train {

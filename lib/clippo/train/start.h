@@ -6,7 +6,7 @@
 #include "clippo/model/vit.h"
 #include "clippo/train/data.h"
 #include "clippo/train/dist.h"
-#include "clippo/train/trainer.h"
+#include "clippo/train/config.h"
 
 namespace clippo::train {
 
