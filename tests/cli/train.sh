@@ -341,6 +341,16 @@ expect_status 1 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port 
   timeout 60 clippo-train "${DP[@]}" --workdir mute
 expect_contains "$(cat .stderr)" "rendezvous at 127.0.0.1:$port (rank 1 of 2): no answer within 3 s" "a port no rendezvous answers"
 kill $mute
+# A port another program holds: rank 0 says so, in its own words alone.
+port=$(free_port)
+$PY -c "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', $port)); s.listen(1); time.sleep(60)" &
+holder=$!
+sleep 0.5
+expect_status 1 env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port CLIPPO_RENDEZVOUS_TIMEOUT=5 \
+  timeout 60 clippo-train "${DP[@]}" --workdir taken
+expect_contains "$(cat .stderr)" "(another job holds this port: give this one its own MASTER_PORT)" "a port in use"
+case "$(cat .stderr)" in *InitGoogleLogging*|*socket.cpp*) fail "libtorch's own log lines for a port in use: $(cat .stderr)" ;; esac
+kill $holder
 expect_status 1 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=no.such.host.invalid timeout 60 clippo-train "${DP[@]}" --workdir nohost
 expect_contains "$(cat .stderr)" "MASTER_ADDR=no.such.host.invalid: " "a MASTER_ADDR that names no host"
 # A rank restarted during the rendezvous is one rank: rank 0 of 3 sees 2 of 3.

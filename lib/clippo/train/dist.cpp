@@ -28,6 +28,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <dlfcn.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -35,6 +36,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -107,6 +109,26 @@ class SigpipeBlocked {
 
  private:
   sigset_t pipe_, old_;
+};
+
+// Debian's libtorch logs through glog, before its c10d throws, what the
+// error then says again (a port in use, in three lines, with a banner):
+// only fatal lines while the store starts, unless GLOG_minloglevel says
+// otherwise. (PyTorch's wheels have no glog: nothing to do.)
+class QuietGlog {
+ public:
+  QuietGlog() {
+    if (std::getenv("GLOG_minloglevel")) return;
+    level_ = static_cast<int*>(dlsym(RTLD_DEFAULT, "_ZN3fLI17FLAGS_minloglevelE"));
+    if (level_) old_ = *level_, *level_ = 3;
+  }
+  ~QuietGlog() {
+    if (level_) *level_ = old_;
+  }
+
+ private:
+  int* level_ = nullptr;
+  int old_ = 0;
 };
 
 std::string describe(std::chrono::seconds t) {
@@ -221,6 +243,7 @@ Dist::Dist(const DistEnv& e) : env_(e), impl_(std::make_unique<Impl>()) {
     log::info("rendezvous of {} processes at {}:{} ({}; waits up to {} for all of them)", env_.world,
               env_.master_addr, env_.master_port, env_.source, describe(timeout));
   const SigpipeBlocked sigpipe_blocked;  // (in the thread below too)
+  const QuietGlog quiet_glog;
   try {
     check_host(env_.master_addr);
     std::optional<SlowNotice> notice;
@@ -256,6 +279,7 @@ void Dist::tell_failure(const DistEnv& env, const std::string& text) {
   if (env.source == "single" || env.rank != 0) return;
   // Best effort, for a few seconds: the error is rank 0's own to report.
   const SigpipeBlocked sigpipe_blocked;
+  const QuietGlog quiet_glog;
   try {
     auto store = join_store(env, std::chrono::seconds(10));
     store->set(fmt::format("joined/{}", env.rank), std::vector<uint8_t>{1});
