@@ -179,6 +179,7 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
   // A whole epoch without one usable record would loop for ever.
   int64_t nothing_since = s.position().epoch;
   std::string last_error;
+  uint64_t in_a_row = 0;  // records skipped since the last usable one
   // Draw records in order; decode them in parallel; replace failures by
   // drawing more, so the result depends on the stream alone.
   while (n > 0) {
@@ -252,12 +253,13 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
       std::copy_n(txt.data() + i * 3 * plane, 3 * plane, pb + (row + ok) * 3 * plane);
       ++ok;
     }
+    in_a_row = ok > 0 ? 0 : in_a_row + static_cast<uint64_t>(n);
     row += ok;
     n -= ok;
     if (ok > 0) nothing_since = s.position().epoch;
     else if (s.position().epoch >= nothing_since + 2)
-      throw Error(fmt::format("{}: no usable {} in a whole pass ({} skipped; the last: {})", s.describe(),
-                              pairs ? "text pair (txt + next.txt)" : "image/caption record", skipped, last_error));
+      throw Error(fmt::format("{}: no usable {} in a whole pass ({} skipped in a row; the last: {})", s.describe(),
+                              pairs ? "text pair (txt + next.txt)" : "image/caption record", in_a_row, last_error));
   }
   return skipped;
 }
