@@ -328,8 +328,9 @@ env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$alone0_port CLIPPO_RE
   clippo-train "${DP[@]}" --workdir alone0 >alone0.log 2>&1 &
 alone0=$!
 # A port held by a program that is no rendezvous (it accepts, never answers):
-# rank 1 gives up at the timeout rather than wait for ever. A MASTER_ADDR
-# that names no host fails at once.
+# rank 1 gives up at the timeout rather than wait for ever. So does one
+# whose MASTER_ADDR names no host (looked up again, as a Kubernetes
+# service's name resolves once its node is up).
 port=$(free_port)
 $PY -c "
 import socket
@@ -351,7 +352,8 @@ expect_status 1 env RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port 
 expect_contains "$(cat .stderr)" "(another job holds this port: give this one its own MASTER_PORT)" "a port in use"
 case "$(cat .stderr)" in *InitGoogleLogging*|*socket.cpp*) fail "libtorch's own log lines for a port in use: $(cat .stderr)" ;; esac
 kill $holder
-expect_status 1 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=no.such.host.invalid timeout 60 clippo-train "${DP[@]}" --workdir nohost
+expect_status 1 env RANK=1 WORLD_SIZE=2 MASTER_ADDR=no.such.host.invalid CLIPPO_RENDEZVOUS_TIMEOUT=3 timeout 60 \
+  clippo-train "${DP[@]}" --workdir nohost
 expect_contains "$(cat .stderr)" "MASTER_ADDR=no.such.host.invalid: " "a MASTER_ADDR that names no host"
 # A rank restarted during the rendezvous is one rank: rank 0 of 3 sees 2 of 3.
 DP3=(--data 'd-{0..1}.shard' "${TINY[@]}" --steps 4 --batch-size 9)  # a batch 3 ranks split
@@ -383,6 +385,27 @@ mine, all = len(os.sched_getaffinity(0)), os.cpu_count()
 threads = json.load(open('evaluated/config.json'))['threads']
 assert threads == (max(1, mine // 2) if mine == all else mine), (threads, mine, all)" ||
   fail "two ranks' evaluations, or their threads"
+
+# A signal to rank 1 alone while rank 0 evaluates (80,000 ImageNet prompts:
+# half a minute) ends the evaluation: both stop at once with the checkpoint.
+port=$(free_port)
+EVALSIG=(--data 'd-{0..1}.shard' --variant mu/4 --res 48 --threads 1 --data-threads 1 --batch-size 4 --steps 3
+  --eval-data stripes.shard --eval-classes imagenet --eval-every 1 --workdir evalsig2)
+for r in 0 1; do
+  env RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port clippo-train "${EVALSIG[@]}" >evalsig2.rank$r.log 2>&1 &
+  pids[$r]=$!
+done
+for _ in $(seq 600); do [ -s evalsig2/metrics.jsonl ] && break; sleep 0.1; done
+sleep 1
+started=$SECONDS
+kill -INT "${pids[1]}"
+statuses=""
+for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
+expect_eq "$statuses" "143/130/" "exit statuses after SIGINT to rank 1 during rank 0's evaluation"
+[ $((SECONDS - started)) -lt 20 ] || fail "rank 0's evaluation went on $((SECONDS - started)) s after rank 1's signal"
+expect_contains "$(cat evalsig2.rank0.log)" "step 1: evaluation stopped by signal" "rank 0's evaluation cut by rank 1's signal"
+$PY -c "import numpy as np; assert int(np.load('evalsig2/checkpoint.npz')['state/step'][0]) == 1" ||
+  fail "the checkpoint after rank 1's signal during the evaluation"
 
 # The skipped count is the ranks' sum: rank 1 reads a shard half of junk images.
 zstd -dc d-1.shard >good1.tar

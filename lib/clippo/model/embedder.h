@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clippo/io/image.h"
@@ -62,5 +63,7 @@ class Embedder {
 
 // SHA-256 of a file as lowercase hex (the checkpoint's identity in headers).
 std::string sha256_file(const std::string& path);
+// ... and of bytes.
+std::string sha256_bytes(std::string_view bytes);
 
 }  // namespace clippo::model

@@ -242,6 +242,7 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
         tally.usable = 0;
       }
       tally.usable += errors[i].empty();
+      in_a_row = errors[i].empty() ? 0 : in_a_row + 1;
       if (!errors[i].empty()) {
         ++skipped;
         const std::string where = fmt::format("{}: {}", from[i], recs[i].key);
@@ -253,7 +254,6 @@ uint64_t Loader::fill(RecordStream& s, bool pairs, torch::Tensor& a, torch::Tens
       std::copy_n(txt.data() + i * 3 * plane, 3 * plane, pb + (row + ok) * 3 * plane);
       ++ok;
     }
-    in_a_row = ok > 0 ? 0 : in_a_row + static_cast<uint64_t>(n);
     row += ok;
     n -= ok;
     if (ok > 0) nothing_since = s.position().epoch;

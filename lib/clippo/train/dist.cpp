@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
@@ -139,11 +140,11 @@ std::string describe(std::chrono::seconds t) {
 // Each process marks its rank present (a restarted one marks the same key
 // again, where a count would count it twice), then waits for every rank's.
 void wait_until_all_joined(c10d::Store& store, int rank, int world, std::chrono::steady_clock::time_point deadline,
-                           std::chrono::seconds timeout) {
+                           std::chrono::seconds timeout, const std::function<void()>& marked) {
   std::vector<std::string> keys;
   for (int r = 0; r < world; ++r) keys.push_back(fmt::format("joined/{}", r));
   store.set(keys[rank], std::vector<uint8_t>{1});
-  log::debug("rank {} of {} is at the rendezvous", rank, world);
+  marked();
   while (!store.check(keys)) {
     if (rank != 0 && store.check({Dist::kConfigKey})) return;  // rank 0 could not start: Dist::tell_failure
     if (std::chrono::steady_clock::now() > deadline) {
@@ -223,13 +224,20 @@ std::string readers_key(const std::string& key) { return key + "/read"; }
 
 // MASTER_ADDR looked up at once: the store's client would retry a name that
 // does not resolve until the rendezvous timeout.
-void check_host(const std::string& host) {
+// A name that resolves only once its node is up (a Kubernetes service) is
+// looked up again until the deadline.
+void check_host(const std::string& host, std::chrono::steady_clock::time_point deadline) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0)
-    throw Error(fmt::format("MASTER_ADDR={}: {}", host, gai_strerror(rc)));
-  freeaddrinfo(found);
+  for (;;) {
+    addrinfo* found = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (rc == 0) return freeaddrinfo(found);
+    const bool not_yet = rc == EAI_AGAIN || rc == EAI_NONAME || rc == EAI_NODATA;
+    if (!not_yet || std::chrono::steady_clock::now() + std::chrono::seconds(1) > deadline)
+      throw Error(fmt::format("MASTER_ADDR={}: {}", host, gai_strerror(rc)));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace
@@ -245,27 +253,33 @@ Dist::Dist(const DistEnv& e) : env_(e), impl_(std::make_unique<Impl>()) {
   const SigpipeBlocked sigpipe_blocked;  // (in the thread below too)
   const QuietGlog quiet_glog;
   try {
-    check_host(env_.master_addr);
     std::optional<SlowNotice> notice;
     if (timeout > std::chrono::seconds(10))
       notice.emplace(std::chrono::seconds(10),
                      fmt::format("still waiting for the rendezvous of {} processes at {}:{} after 10 s (every "
                                  "process needs the same MASTER_ADDR and MASTER_PORT; waits up to {})",
                                  env_.world, env_.master_addr, env_.master_port, describe(timeout)));
+    check_host(env_.master_addr, deadline);
     // On a thread of its own, as the store's client may wait for ever for
     // an answer that never comes (a program that is not a store holds the
     // port): past the timeout it is left behind, blocked, and this fails.
+    // (So it says nothing once this has given up on it.)
+    auto waited_for = std::make_shared<std::atomic<bool>>(true);
     auto join = std::make_shared<std::packaged_task<c10::intrusive_ptr<c10d::Store>()>>(
-        [env = env_, deadline, timeout] {
+        [env = env_, deadline, timeout, waited_for] {
           auto store = join_store(env, timeout);
-          wait_until_all_joined(*store, env.rank, env.world, deadline, timeout);
+          wait_until_all_joined(*store, env.rank, env.world, deadline, timeout, [&] {
+            if (*waited_for) log::debug("rank {} of {} is at the rendezvous", env.rank, env.world);
+          });
           return store;
         });
     auto joined = join->get_future();
     std::thread([join] { (*join)(); }).detach();
-    if (joined.wait_until(deadline + std::chrono::seconds(5)) != std::future_status::ready)
+    if (joined.wait_until(deadline + std::chrono::seconds(5)) != std::future_status::ready) {
+      *waited_for = false;
       throw Error(fmt::format("no answer within {} (is the port another program's, not a rendezvous?)",
                               describe(timeout)));
+    }
     impl_->store = joined.get();
   } catch (const std::exception& ex) {
     const bool taken = std::string_view(ex.what()).find("ddress already in use") != std::string_view::npos;
@@ -332,18 +346,30 @@ std::vector<std::string> Dist::gather_text(const std::string& key, const std::st
   return all;
 }
 
-void Dist::wait_for_main(const std::string& key) {
+void Dist::wait_for_main(const std::string& key, const std::function<bool()>& stop) {
   if (!impl_->store) return;
   const SigpipeBlocked sigpipe_blocked;  // (a write to a store that is gone)
   try {
     if (is_main()) return impl_->store->set(key, std::vector<uint8_t>{1});
     // Asked again and again: a get would end at the store's timeout. When
     // rank 0, which hosts the store, is gone, the asking fails.
-    while (!impl_->store->check({key})) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (bool told = false; !impl_->store->check({key});) {
+      if (!told && stop && stop()) impl_->store->set(key + "/stop", std::vector<uint8_t>{1}), told = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
   } catch (const std::exception& ex) {
     throw PeerLost(fmt::format("waiting for rank 0 ({}) failed ({}): rank 0 has stopped or cannot be reached; its "
                                "own messages say why",
                                key, ex.what()));
+  }
+}
+
+bool Dist::stop_asked(const std::string& key) {
+  if (!impl_->store || !is_main()) return false;
+  try {
+    return impl_->store->check({key + "/stop"});
+  } catch (const std::exception&) {  // (rank 0 hosts the store: not lost)
+    return false;
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,9 +54,12 @@ class Dist {
 
   // Work of rank 0's alone, such as an evaluation, which may outlast a
   // collective's timeout: rank 0 calls this when done, and the others wait
-  // here for it as long as it takes (throws PeerLost when rank 0 is gone).
+  // here for it as long as it takes (throws PeerLost when rank 0 is gone),
+  // telling rank 0 when `stop` (asked as they wait) says to end it early.
   // `key` is new each time.
-  void wait_for_main(const std::string& key);
+  void wait_for_main(const std::string& key, const std::function<bool()>& stop = {});
+  // On rank 0, during that work: whether another rank asked to stop it.
+  bool stop_asked(const std::string& key);
 
   int rank() const { return env_.rank; }
   int world() const { return env_.world; }

@@ -15,6 +15,7 @@
 #include "clippo/cli/progress.h"
 #include "clippo/io/image.h"
 #include "clippo/io/record_reader.h"
+#include "clippo/model/embedder.h"
 #include "clippo/text/prompts.h"
 
 namespace clippo::train {
@@ -51,9 +52,9 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
   std::vector<torch::Tensor> imgs;
   std::vector<int64_t> caption_rows, caption_texts, labels, labelled_rows;
   std::unordered_map<std::string, int64_t> text_index;  // a caption's row in captions_
-  // An image's row in imgs, by a hash of its bytes: records of one image
-  // (one a caption) are one image.
-  std::unordered_map<size_t, int64_t> image_index;
+  // An image's row in imgs, by the SHA-256 of its bytes: records of one
+  // image (one a caption) are one image.
+  std::unordered_map<std::string, int64_t> image_index;
   int64_t records = 0;
   BadInput undecodable(cfg.on_error, 10);
   Record r;
@@ -71,7 +72,7 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     if (cls && (label < 0 || label >= classes_))
       throw Error(fmt::format("{}: {}: cls '{}' is not a class index of --eval-classes {} ({} classes)",
                               reader.current_input(), r.key, *cls, cfg.classes, classes_));
-    const size_t image_hash = std::hash<std::string_view>()(im->second);
+    const std::string image_hash = model::sha256_bytes(im->second);
     int64_t row;
     if (auto it = image_index.find(image_hash); it != image_index.end()) {
       row = it->second;

@@ -154,12 +154,14 @@ bool StepLoop::is_eval_step(int64_t step) const {
   return eval_every_ >= 0 && ((eval_every_ > 0 && step % eval_every_ == 0) || step == total_);
 }
 
-// Rank 0 evaluates, the others wait for it. A signal ends the evaluation (a
-// preempted job has seconds to save).
+// Rank 0 evaluates, the others wait for it. A signal to any rank ends the
+// evaluation (a preempted job has seconds to save).
 void StepLoop::evaluate(int64_t step) {
   const auto t = Clock::now();
+  const std::string key = fmt::format("evaluated/{}", step);
   if (r_.dist.is_main()) {
-    if (auto results = r_.evaluator->run(r_.net, 256, [] { return cli::stop_signal() != 0; })) {
+    auto stop = [&] { return cli::stop_signal() != 0 || r_.dist.stop_asked(key); };
+    if (auto results = r_.evaluator->run(r_.net, 256, stop)) {
       JsonWriter w;
       w.begin_object().key("step").value(step);
       for (auto& [k, v] : *results) w.key("eval/" + k).value(v);
@@ -170,7 +172,7 @@ void StepLoop::evaluate(int64_t step) {
       log::info("step {}: evaluation stopped by signal (a resume runs it)", step);
     }
   }
-  r_.dist.wait_for_main(fmt::format("evaluated/{}", step));
+  r_.dist.wait_for_main(key, [] { return cli::stop_signal() != 0; });
   window_start_ += Clock::now() - t;  // its time is not the training's: samples/s leaves it out
   eval_seconds_ += since(t);
 }
