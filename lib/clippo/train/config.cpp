@@ -321,7 +321,7 @@ static bool option_differs(const std::string& name, const TrainConfig& config, c
   return value != b.get(key) && !same_in_effect(name, config, cli);
 }
 
-static bool has(const std::vector<std::string>& given, const char* option) {
+bool was_given(const std::vector<std::string>& given, const char* option) {
   return std::find(given.begin(), given.end(), option) != given.end();
 }
 
@@ -330,10 +330,10 @@ static bool has(const std::vector<std::string>& given, const char* option) {
 static void drop_eval(TrainConfig& c, const std::vector<std::string>& given) {
   const TrainConfig defaults;
   c.eval_data.clear();
-  if (!has(given, "eval-every")) c.eval_every = defaults.eval_every;
-  if (!has(given, "eval-size")) c.eval_size = defaults.eval_size;
-  if (!has(given, "eval-classes")) c.eval_classes = defaults.eval_classes;
-  if (!has(given, "eval-prompts")) c.eval_prompts = defaults.eval_prompts;
+  if (!was_given(given, "eval-every")) c.eval_every = defaults.eval_every;
+  if (!was_given(given, "eval-size")) c.eval_size = defaults.eval_size;
+  if (!was_given(given, "eval-classes")) c.eval_classes = defaults.eval_classes;
+  if (!was_given(given, "eval-prompts")) c.eval_prompts = defaults.eval_prompts;
 }
 
 static std::string read_text(const fs::path& path) {
@@ -374,10 +374,10 @@ static TrainConfig new_run(const TrainConfig& cli, const std::vector<std::string
   TrainConfig c = cli;
   const fs::path ckpt = fs::path(c.workdir) / "checkpoint.npz";
   c.sizes_from = !c.init.empty() ? c.init : fs::exists(ckpt) ? ckpt.string() : "";
-  c.variant_from_ckpt = !c.sizes_from.empty() && !has(given, "variant");
-  c.res_from_ckpt = !c.sizes_from.empty() && !has(given, "res");
+  c.variant_from_ckpt = !c.sizes_from.empty() && !was_given(given, "variant");
+  c.res_from_ckpt = !c.sizes_from.empty() && !was_given(given, "res");
   // The head of another variant means nothing for a new model; the run's own does.
-  c.out_dim_from_ckpt = (c.init.empty() ? !c.sizes_from.empty() : c.variant_from_ckpt) && !has(given, "out-dim");
+  c.out_dim_from_ckpt = (c.init.empty() ? !c.sizes_from.empty() : c.variant_from_ckpt) && !was_given(given, "out-dim");
   return c;
 }
 
@@ -399,7 +399,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   }
   // No checkpoint yet: nothing was trained, so a command line that names the
   // data starts the run anew (e.g. after a typo in a --data pattern).
-  const bool named_data = has(given, "data") || has(given, "text-pairs");
+  const bool named_data = was_given(given, "data") || was_given(given, "text-pairs");
   if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return new_run(cli, given);
   if (!fs::is_regular_file(saved_path)) throw Error(fmt::format("{}: not a file", saved_path.string()));
   TrainConfig c = TrainConfig::from_json(read_text(saved_path), saved_path.string());
@@ -480,8 +480,8 @@ TrainConfig adopt_main_config(const std::string& main_json, const TrainConfig& c
     if (std::string was; option_differs(name, c, cli, was)) differing.push_back("--" + name);
   }
   c.workdir = cli.workdir;
-  if (has(given, "threads")) c.threads = cli.threads;
-  if (has(given, "data-threads")) c.data_threads = cli.data_threads;
+  if (was_given(given, "threads")) c.threads = cli.threads;
+  if (was_given(given, "data-threads")) c.data_threads = cli.data_threads;
   // Rank 0 alone evaluates, and alone needs the files that reads.
   drop_eval(c, {});
   return c;

@@ -62,6 +62,9 @@ struct TrainConfig {
   model::ModelConfig model() const;
 };
 
+// Whether --OPTION is among the options given (by name, "seed").
+bool was_given(const std::vector<std::string>& given, const char* option);
+
 // The resolved config: cfg itself for a fresh workdir, else the saved one
 // with the options the user gave again (`given`) applied where a resumed run
 // may change them (--steps, --lr, the checkpoint, keep and log cadence,

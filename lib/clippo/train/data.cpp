@@ -91,7 +91,7 @@ std::string RecordStream::next(Record& out) {
     // End of the epoch.
     // A whole pass with none: the next would have none either (and warn again).
     if (pos_.drawn == 0) throw Error(fmt::format("{}: no records to train on", describe()));
-    if (pos_.drawn > 0) epoch_records_ = pos_.drawn;
+    epoch_records_ = pos_.drawn;
     ++pos_.epoch;
     start_epoch();
   }

@@ -222,10 +222,9 @@ c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::seco
 // The count of the ranks that have read `key`.
 std::string readers_key(const std::string& key) { return key + "/read"; }
 
-// MASTER_ADDR looked up at once: the store's client would retry a name that
-// does not resolve until the rendezvous timeout.
-// A name that resolves only once its node is up (a Kubernetes service) is
-// looked up again until the deadline.
+// MASTER_ADDR looked up before the store is joined, so that a name that
+// does not resolve is named as such: looked up again until the deadline, as
+// a name may resolve only once its node is up (a Kubernetes service).
 void check_host(const std::string& host, std::chrono::steady_clock::time_point deadline) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;

@@ -59,9 +59,8 @@ namespace {
 
 int run(const TrainConfig& command_line, const std::vector<std::string>& given, Reached& reached) {
   DistEnv env = dist_env_from_environment();
-  const auto was_given = [&](const char* option) { return std::find(given.begin(), given.end(), option) != given.end(); };
   TrainConfig cli = command_line;
-  if (!was_given("threads")) cli.threads = default_threads(env);
+  if (!was_given(given, "threads")) cli.threads = default_threads(env);
   // Other ranks say only what is wrong (all with -v), under their rank.
   if (env.rank != 0) {
     log::set_program(fmt::format("{} (rank {})", log::program(), env.rank));
@@ -168,7 +167,7 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
       state = get_state(ckpt, ckpt_path.string());
       // config.json lost: the checkpoint knows the run's seed.
       if (state.seed != static_cast<uint64_t>(cfg.seed)) {
-        if (was_given("seed"))
+        if (was_given(given, "seed"))
           throw UsageError(fmt::format("--seed {}: {} was written by a run with --seed {}", cfg.seed,
                                        ckpt_path.string(), state.seed));
         log::info("{}: seed {}, the checkpoint's", ckpt_path.string(), state.seed);
