@@ -137,6 +137,12 @@ assert [r['step'] for r in e] == [2, 4], e
 assert all(0 <= r[k] <= 1 for r in e for k in r if k.startswith('eval/'))
 assert all(r['eval/i2t_recall@5'] >= r['eval/i2t_recall@1'] for r in e)
 assert all(r['eval/i2t_recall@10'] == r['eval/t2i_recall@10'] == 1 for r in e)  # 10 records" || fail "eval metrics"
+# An evaluation starts from a saved step: a crash after it (here at the next
+# step) resumes there, also off the --checkpoint-every cadence.
+CLIPPO_TRAIN_KILL_AT_STEP=4 expect_status 137 clippo-train --data d-0.shard --eval-data d-1.shard --eval-every 3 \
+  --eval-size 10 --checkpoint-every 0 --workdir ev_saved "${TINY[@]}" --batch-size 8 --steps 6
+$PY -c "import numpy as np; assert int(np.load('ev_saved/checkpoint.npz')['state/step'][0]) == 3" ||
+  fail "the step of an evaluation was not saved"
 # Records of one image (COCO-style: one a caption) are one image to retrieve.
 zstd -dc d-1.shard >ev1.tar
 $PY -c "
@@ -437,6 +443,19 @@ import json
 one, two = (json.loads(open(f'{w}/metrics.jsonl').readlines()[-1])['damaged_reads'] for w in ('cut_one', 'cut_two'))
 assert one > 0 and one == two, (one, two)" || fail "damaged_reads of two ranks reading one shard"
 
+# Bad data on one rank stops both before the next step, with the steps done
+# saved and that rank's error on both.
+run_ranks torchrun cut_fail --data cut0.shard --data d-1.shard "${TINY[@]}" --batch-size 8 --steps 50 \
+  --shuffle-buffer 0 --checkpoint-every 0 --on-error fail
+expect_eq "$statuses" "1/1/" "exit statuses when one rank's data fails"
+saved=$($PY -c "import numpy as np; print(int(np.load('cut_fail/checkpoint.npz')['state/step'][0]))")
+[ "$saved" -ge 1 ] || fail "the checkpoint after one rank's data error holds step $saved"
+for r in 0 1; do
+  expect_contains "$(cat cut_fail.rank$r.log)" "cut0.shard: not a readable tar stream at byte" "rank $r tells the data error"
+done
+expect_contains "$(cat cut_fail.rank0.log)" "the checkpoint of step $saved is saved to cut_fail/checkpoint.npz: run again to resume" \
+  "the steps done before one rank's data error are saved"
+
 # A rank lost mid-run: the other names the step and the checkpoint to resume.
 RANK1_ENV=(CLIPPO_TRAIN_KILL_AT_STEP=3)
 run_ranks torchrun lost --data 'd-{0..1}.shard' "${TINY[@]}" --steps 8 --checkpoint-every 2 --batch-size 8
@@ -461,6 +480,24 @@ RANK1_ARGS=()
 expect_eq "$statuses" "2/2/" "exit statuses of ranks given different --wd"
 expect_contains "$(cat mixed.rank0.log)" "rank 1 was given other options than rank 0 (--wd): an option given to any rank must have rank 0's value" "ranks with other options"
 [ -e mixed/checkpoint.npz ] && fail "ranks that disagree trained"
+# Other fonts at the same path (as on another node) would render other
+# glyphs: the rank that has them stops before training. (/proc/self/cwd is
+# a path that each rank, started in its own folder, reads its own file at.)
+mkdir -p font0 font1
+cp /usr/share/unifont/unifont.hex font0/f.hex
+{ cat font0/f.hex; echo "E000:00007E424242424242424242427E0000"; } >font1/f.hex
+port=$(free_port) pids=()
+for r in 0 1; do
+  (cd font$r && env RANK=$r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port timeout 120 \
+    clippo-train --data "$T/d-{0..1}.shard" "${TINY[@]}" --steps 1 --font /proc/self/cwd/f.hex \
+    --workdir "$T/fonts" >"$T/fonts.rank$r.log" 2>&1) &
+  pids+=($!)
+done
+statuses=""
+for r in 0 1; do wait "${pids[$r]}"; statuses+="$?/"; done
+expect_eq "$statuses" "1/1/" "exit statuses of ranks with other fonts"
+expect_contains "$(cat fonts.rank0.log)" "rank 1: font /proc/self/cwd/f.hex: other bytes here (SHA-256 " "ranks with other fonts"
+[ -e fonts/checkpoint.npz ] && fail "ranks with other fonts trained"
 # Rank 0 that cannot start (no --data files match) tells the others, which
 # stop with its error rather than wait for a rendezvous.
 RANK1_WORKDIR=nodata_rank1

@@ -58,7 +58,7 @@ class Evaluator {
 
   std::shared_ptr<const text::Font> font_;
   text::RenderOptions render_;           // size = the model resolution
-  torch::Tensor images_;                  // (N, 3, res, res): each distinct image once
+  std::vector<torch::Tensor> images_;     // (3, res, res) each: each distinct image once
   std::vector<std::string> captions_;     // each text once, rendered at each run: text costs no memory
   torch::Tensor captioned_;               // the rows of images_ with a caption
   torch::Tensor caption_image_;           // each caption's image, as its index in captioned_

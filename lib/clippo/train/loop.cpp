@@ -13,6 +13,7 @@
 #include "clippo/io/json.h"
 #include "clippo/model/autocast.h"
 #include "clippo/train/loss.h"
+#include "clippo/train/ranks.h"
 
 namespace fs = std::filesystem;
 
@@ -111,7 +112,11 @@ void StepLoop::log_step(int64_t step) {
     w.key("data_s").value(t_data_ / n).key("forward_s").value(t_fwd_ / n);
     w.key("backward_s").value(t_bwd_ / n).key("optimizer_s").value(t_opt_ / n);
     w.end_object();
-    metrics_->append(w.str());
+    try {
+      metrics_->append(w.str());
+    } catch (const std::exception& e) {  // (a full disk): the steps done are saved, at the next step
+      failure_ = verdict(e);
+    }
     if (!tty_)
       log::info("step {}/{} loss {:.4f} lr {:.3g} {:.1f} samples/s ETA {}", step, total_, last_loss_,
                 cfg.optim.lr * last_sched_, sps, fmt_duration((total_ - step) * window_t / n));
@@ -120,6 +125,27 @@ void StepLoop::log_step(int64_t step) {
   window_steps_ = 0;
   window_start_ = Clock::now();
   logged_ = step;
+}
+
+// A rank whose batch (or metrics line) could not be made: every rank learns
+// it before the next step, as it would wait for the others in its
+// collectives. They keep the steps done, and stop with its error.
+void StepLoop::fail_together() {
+  if (!r_.dist.any(!failure_.empty())) return;
+  const auto all = r_.dist.gather_text(fmt::format("failed/{}", step_), failure_);
+  std::string kept;
+  if (step_ > 0 && step_ != reached_.saved) try {
+      save(step_);
+      log_last(step_);
+    } catch (const Error& e) {
+      kept = fmt::format("; and the checkpoint of step {} could not be saved: {}", step_, e.what());
+    }
+  if (kept.empty() && reached_.saved >= 0)
+    kept = fmt::format("; the checkpoint of step {} is saved to {}: run again to resume", reached_.saved,
+                       r_.dist.is_main() ? ckpt_path_.string() : "rank 0's workdir");
+  log::keep_status();
+  for (int r = 0; r < world_; ++r)
+    if (!all[r].empty()) fail_with(r, all[r] + kept, r == rank_);
 }
 
 // A run that stops early logs its last step too, after saving it.
@@ -257,22 +283,10 @@ int StepLoop::run() {
     std::optional<Batch> next;
     try {
       next = r_.loader.next(interrupted);
-    } catch (const Error& e) {
-      // Bad data stops the run; one process keeps the steps it did. (Ranks
-      // would need each other's data positions, in a collective the others
-      // are not in: they resume from the last checkpoint.)
-      if (world_ > 1 || step_ == 0 || step_ == reached_.saved) throw;
-      try {
-        save(step_);
-      } catch (const Error& save_error) {
-        throw Error(fmt::format("{}; and the checkpoint of step {} could not be saved: {}", e.what(), step_,
-                                save_error.what()));
-      }
-      log_last(step_);
-      log::keep_status();
-      throw Error(fmt::format("{}; the checkpoint of step {} is saved to {}: run again to resume", e.what(), step_,
-                              ckpt_path_.string()));
+    } catch (const std::exception& e) {  // bad data (or no memory for a batch)
+      failure_ = verdict(e);
     }
+    fail_together();
     if (!next) return stop_at(step_, cli::stop_signal());
     train_step(*next, since(t0));
     const int64_t step = step_;
@@ -280,9 +294,11 @@ int StepLoop::run() {
     if (step % cfg.log_every == 0 || last || step == first_ + 1) log_step(step);
     if (tty_) show_progress();
     if (const int sig = stop_signal()) return stop_at(step, sig);
-    if (last || kept(step) || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
-    // After the checkpoint: an evaluation that fails (or is stopped) loses no step.
-    if (is_eval_step(step)) {
+    // An evaluation starts from a saved step: one that fails, crashes or is
+    // stopped loses none.
+    const bool eval = is_eval_step(step);
+    if (eval || last || kept(step) || (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0)) save(step);
+    if (eval) {
       log::keep_status();
       evaluate(step);
       if (const int sig = stop_signal()) return stop_at(step, sig);
@@ -290,6 +306,7 @@ int StepLoop::run() {
     // For the resume test: die hard after this step, as a crash or `kill -9` would.
     if (kill_at_ == step) std::raise(SIGKILL);
   }
+  fail_together();  // (the last step's metrics line)
   if (first_ >= total_) {
     log::info("{}: already at step {} of {}", workdir_.string(), first_, total_);
   } else {

@@ -61,6 +61,7 @@ class StepLoop {
   void log_step(int64_t step);
   void log_last(int64_t step);
   int stop_at(int64_t step, int sig);
+  void fail_together();
   int stop_signal();
   void evaluate(int64_t step);
   bool kept(int64_t step) const { return r_.cfg.keep_every > 0 && step % r_.cfg.keep_every == 0; }
@@ -85,6 +86,7 @@ class StepLoop {
   double t_data_ = 0, t_fwd_ = 0, t_bwd_ = 0, t_opt_ = 0, eval_seconds_ = 0;
   int64_t window_steps_ = 0, logged_ = -1;  // the last step with a metrics.jsonl line
   double last_loss_ = 0, last_sched_ = 0, last_gnorm_ = 0;
+  std::string failure_;  // this rank's, as a verdict (ranks.h), told to all before the next step
 };
 
 }  // namespace clippo::train

@@ -7,7 +7,10 @@
 namespace clippo::train {
 
 std::string verdict(const std::exception& e) {
-  return (dynamic_cast<const UsageError*>(&e) ? "2" : "1") + std::string(e.what());
+  // (libtorch's errors carry a stack trace in what(): not for the user.)
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  std::string v = dynamic_cast<const UsageError*>(&e) ? "2" : "1";
+  return v += torch_error ? torch_error->what_without_backtrace() : e.what();
 }
 
 std::string verdict_of(const std::function<void()>& check) {

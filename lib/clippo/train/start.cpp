@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <torch/cuda.h>
@@ -17,6 +18,8 @@
 #include "clippo/io/paths.h"
 #include "clippo/model/npz.h"
 #include "clippo/model/device.h"
+#include "clippo/model/embedder.h"  // sha256_file
+#include "clippo/text/render.h"
 #include "clippo/train/dist.h"
 
 namespace fs = std::filesystem;
@@ -67,6 +70,28 @@ void take_checkpoint_sizes(TrainConfig& cfg, bool main) {
 }
 
 }  // namespace
+
+static std::vector<std::string> font_files(const std::vector<std::string>& fonts) {
+  return fonts.empty() ? std::vector<std::string>{text::kDefaultFontFile} : fonts;
+}
+
+std::string describe_fonts(const std::vector<std::string>& fonts) {
+  std::string digests;
+  for (const auto& f : font_files(fonts)) digests += model::sha256_file(f) + ' ';
+  return digests;
+}
+
+void check_fonts_match(const std::vector<std::string>& fonts, const std::string& main_fonts) {
+  std::istringstream main(main_fonts);  // one SHA-256 per file of the same list
+  for (const auto& f : font_files(fonts)) {
+    std::string there;
+    main >> there;
+    if (const std::string here = model::sha256_file(f); here != there)
+      throw Error(fmt::format("font {}: other bytes here (SHA-256 {}...) than on rank 0 ({}...): every rank must "
+                              "render text with the same glyphs",
+                              f, here.substr(0, 16), there.substr(0, 16)));
+  }
+}
 
 int default_threads(const DistEnv& env) {
   const int cores = cli::usable_cores();

@@ -16,6 +16,14 @@ namespace clippo::train {
 // rank 0). Returns the digest of its --data and --text-pairs files.
 std::string prepare(TrainConfig& cfg, const DistEnv& env, DataConfig& dc, std::vector<std::string>& eval_files);
 
+// The SHA-256 of each font file (the default font where none is given):
+// ranks on other nodes read rank 0's paths, and must render alike whatever
+// files those hold there.
+std::string describe_fonts(const std::vector<std::string>& fonts);
+// Throws, naming the file, where this rank's fonts are not rank 0's
+// (`main_fonts`, its describe_fonts).
+void check_fonts_match(const std::vector<std::string>& fonts, const std::string& main_fonts);
+
 // The torch threads when --threads is not given: the cores this process may
 // run on, shared with the other processes of its node where the launcher
 // left them all on every core (torchrun does).

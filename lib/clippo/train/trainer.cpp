@@ -78,6 +78,7 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
   TrainConfig cfg;
   DataConfig dc;
   std::vector<std::string> eval_files;
+  std::string fonts;
   if (env.rank == 0) try {
     cfg = resolve_config(cli, given);
     // A folder or pattern of a resumed run that names other files now, or
@@ -89,6 +90,7 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
                   cfg.data_files, now);
       cfg.data_files = now;
     }
+    fonts = describe_fonts(cfg.fonts);
   } catch (const std::exception& e) {
     Dist::tell_failure(env, verdict(e));  // the others would wait for the rendezvous
     throw;
@@ -96,6 +98,7 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
   Dist dist(env);
   const std::string main_config = dist.share_text(Dist::kConfigKey, env.rank == 0 ? cfg.to_json() : "");
   if (!main_config.starts_with('{')) fail_with(0, main_config);  // rank 0 could not start
+  const std::string main_fonts = dist.share_text("fonts", fonts);
   // Replicas of one model run one configuration on the same files: a rank
   // given other options (a mistyped --lr) would mean another run.
   agree_or_fail(dist, "options", env.rank == 0 ? "" : verdict_of([&] {
@@ -110,6 +113,7 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
       throw Error(fmt::format("--data / --text-pairs name other files, or files of other sizes, here than on rank "
                               "0 ({} here, {} there): every rank reads the same files",
                               now, cfg.data_files));
+    check_fonts_match(cfg.fonts, main_fonts);
   }));
   const bool cuda = cfg.device == "cuda";
   dist.start(cuda);
