@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
       ("min-image-size", cli::po::value(&o.min_image_size)->value_name("S")->default_value(0), "skip images whose shorter side is smaller")
       ("min-caption-chars", cli::po::value(&min_chars)->value_name("N")->default_value(0), "skip captions with fewer characters (and records without one)")
       ("max-caption-chars", cli::po::value(&max_chars)->value_name("N")->default_value(0), "skip captions with more characters (0: no limit)")
-      ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars)")
+      ("shuffle", cli::po::bool_switch(&o.shuffle), "shuffle the records (exactly for files, with a buffer for tars and sentence pairs)")
       ("seed", cli::po::value(&seed)->value_name("N")->default_value(0), "random seed for --shuffle")
-      ("shuffle-buffer", cli::po::value(&shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input")
+      ("shuffle-buffer", cli::po::value(&shuffle_buffer)->value_name("N")->default_value(10000), "records held for shuffling tar input and sentence pairs")
       ("keep-keys", cli::po::bool_switch(&o.keep_keys), "keep the input keys of re-sharded tars (default: renumber 000000000...)");
     cmd.hidden().add_options()("input", cli::po::value(&inputs));
     cmd.positional("input");

@@ -158,6 +158,16 @@ with open('bigdocs.jsonl', 'w') as f:
         f.write(json.dumps({'text': ' '.join(f'Sentence {j} of document {i}.' for j in range(20))}) + '\n')"
 expect_status 1 clippo-pack --sentences bigdocs.jsonl --compression none -o /dev/full
 expect_contains "$(cat .stderr)" "No space left on device" "a full disk is reported as such"
+# --shuffle mixes the pairs of a stream of documents: the same pairs, in
+# another order that the seed fixes.
+pairs_of() { dump "$1" | grep -o '"next.txt": "[^"]*", "txt": "[^"]*"'; }
+clippo-pack -q --sentences bigdocs.jsonl -o bigpairs.shard || fail "clippo-pack --sentences"
+clippo-pack -q --sentences bigdocs.jsonl --shuffle --shuffle-buffer 1000 -o bigpairs-s1.shard || fail "--sentences --shuffle"
+clippo-pack -q --sentences bigdocs.jsonl --shuffle --shuffle-buffer 1000 -o bigpairs-s2.shard || fail "--sentences --shuffle"
+expect_eq "$(pairs_of bigpairs-s1.shard | sort | md5sum)" "$(pairs_of bigpairs.shard | sort | md5sum)" "shuffled pairs are the pairs"
+[ "$(pairs_of bigpairs-s1.shard | md5sum)" != "$(pairs_of bigpairs.shard | md5sum)" ] || fail "--shuffle left the pairs in order"
+expect_eq "$(pairs_of bigpairs-s1.shard | md5sum)" "$(pairs_of bigpairs-s2.shard | md5sum)" "the same seed shuffles pairs alike"
+expect_eq "$(pairs_of bigpairs.shard | wc -l)" 9500 "the pairs of 500 documents of 20 sentences"
 case "$(cat .stderr)" in *"malformed row"*) fail "a write error was reported as a malformed row" ;; esac
 
 # --- stdout: one stream, readable by tar; never to a terminal

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <unordered_set>
@@ -25,6 +26,34 @@ namespace clippo::pack {
 namespace {
 
 constexpr size_t kChunk = 256;  // items processed in parallel, then written in order
+
+// --shuffle of a stream: each record goes out at a random point among the
+// next `size` (a buffer of that many), those held at the end in random order.
+template <class T>
+class BufferShuffle {
+ public:
+  BufferShuffle(bool on, size_t size, uint64_t seed, std::function<void(T)> out)
+      : on_(on), size_(size), rng_(seed), out_(std::move(out)) {}
+  void add(T item) {
+    if (!on_) return out_(std::move(item));
+    if (buffer_.size() < size_) return buffer_.push_back(std::move(item));
+    std::swap(buffer_[std::uniform_int_distribution<size_t>(0, buffer_.size() - 1)(rng_)], item);
+    out_(std::move(item));
+  }
+  void finish() {
+    std::shuffle(buffer_.begin(), buffer_.end(), rng_);
+    for (auto& item : buffer_)
+      if (!cli::stop_signal()) out_(std::move(item));
+    buffer_.clear();
+  }
+
+ private:
+  bool on_;
+  size_t size_;
+  std::mt19937_64 rng_;
+  std::function<void(T)> out_;
+  std::vector<T> buffer_;
+};
 
 std::string header_json() {
   JsonWriter j;
@@ -174,35 +203,24 @@ void Packer::add_items(std::vector<Item> items) {
 void Packer::add_records(const std::vector<std::string>& inputs) {
   RecordReader reader(inputs, bad_.policy());
   std::unordered_set<std::string> seen;  // with --keep-keys: keys must stay unique
-  std::vector<Work> chunk, buffer;
-  std::mt19937_64 rng(opt_.seed);
+  std::vector<Work> chunk;
   Progress progress("packing");
-  auto push = [&](Work w) {
+  BufferShuffle<Work> shuffle(opt_.shuffle, opt_.shuffle_buffer, opt_.seed, [&](Work w) {
     if (opt_.keep_keys && !seen.insert(w.rec.key).second) w.reason = "duplicate key";
     chunk.push_back(std::move(w));
     if (chunk.size() == kChunk) {
       flush(chunk);
       progress.add(kChunk, 0);
     }
-  };
+  });
   Record r;
   while (!cli::stop_signal() && reader.next(r)) {
     Work w;
     w.origin = fmt::format("{}: {}", reader.current_input(), r.key);
     w.rec = std::move(r);
-    if (!opt_.shuffle) {
-      push(std::move(w));
-    } else if (buffer.size() < opt_.shuffle_buffer) {
-      buffer.push_back(std::move(w));
-    } else {  // out goes a random buffered record, in comes the new one
-      size_t i = std::uniform_int_distribution<size_t>(0, buffer.size() - 1)(rng);
-      std::swap(buffer[i], w);
-      push(std::move(w));
-    }
+    shuffle.add(std::move(w));
   }
-  std::shuffle(buffer.begin(), buffer.end(), rng);
-  for (auto& w : buffer)
-    if (!cli::stop_signal()) push(std::move(w));
+  shuffle.finish();
   flush(chunk);
   auto& s = reader.stats();
   if (s.dropped_records) log::warn("{} record(s) cut off by damaged input dropped", s.dropped_records);
@@ -211,17 +229,20 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
 void Packer::add_documents(const std::vector<std::string>& inputs) {
   std::vector<Work> chunk;
   Progress progress("sentence pairs");
+  BufferShuffle<Work> shuffle(opt_.shuffle, opt_.shuffle_buffer, opt_.seed, [&](Work w) {
+    chunk.push_back(std::move(w));
+    if (chunk.size() == kChunk) {
+      flush(chunk);
+      progress.add(kChunk);
+    }
+  });
   auto add_document = [&](const std::string& doc, const std::string& origin) {
     auto sentences = split_sentences(doc);
     for (size_t i = 0; i + 1 < sentences.size() && !cli::stop_signal(); ++i) {
       Work w;
       w.origin = origin;
       w.rec.fields = {{"txt", sentences[i]}, {"next.txt", sentences[i + 1]}};
-      chunk.push_back(std::move(w));
-      if (chunk.size() == kChunk) {
-        flush(chunk);
-        progress.add(kChunk);
-      }
+      shuffle.add(std::move(w));
     }
   };
   for (auto& path : inputs) {
@@ -253,6 +274,7 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
       for (auto& doc : split_documents(text)) add_document(doc, fmt::format("{} (document {})", path, ++n));
     }
   }
+  shuffle.finish();
   flush(chunk);
 }
 
