@@ -190,6 +190,8 @@ expect_contains "$(cat "$T/.stderr")" "nope.npz: no such file" "missing checkpoi
 expect_status 2 clippo-embed $CK photos/ --precision fp8
 expect_status 2 clippo-embed $CK
 expect_status 2 clippo-embed $CK photos/ --fields pixels
+expect_status 2 clippo-embed $CK photos/ --benchmark 0
+expect_contains "$(cat "$T/.stderr")" "--benchmark 0: must be >= 1" "--benchmark 0 is no silent embedding run"
 expect_status 2 clippo-embed $CK photos/ --npy -
 expect_status 2 clippo-embed $CK photos/ --fields text --npy t.npy
 expect_contains "$(cat "$T/.stderr")" "image files have no text" "--fields text on image files"

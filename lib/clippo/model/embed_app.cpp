@@ -344,8 +344,8 @@ int embed_main(int argc, char** argv) {
       f = std::filesystem::absolute(f).string();
     }
     eo.fonts = fonts;
-    if (benchmark < 0) throw UsageError(fmt::format("--benchmark {}: must be >= 1", benchmark));
-    if (benchmark > 0) {
+    if (vm.count("benchmark")) {
+      if (benchmark < 1) throw UsageError(fmt::format("--benchmark {}: must be >= 1", benchmark));
       if (!inputs.empty() || !text_file.empty()) throw UsageError("--benchmark takes only the checkpoint");
       return run_benchmark(ckpt, eo, benchmark);
     }
@@ -447,7 +447,10 @@ int embed_main(int argc, char** argv) {
     }
     if (const int sig = cli::stop_signal()) {
       Progress::clear_line();
-      log::info("stopped by signal {} after {} records; nothing written", sig, records);
+      // (Files are renamed into place only when whole; a stream is left cut.)
+      log::info("stopped by signal {} after {} records; {}", sig, records,
+                npy.empty() && cmd.output == "-" ? "standard output is cut short (readers report it as damaged)"
+                                                 : "nothing written");
       return 128 + sig;
     }
     if (!pending.empty()) flush();
