@@ -231,6 +231,9 @@ $PY -c "import numpy as np; assert int(np.load('crash/checkpoint.npz')['state/st
 # resumed run takes the saved one. A line torn by the kill is dropped.
 printf '{"step":7,"lo' >>crash/metrics.jsonl
 expect_status 0 clippo-train --workdir crash
+drawn=$($PY -c "import numpy as np; z = np.load('crash/checkpoint.npz'); print(int(z['state/data_epoch'][0]), int(z['state/data_drawn'][0]))")
+expect_contains "$(cat .stderr)" "reading epoch ${drawn% *} again up to its record ${drawn#* }, where the checkpoint left it" \
+  "the resume says it reads its data position again"
 $PY -c "
 import json
 assert [json.loads(l)['step'] for l in open('crash/metrics.jsonl')] == list(range(1, 11))

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "clippo/cli/log.h"
+#include "clippo/cli/progress.h"
 #include "clippo/cli/stop.h"
 #include "clippo/io/image.h"
 #include "clippo/io/record_reader.h"
@@ -105,8 +107,16 @@ std::string RecordStream::describe() const {
 void RecordStream::seek(const StreamPosition& target) {
   pos_.epoch = target.epoch;
   start_epoch();
+  // Read again, not decoded: at scale that takes a while, so it is said.
+  std::optional<Progress> progress;
+  if (target.drawn > 0 && rank_ == 0) {
+    log::info("{}: reading epoch {} again up to its record {}, where the checkpoint left it", describe(),
+              target.epoch, target.drawn);
+    progress.emplace("data position", static_cast<uint64_t>(target.drawn));
+  }
   Record r;
   while (pos_.drawn < target.drawn) {
+    if (progress) progress->add(1);
     next(r);
     if (pos_.epoch != target.epoch) {
       // The data holds fewer records than it did: the saved epoch is over.

@@ -90,7 +90,7 @@ int run(const TrainConfig& command_line, const std::vector<std::string>& given, 
                   cfg.data_files, now);
       cfg.data_files = now;
     }
-    fonts = describe_fonts(cfg.fonts);
+    if (env.world > 1) fonts = describe_fonts(cfg.fonts);  // for the others to check theirs against
   } catch (const std::exception& e) {
     Dist::tell_failure(env, verdict(e));  // the others would wait for the rendezvous
     throw;
