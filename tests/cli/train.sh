@@ -230,8 +230,8 @@ $PY -c "import numpy as np; assert int(np.load('crash/checkpoint.npz')['state/st
 # Bitwise needs the same thread count (reductions split by threads): the
 # resumed run takes the saved one. A line torn by the kill is dropped.
 printf '{"step":7,"lo' >>crash/metrics.jsonl
-expect_status 0 clippo-train --workdir crash
 drawn=$($PY -c "import numpy as np; z = np.load('crash/checkpoint.npz'); print(int(z['state/data_epoch'][0]), int(z['state/data_drawn'][0]))")
+expect_status 0 clippo-train --workdir crash
 expect_contains "$(cat .stderr)" "reading epoch ${drawn% *} again up to its record ${drawn#* }, where the checkpoint left it" \
   "the resume says it reads its data position again"
 $PY -c "

@@ -69,11 +69,11 @@ void take_checkpoint_sizes(TrainConfig& cfg, bool main) {
     log::info("{}{}: the checkpoint's {}", cfg.init.empty() ? "" : "--init ", cfg.sizes_from, fmt::join(taken, ", "));
 }
 
-}  // namespace
-
-static std::vector<std::string> font_files(const std::vector<std::string>& fonts) {
+std::vector<std::string> font_files(const std::vector<std::string>& fonts) {
   return fonts.empty() ? std::vector<std::string>{text::kDefaultFontFile} : fonts;
 }
+
+}  // namespace
 
 std::string describe_fonts(const std::vector<std::string>& fonts) {
   std::string digests;
