@@ -194,12 +194,15 @@ $PY -c "
 import json
 n = sum(json.load(open('int/sizes.json')).values())
 assert 50 <= n < 4000, n" || fail "records after SIGINT: sizes.json should count the complete shards only"
-# --- SIGINT while a pipe stalls: the wait ends (records read but not yet
-# processed are dropped, as for any SIGINT)
+# --- SIGINT while a pipe stalls: the wait ends, and the records read are
+# written (a stream cannot give them again), also those a --shuffle holds
 zstd -dc int/x-000.shard >stall.tar
 expect_stop_on_stall "tar on a stalled pipe" stall.tar clippo-pack - -o stall/s.shard
 expect_contains "$(cat .stderr)" "stopped by signal 2" "SIGINT on a stalled pipe reported"
 expect_eq "$(ls -A stall 2>/dev/null | grep -c tmp)" "0" "no temporary files after SIGINT on a stalled pipe"
+expect_eq "$(dump stall/s.shard | grep -vc __clippo__)" 50 "the records read before SIGINT on a stalled pipe"
+expect_stop_on_stall "a shuffled tar on a stalled pipe" stall.tar clippo-pack - --shuffle -o stall/shuffled.shard
+expect_eq "$(dump stall/shuffled.shard | grep -vc __clippo__)" 50 "the records a --shuffle held at SIGINT"
 printf 'One sentence here. Another one there.\n' >stall.txt
 expect_stop_on_stall "--sentences on a stalled pipe" stall.txt clippo-pack --sentences - -o stall/t.shard
 # A named pipe that no writer ever opens: SIGINT ends the wait for one.

@@ -180,6 +180,8 @@ expect_eq "$(members dup.shard | grep -c pgm)" "2" "one image per key"
 expect_stop_on_stall "lines on a stalled pipe" in.txt clippo-render -o stall-l.shard
 expect_eq "$(members stall-l.shard | grep -c pgm)" "4" "the lines read before the stall are rendered"
 expect_stop_on_stall "a shard on a stalled pipe" s.shard clippo-render -o stall-s.shard
+expect_eq "$(members stall-s.shard | grep -c pgm)" "$(members s.shard | grep -c txt)" \
+  "every record of a shard read before the stall is rendered, the last too"
 
 # --- text that is not UTF-8: drawn as U+FFFD in images, kept out of shards
 printf 'good\nbad \xff here\nok\n' >latin.txt

@@ -88,9 +88,9 @@ void RecordReader::damaged(const std::string& what) {
   if (cli::reading_stopped()) {  // a read ended by a stop: no damage, no more input
     close_input();
     next_input_ = inputs_.size();
-    input_damaged_ = true;  // a record begun is not handed out
-    damaged_key_.reset();
-    fields_seen_.clear();
+    // The record begun is handed out unless the stop cut one of its members
+    // (a stream cannot give it again): its members are whole.
+    input_damaged_ = stopped_ = true;
     return;
   }
   std::string name = current_input_ == "-" ? "<stdin>" : current_input_;
@@ -163,9 +163,11 @@ bool RecordReader::next(Record& out) {
     }
     // Damage that may have hit this record's own members: it may miss fields.
     // Where the damaged member's key is unknown (a broken header), a record
-    // holding every field the input's earlier records had is taken as whole.
+    // holding every field the input's earlier records had is taken as whole;
+    // after a stop between members, any is.
     auto whole = [&] {
       if (damaged_key_) return *damaged_key_ != out.key;
+      if (stopped_) return true;
       return !fields_seen_.empty() &&
              std::all_of(fields_seen_.begin(), fields_seen_.end(), [&](const std::string& f) { return out.has(f); });
     };
@@ -173,7 +175,6 @@ bool RecordReader::next(Record& out) {
       ++stats_.dropped_records;
       continue;
     }
-    for (const auto& [name, data] : out.fields) fields_seen_.insert(name);
     if (out.key == kHeaderKey) {
       if (auto* j = out.find("json")) {
         if (!header_) header_ = *j;
@@ -182,6 +183,7 @@ bool RecordReader::next(Record& out) {
       }
       continue;
     }
+    for (const auto& [name, data] : out.fields) fields_seen_.insert(name);  // (the records' fields, not the header's)
     ++stats_.records;
     stats_.bytes += out.bytes();
     return true;

@@ -61,6 +61,7 @@ class RecordReader {
   archive* archive_ = nullptr;
   std::string current_input_;
   bool have_pending_ = false, input_damaged_ = false;
+  bool stopped_ = false;  // a stop signal ended the reading (cli::reading_stopped)
   std::string pending_key_, pending_field_, pending_data_;
   std::optional<std::string> header_, latest_header_;
   uint64_t headers_seen_ = 0;

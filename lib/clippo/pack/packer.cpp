@@ -40,10 +40,9 @@ class BufferShuffle {
     std::swap(buffer_[std::uniform_int_distribution<size_t>(0, buffer_.size() - 1)(rng_)], item);
     out_(std::move(item));
   }
-  void finish() {
+  void finish() {  // (also after a stop: the records held were read, and a stream cannot give them again)
     std::shuffle(buffer_.begin(), buffer_.end(), rng_);
-    for (auto& item : buffer_)
-      if (!cli::stop_signal()) out_(std::move(item));
+    for (auto& item : buffer_) out_(std::move(item));
     buffer_.clear();
   }
 
@@ -142,10 +141,10 @@ void Packer::process(Work& w) const {
   }
 }
 
-size_t Packer::run_chunk(std::vector<Work>& chunk) {
+size_t Packer::run_chunk(std::vector<Work>& chunk, bool whole) {
   std::vector<char> done(chunk.size(), 0);
   pool_.run(chunk.size(), [&](size_t i) {
-    if (cli::stop_signal()) return;
+    if (!whole && cli::stop_signal()) return;
     try {
       process(chunk[i]);
     } catch (const std::exception& e) {
@@ -167,13 +166,17 @@ void Packer::emit(Work& w) {
   writer_.write(w.rec);
 }
 
-void Packer::flush(std::vector<Work>& chunk) {
+void Packer::flush(std::vector<Work>& chunk, bool whole) {
   if (!chunk.empty()) {
     // Interrupted: what was processed is written, in order; the rest is not.
-    const size_t done = run_chunk(chunk);
+    const size_t done = run_chunk(chunk, whole);
     for (size_t i = 0; i < done; ++i) emit(chunk[i]);
     chunk.clear();
   }
+  if (!whole) stop_if_asked();
+}
+
+void Packer::stop_if_asked() {
   if (cli::stop_signal()) throw Error(fmt::format("interrupted by signal {}", cli::stop_signal()));
 }
 
@@ -205,11 +208,12 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
   std::unordered_set<std::string> seen;  // with --keep-keys: keys must stay unique
   std::vector<Work> chunk;
   Progress progress("packing");
+  // Records read are written, also after a stop: a stream cannot give them again.
   BufferShuffle<Work> shuffle(opt_.shuffle, opt_.shuffle_buffer, opt_.seed, [&](Work w) {
     if (opt_.keep_keys && !seen.insert(w.rec.key).second) w.reason = "duplicate key";
     chunk.push_back(std::move(w));
     if (chunk.size() == kChunk) {
-      flush(chunk);
+      flush(chunk, true);
       progress.add(kChunk, 0);
     }
   });
@@ -221,9 +225,10 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
     shuffle.add(std::move(w));
   }
   shuffle.finish();
-  flush(chunk);
+  flush(chunk, true);
   auto& s = reader.stats();
   if (s.dropped_records) log::warn("{} record(s) cut off by damaged input dropped", s.dropped_records);
+  stop_if_asked();
 }
 
 void Packer::add_documents(const std::vector<std::string>& inputs) {
@@ -232,7 +237,7 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
   BufferShuffle<Work> shuffle(opt_.shuffle, opt_.shuffle_buffer, opt_.seed, [&](Work w) {
     chunk.push_back(std::move(w));
     if (chunk.size() == kChunk) {
-      flush(chunk);
+      flush(chunk, true);  // (as for records: the pairs of documents read are written)
       progress.add(kChunk);
     }
   });
@@ -245,12 +250,13 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
       shuffle.add(std::move(w));
     }
   };
-  for (auto& path : inputs) {
+  for (const auto& path : inputs) {
+    if (cli::stop_signal()) break;
     LineReader lines(path);
     std::string line;
     bool cut;
     if (table_format(path) == TableFormat::jsonl) {
-      for (size_t n = 1; lines.next(line, SIZE_MAX, cut); ++n) {
+      for (size_t n = 1; !cli::stop_signal() && lines.next(line, SIZE_MAX, cut); ++n) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         std::string where = fmt::format("{}:{}", path, n);
         std::optional<JsonObject> row;
@@ -269,13 +275,14 @@ void Packer::add_documents(const std::vector<std::string>& inputs) {
       }
     } else {
       std::string text;
-      while (lines.next(line, SIZE_MAX, cut)) text.append(line).push_back('\n');
+      while (!cli::stop_signal() && lines.next(line, SIZE_MAX, cut)) text.append(line).push_back('\n');
       size_t n = 0;
       for (auto& doc : split_documents(text)) add_document(doc, fmt::format("{} (document {})", path, ++n));
     }
   }
   shuffle.finish();
-  flush(chunk);
+  flush(chunk, true);
+  stop_if_asked();
 }
 
 PackSummary Packer::finish() {

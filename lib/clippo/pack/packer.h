@@ -55,10 +55,13 @@ class Packer {
 
  private:
   struct Work;
-  size_t run_chunk(std::vector<Work>& chunk);  // items processed: all, or fewer when asked to stop
+  // Items processed: all, or (unless `whole`) fewer when asked to stop.
+  size_t run_chunk(std::vector<Work>& chunk, bool whole);
   void process(Work& w) const;
   void emit(Work& w);
-  void flush(std::vector<Work>& chunk);
+  // Writes what was processed; then, unless `whole`, throws when asked to stop.
+  void flush(std::vector<Work>& chunk, bool whole = false);
+  void stop_if_asked();
 
   PackOptions opt_;
   BadInput& bad_;
