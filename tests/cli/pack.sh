@@ -52,6 +52,17 @@ echo "first caption" > side/a.txt; echo "second caption" > side/b.txt
 expect_status 0 clippo-pack --images side --resize 32 --min-image-size 60 -o 'rs-{0..1}.shard'
 expect_contains "$(cat "$T/.stderr")" "side/c.png: missing caption" "image without sidecar"
 expect_contains "$(cat "$T/.stderr")" "image too small" "min-image-size"
+# An unreadable caption file is that image's alone (root reads any file: the
+# run is then another user's, in a folder that user may write).
+U=$(mktemp -d /tmp/clippo-unread.XXXXXX) && chmod 755 "$U"
+cp side/a.png side/b.png "$U"/ && echo "readable" >"$U/a.txt" && echo "secret" >"$U/b.txt" && chmod 000 "$U/b.txt"
+as_other=()
+[ "$(id -u)" = 0 ] && chown 65534 "$U" && as_other=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+cp "$(command -v clippo-pack)" "$U/"  # (the build's folder may be closed to that user)
+expect_status 0 "${as_other[@]}" "$U/clippo-pack" --images "$U" -o "$U/u.shard"
+expect_contains "$(cat .stderr)" "$U/b.png: unreadable caption (b.txt: cannot read)" "an unreadable caption file skipped"
+expect_contains "$(cat .stderr)" "wrote 1 records" "the other image packed"
+rm -rf "$U"
 mkdir -p sc && cp side/a.png sc/ && printf 'caf\xe9\n' >sc/a.txt
 expect_status 1 clippo-pack --images sc -o sc.shard
 expect_contains "$(cat "$T/.stderr")" "sc/a.png (sc/a.txt): invalid UTF-8" "the caption file at fault named"

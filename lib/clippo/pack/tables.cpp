@@ -190,7 +190,13 @@ std::vector<Item> read_sidecar_captions(const std::string& dir, BadInput& bad) {
       bad.report(image, "missing caption", "no " + fs::path(sidecar).filename().string());
       continue;
     }
-    std::string caption = slurp(sidecar);
+    std::string caption;
+    try {
+      caption = slurp(sidecar);
+    } catch (const Error&) {  // (permissions): this image's caption alone, as for an unreadable image
+      bad.report(image, "unreadable caption", std::string(fs::path(sidecar).filename().string()) + ": cannot read");
+      continue;
+    }
     while (!caption.empty() && (caption.back() == '\n' || caption.back() == '\r')) caption.pop_back();
     items.push_back(Item{image, std::move(caption), std::nullopt, "", sidecar});
   }
