@@ -78,6 +78,9 @@ expect_eq "$(head -4 "$T/.stdout")" "$(printf 'records\t12\nclasses\t6\ntop1\t0.
 expect_eq "$(grep -c confusion "$T/.stdout")" "4" "confusion pairs"
 expect_contains "$(cat "$T/.stdout")" "$(printf 'confusion\tzero\ttwo\t1')" "confusion: x08 is a zero taken for a two"
 expect_eq "$(cut -f1,3,5 pred.tsv | sed -n 7p)" "$(printf 'x06\tzero\tthree')" "prediction line"
+# predictions that cannot be written are an error, not a silent loss
+expect_status 1 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/classes.txt --predictions /dev/full
+expect_contains "$(cat "$T/.stderr")" "/dev/full" "unwritable predictions named"
 # labels given by name in a json field give the same numbers
 expect_status 1 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/classes.txt --label-field lable
 expect_contains "$(cat "$T/.stderr")" "--label-field lable: no record's json has a label there" "a mistyped --label-field"

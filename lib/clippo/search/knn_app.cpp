@@ -14,9 +14,11 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "clippo/cli/command.h"
 #include "clippo/cli/log.h"
+#include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
 #include "clippo/io/record.h"
 #include "clippo/search/collection.h"
@@ -405,10 +407,10 @@ int App::zeroshot() {
       }
     }
   };
-  if (!predictions.empty()) {
-    std::ofstream f(predictions);
-    if (!f) throw Error(predictions + ": cannot write the predictions");
-    write_predictions(f);
+  if (!predictions.empty()) {  // whole or not at all, and a write error (a full disk) is told
+    std::ostringstream text;
+    write_predictions(text);
+    write_file_atomic(predictions, text.str());
   }
   if (!labelled) {
     log::info("no labels (cls or --label-field) in the records: writing predictions");
