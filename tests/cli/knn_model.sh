@@ -75,6 +75,11 @@ if command -v clippo-embed >/dev/null; then
   expect_status 0 sh -c 'printf "red\033[31m alert\007 \302\2332J\n" | clippo-embed mu16_32.npz --text - -o esc.shard'
   expect_status 0 clippo-knn --db esc.shard --query red -k 1
   expect_eq "$(cut -f5 "$T/.stdout")" "red [31m alert   2J" "control characters (C0 and C1) in a TSV cell"
+  # One checkpoint's vectors before its head are another space: not mixed.
+  expect_status 0 clippo-embed mu16_32.npz imgs -o head.shard
+  expect_status 0 clippo-embed mu16_32.npz imgs --pre-logits -o pre.shard
+  expect_status 1 clippo-knn --db head.shard --db pre.shard --query-image i2.png -k 1
+  expect_contains "$(cat "$T/.stderr")" "(pre-logits)" "pre-logits and head embeddings of one checkpoint mixed"
 else
   echo "clippo-embed is not built: pipe test skipped" >&2
 fi

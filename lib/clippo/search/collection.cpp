@@ -27,9 +27,12 @@ std::string trim(std::string s) {
 
 std::string header_model_id(const std::string& header_json) {
   auto j = JsonObject::parse(header_json, "__clippo__ header");
-  if (auto v = j.get_path("model.sha256"); v && !v->empty()) return *v;
-  if (auto v = j.get_path("model.path"); v && !v->empty()) return *v;
-  return "";
+  std::string id;
+  if (auto v = j.get_path("model.sha256"); v && !v->empty()) id = *v;
+  else if (auto p = j.get_path("model.path"); p && !p->empty()) id = *p;
+  // The vectors before the head are another space than the head's.
+  if (auto v = j.get_path("model.pre_logits"); !id.empty() && v && *v == "true") id += " (pre-logits)";
+  return id;
 }
 
 std::optional<std::string> header_model_path(const std::string& header_json) {

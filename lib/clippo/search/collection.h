@@ -42,7 +42,8 @@ struct LoadOptions {
 // dimensions, or inputs whose headers name different models.
 Collection load_collection(const std::vector<std::string>& inputs, const LoadOptions& options);
 
-// The model a header names: its sha256 when present, else its path ("" if none).
+// The model a header names: its sha256 when present, else its path ("" if
+// none), marked " (pre-logits)" for the vectors before its head.
 std::string header_model_id(const std::string& header_json);
 // The checkpoint path a header names, if any.
 std::optional<std::string> header_model_path(const std::string& header_json);
