@@ -141,6 +141,14 @@ expect_contains "$info" $'loads\tyes' "info: the model loads"
 expect_status 0 clippo-embed --info ref/stacked_d3_64.npz --json
 expect_contains "$(cat "$T/.stdout")" '"layout":"stacked"' "info json"
 
+# --- text lines that are not UTF-8: txt holds them as rendered (U+FFFD for
+# each invalid run), so the shard stays valid and renders again alike
+printf 'ab\xffcd\xe2\x82\n' | clippo-embed $CK --text - -o bad8.shard
+printf 'ab\xef\xbf\xbdcd\xef\xbf\xbd\n' | clippo-embed $CK --text - -o fffd.shard
+expect_eq "$(zstd -dc bad8.shard | tar -xO 000000000.txt | od -An -tx1 | tr -d ' \n')" "6162efbfbd6364efbfbd" \
+  "invalid UTF-8 stored as U+FFFD"
+$PY read_shard.py bad8.shard txt.npy bad8.npy >/dev/null && $PY read_shard.py fffd.shard txt.npy fffd.npy >/dev/null &&
+  close bad8.npy fffd.npy 0 || fail "invalid UTF-8 embeds as its U+FFFD text does"
 # --- a damaged shard input: named, and counted in the last line
 printf 'a dog\n' | clippo-embed $CK --text - -o one.shard
 head -c 300 one.shard >cut.shard

@@ -27,10 +27,12 @@
 #include "clippo/io/paths.h"
 #include "clippo/io/record_reader.h"
 #include "clippo/io/record_writer.h"
+#include "clippo/io/utf8.h"
 #include "clippo/model/device.h"
 #include "clippo/model/checkpoint_info.h"
 #include "clippo/model/embed_io.h"
 #include "clippo/model/embedder.h"
+#include "clippo/text/render.h"
 
 namespace clippo::model {
 
@@ -110,7 +112,9 @@ class Source {
     bool cut;
     if (!lines_in_->next(line, SIZE_MAX, cut)) return false;
     j.rec.key = fmt::format("{:09d}", lines_++);
-    j.rec.fields.push_back({"txt", line});
+    // A shard's txt is UTF-8 (clippo-shard(5)): bytes that are not are kept
+    // as the renderer read them, U+FFFD, and render again alike.
+    j.rec.fields.push_back({"txt", valid_utf8(line) ? line : text::as_valid_utf8(line)});
     j.where = fmt::format("{}:{}", text_file_ == "-" ? "<stdin>" : text_file_, lines_);
     j.text = line;
     j.want_txt = true;

@@ -65,6 +65,31 @@ void decode_utf8(std::string_view s, bool lower, int max_chars, std::vector<char
   }
 }
 
+std::string as_valid_utf8(std::string_view bytes) {
+  std::vector<char32_t> cps;
+  decode_utf8(bytes, false, 0, cps);
+  std::string out;
+  out.reserve(bytes.size() + 8);
+  for (const char32_t c : cps) {
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (c < 0x800) {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      out += static_cast<char>(0xE0 | (c >> 12));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (c >> 18));
+      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
 size_t utf8_prefix_bytes(std::string_view s, int max_chars) {
   if (max_chars <= 0) return s.size();
   const auto* begin = reinterpret_cast<const uint8_t*>(s.data());

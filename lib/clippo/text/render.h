@@ -75,6 +75,9 @@ class Font {
 // with one U+FFFD per maximal invalid subsequence (TensorFlow's "replace"
 // mode), at most max_chars code points (0 = all). Appends to `out`.
 void decode_utf8(std::string_view utf8, bool lower, int max_chars, std::vector<char32_t>& out);
+// The text as decode_utf8 reads it, in UTF-8: each maximal invalid
+// subsequence becomes U+FFFD, so it renders as the bytes did.
+std::string as_valid_utf8(std::string_view bytes);
 // The length of the bytes that decode to the first max_chars code points
 // (0 = all): where a caption may be cut without changing its image.
 size_t utf8_prefix_bytes(std::string_view utf8, int max_chars);
