@@ -307,6 +307,11 @@ expect_contains "$(cat .stderr)" "3 columns, header has 2" "a CSV row with an ex
 printf 'path,caption\nc.png,"two\nlines"\nc.png\n' >bom/ml.csv
 expect_status 0 clippo-pack --csv bom/ml.csv -o ml.shard
 expect_contains "$(cat .stderr)" "ml.csv:4: malformed row" "the line of a row after a quoted line break"
+printf 'path,caption\nc.png,a cat\nc.png,"unterminated\r\n' >bom/uq.csv
+expect_status 0 clippo-pack --csv bom/uq.csv -o uq.shard
+expect_contains "$(cat .stderr)" "uq.csv:3: malformed row (a quoted field is not closed: it runs to the end of the file)" \
+  "a CSV quote that does not close"
+expect_contains "$(cat .stderr)" "wrote 1 records" "the rows before an unclosed quote packed"
 
 # --- a caption of spaces is no caption for --min-caption-chars
 printf '   ' >bom/c.txt

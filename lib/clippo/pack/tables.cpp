@@ -89,6 +89,8 @@ bool next_csv_record(const std::string& text, size_t& pos, std::vector<std::stri
       field_started = true;
     }
   }
+  // (RFC 4180: a quote opened must close; else the rest of the file was taken in.)
+  if (quoted) throw Error("a quoted field is not closed: it runs to the end of the file");
   out.push_back(std::move(field));
   return true;
 }
@@ -123,7 +125,11 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
   } else if (format == TableFormat::csv) {
     size_t pos = 0, line = 1, counted = 0;  // the line a record starts on (quoted fields may span lines)
     std::vector<std::string> header, rec;
-    if (!next_csv_record(text, pos, header)) throw Error(path + ": empty CSV file (a header row is needed)");
+    try {
+      if (!next_csv_record(text, pos, header)) throw Error("empty CSV file (a header row is needed)");
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", path, e.what()));
+    }
     auto column = [&](const std::string& name, bool required) -> int {
       for (size_t i = 0; i < header.size(); ++i)
         if (header[i] == name) return static_cast<int>(i);
@@ -132,10 +138,16 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
     };
     int ci = column(fields.image, true), ct = column(fields.text, true),
         cl = fields.label.empty() ? -1 : column(fields.label, true);
-    for (size_t start = pos; next_csv_record(text, pos, rec); start = pos) {
+    for (size_t start = pos;; start = pos) {
       line += static_cast<size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(counted),
                                              text.begin() + static_cast<std::ptrdiff_t>(start), '\n'));
       counted = start;
+      try {
+        if (!next_csv_record(text, pos, rec)) break;
+      } catch (const Error& e) {
+        bad.report(fmt::format("{}:{}", path, line), "malformed row", e.what());
+        break;
+      }
       if (rec.size() == 1 && rec[0].empty()) continue;  // blank line
       std::string where = fmt::format("{}:{}", path, line);
       // Too many columns is as wrong as too few: a stray comma shifts them.

@@ -41,7 +41,8 @@ std::vector<Item> read_table(const std::string& path, TableFormat format, const 
 std::vector<Item> read_sidecar_captions(const std::string& dir, BadInput& bad);
 
 // Splits one CSV record starting at `pos` (quoted fields may span lines);
-// advances pos past the record's line end. False at the end of text.
+// advances pos past the record's line end. False at the end of text; throws
+// Error for a quoted field that does not close.
 bool next_csv_record(const std::string& text, size_t& pos, std::vector<std::string>& out);
 
 }  // namespace clippo::pack
