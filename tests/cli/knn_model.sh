@@ -80,6 +80,9 @@ if command -v clippo-embed >/dev/null; then
   expect_status 0 clippo-embed mu16_32.npz imgs --pre-logits -o pre.shard
   expect_status 1 clippo-knn --db head.shard --db pre.shard --query-image i2.png -k 1
   expect_contains "$(cat "$T/.stderr")" "(pre-logits)" "pre-logits and head embeddings of one checkpoint mixed"
+  # A folder as an image query: named, not a C++ library message.
+  expect_status 1 clippo-knn --db head.shard --query-image imgs -k 1
+  expect_eq "$(cat "$T/.stderr")" "clippo-knn: error: imgs: a folder, not a file" "a folder as --query-image"
 else
   echo "clippo-embed is not built: pipe test skipped" >&2
 fi

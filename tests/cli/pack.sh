@@ -19,7 +19,7 @@ expect_eq "$(zstd -dc out/train-000.shard | tar -xO 000000001.png | sha1sum)" "$
 err=$(cat "$T/.stderr")
 expect_contains "$err" "photos/fake.jpg (captions.tsv:4): not an image" "non-image reported"
 expect_contains "$err" "photos/empty.png (captions.tsv:5): not an image" "empty file reported"
-expect_contains "$err" "missing.png (captions.tsv:6): unreadable file" "missing file reported"
+expect_contains "$err" "missing.png (captions.tsv:6): unreadable file (cannot read: No such file or directory)" "missing file reported"
 expect_contains "$err" "captions.tsv:7: malformed row" "malformed row reported"
 expect_contains "$err" "invalid UTF-8" "invalid UTF-8 reported"
 expect_contains "$err" "wrote 3 records in 2 shard(s)" "summary"

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 #include <glob.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -193,6 +197,27 @@ std::string OutputPattern::name(uint64_t i) const {
 std::optional<uint64_t> OutputPattern::count() const {
   if (fixed_.empty()) return std::nullopt;
   return fixed_.size();
+}
+
+std::string read_whole_file(const std::string& path) {
+  if (std::error_code ec; fs::is_directory(path, ec)) throw Error(path + ": a folder, not a file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(errno)));
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error(fmt::format("{}: cannot read: {}", path, std::strerror(err)));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 std::string absolute_path(const std::string& path) {

@@ -40,6 +40,10 @@ class OutputPattern {
 // given, for comparing and saving paths (no links resolved).
 std::string absolute_path(const std::string& path);
 
+// The whole of a file. Throws Error "PATH: a folder, not a file" or "PATH:
+// cannot read: REASON".
+std::string read_whole_file(const std::string& path);
+
 // Lower-case extension without the dot ("JPG" -> "jpg"), "" if none.
 std::string extension(const std::string& path);
 

@@ -3,7 +3,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <random>
@@ -61,13 +60,6 @@ std::string header_json() {
   return j.str();
 }
 
-bool read_file(const std::string& path, std::string& out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  out.assign(std::istreambuf_iterator<char>(f), {});
-  return !f.bad();
-}
-
 }  // namespace
 
 struct Packer::Work {
@@ -105,7 +97,13 @@ void Packer::process(Work& w) const {
   std::string field, bytes;
   bool verify = opt_.resize || opt_.min_image_size;
   if (!w.image_path.empty()) {
-    if (!read_file(w.image_path, bytes)) return skip("unreadable file", std::strerror(errno));
+    try {
+      bytes = read_whole_file(w.image_path);
+    } catch (const Error& e) {  // "PATH: cannot read: REASON": the reason, as the path is told
+      std::string why = e.what();
+      if (why.starts_with(w.image_path + ": ")) why.erase(0, w.image_path.size() + 2);
+      return skip("unreadable file", why);
+    }
     field = extension(w.image_path);
     if (field == "jpeg") field = "jpg";
     verify = true;  // files from a folder are checked by decoding them

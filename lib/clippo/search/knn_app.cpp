@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -20,6 +19,7 @@
 #include "clippo/cli/log.h"
 #include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
+#include "clippo/io/paths.h"
 #include "clippo/io/record.h"
 #include "clippo/search/collection.h"
 #include "clippo/search/index.h"
@@ -50,12 +50,6 @@ std::string cell(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string read_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot read the {}", path, what));
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 struct App {
@@ -191,9 +185,9 @@ struct App {
       std::vector<Image> images;
       for (auto& p : query_images) {
         try {
-          images.push_back(decode_image(read_file(p, "query image")));
+          images.push_back(decode_image(read_whole_file(p)));
         } catch (const Error& e) {
-          const std::string what = e.what();  // read_file's message names the file already
+          const std::string what = e.what();  // read_whole_file's message names the file already
           throw Error(what.starts_with(p + ":") ? what : fmt::format("{}: {}", p, what));
         }
       }
