@@ -78,6 +78,11 @@ expect_eq "$(head -4 "$T/.stdout")" "$(printf 'records\t12\nclasses\t6\ntop1\t0.
 expect_eq "$(grep -c confusion "$T/.stdout")" "4" "confusion pairs"
 expect_contains "$(cat "$T/.stdout")" "$(printf 'confusion\tzero\ttwo\t1')" "confusion: x08 is a zero taken for a two"
 expect_eq "$(cut -f1,3,5 pred.tsv | sed -n 7p)" "$(printf 'x06\tzero\tthree')" "prediction line"
+# a class list of the user's that repeats a name is warned of
+{ cat zs/classes.txt; head -1 zs/classes.txt; } >zs/dup-classes.txt
+expect_status 1 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/dup-classes.txt
+expect_contains "$(cat "$T/.stderr")" "zs/dup-classes.txt: 1 class name(s) repeat ('$(head -1 zs/classes.txt)' x2)" \
+  "a repeated class name in zeroshot"
 # predictions that cannot be written are an error, not a silent loss
 expect_status 1 clippo-knn zeroshot --db zs/zs.shard --class-emb zs/prompts.shard --classes zs/classes.txt --predictions /dev/full
 expect_contains "$(cat "$T/.stderr")" "/dev/full" "unwritable predictions named"

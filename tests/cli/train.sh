@@ -196,7 +196,7 @@ expect_contains "$(cat .stderr)" "the 96 labelled records evaluated hold 4 of th
 printf 'red\ngreen\nred\nyellow\n' >dup-classes.txt
 expect_status 0 clippo-train "${ZS[@]}" --steps 1 --workdir zs_dup --eval-data stripes.shard \
   --eval-classes dup-classes.txt --eval-prompts names-only.txt
-expect_contains "$(cat .stderr)" "--eval-classes dup-classes.txt: 1 name(s) repeat ('red' x2): zero-shot cannot tell those classes apart" "repeated class names"
+expect_contains "$(cat .stderr)" "dup-classes.txt: 1 class name(s) repeat ('red' x2): zero-shot cannot tell those classes apart" "repeated class names"
 expect_status 0 clippo-embed -q zs/checkpoint.npz stripes.shard --fields image -o zs.emb.shard
 expect_status 0 clippo-knn zeroshot --db zs.emb.shard --classes stripe-classes.txt --prompts names-only.txt \
   --model zs/checkpoint.npz --json

@@ -3,13 +3,16 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "clippo/cli/error.h"
+#include "clippo/cli/log.h"
 
 namespace fs = std::filesystem;
 
@@ -105,10 +108,23 @@ std::vector<std::string> load_classes(const std::string& name) {
   auto lines = read_lines(path, "class names");
   while (!lines.empty() && blank(lines.back())) lines.pop_back();
   if (lines.empty()) throw Error(fmt::format("{}: no class names in the file", path));
-  // (A name may repeat: CLIP's ImageNet list has two "missile" classes.)
   for (size_t i = 0; i < lines.size(); ++i)
     if (blank(lines[i]))
       throw Error(fmt::format("{}:{}: a blank class name (class indexes are line numbers)", path, i + 1));
+  // Classes of one name render alike, so the first wins every tie: said for
+  // a list of the user's. (The bundled ImageNet list repeats two, as the
+  // dataset does.)
+  if (path == name) {
+    std::map<std::string, int> count;
+    for (const auto& n : lines) ++count[n];
+    std::vector<std::string> repeated;
+    for (const auto& [n, c] : count)
+      if (c > 1) repeated.push_back(fmt::format("'{}' x{}", n, c));
+    if (!repeated.empty())
+      log::warn("{}: {} class name(s) repeat ({}{}): zero-shot cannot tell those classes apart", path,
+                repeated.size(), fmt::join(repeated.begin(), repeated.begin() + std::min<size_t>(repeated.size(), 5), ", "),
+                repeated.size() > 5 ? ", ..." : "");
+  }
   return lines;
 }
 

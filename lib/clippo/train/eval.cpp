@@ -4,9 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <limits>
-#include <map>
 #include <unordered_map>
 
 #include "clippo/cli/bad_input.h"
@@ -35,17 +33,6 @@ Evaluator::Evaluator(const EvalConfig& cfg) : font_(text::Font::load(cfg.fonts))
     auto templates = text::load_templates(cfg.prompts);
     prompts_ = text::fill_templates(names, templates);
     classes_ = static_cast<int64_t>(names.size());
-    // Classes of one name render alike: the first wins every tie. (The
-    // bundled ImageNet list repeats two, as the dataset does.)
-    std::map<std::string, int> count;
-    for (auto& n : names) ++count[n];
-    std::vector<std::string> repeated;
-    for (auto& [n, c] : count)
-      if (c > 1) repeated.push_back(fmt::format("'{}' x{}", n, c));
-    if (!repeated.empty() && std::filesystem::exists(cfg.classes))  // a file of the user's (as bundled_or_path reads it)
-      log::warn("--eval-classes {}: {} name(s) repeat ({}{}): zero-shot cannot tell those classes apart", cfg.classes,
-                repeated.size(), fmt::join(repeated.begin(), repeated.begin() + std::min<size_t>(repeated.size(), 5), ", "),
-                repeated.size() > 5 ? ", ..." : "");
   }
   const std::string where = "--eval-data " + cfg.files.front();
   RecordReader reader(cfg.files, cfg.on_error);
