@@ -51,7 +51,8 @@ if clippo-knn --device cuda --db noheader.shard --query-emb noheader.shard >cuda
   expect_eq "$(cat cuda.out)" "$(clippo-knn --db noheader.shard --query-emb noheader.shard)" "--device cuda = the CPU's results"
 else
   for cmd in search zeroshot retrieval; do
-    expect_status 1 clippo-knn $cmd --device cuda --db missing.shard --query-emb noheader.shard
+    q=(); [ $cmd = search ] && q=(--query-emb noheader.shard)
+    expect_status 1 clippo-knn $cmd --device cuda --db missing.shard "${q[@]}"
     expect_contains "$(cat "$T/.stderr")" "clippo-knn: error: --device cuda: this libtorch has no CUDA support or no GPU is visible (use --device cpu)" "$cmd --device cuda without CUDA"
   done
 fi
@@ -73,6 +74,14 @@ expect_status 2 clippo-knn zeroshot --db noheader.shard
 expect_status 2 clippo-knn --db noheader.shard --query-emb q16.shard --field foo
 expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --nprobe 0
 expect_contains "$(cat "$T/.stderr")" "--nprobe 0: must be at least 1" "--nprobe 0"
+# An option of another command would be ignored: refused, naming its command.
+expect_status 2 clippo-knn retrieval --db noheader.shard -k 3
+expect_contains "$(cat "$T/.stderr")" "-k is an option of search, not of retrieval" "-k of retrieval"
+expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --predictions p.tsv
+expect_contains "$(cat "$T/.stderr")" "--predictions is an option of zeroshot, not of search" "--predictions of search"
+[ -e p.tsv ] && fail "a refused --predictions wrote its file"
+expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --batch-size -5
+expect_contains "$(cat "$T/.stderr")" "--batch-size -5: must be >= 0" "a negative --batch-size"
 expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --ef-search -5
 mkdir -p flat.index && expect_status 0 clippo-knn build --db noheader.shard -o flat.index
 expect_status 2 clippo-knn zeroshot --index flat.index --classes /dev/null

@@ -2,6 +2,7 @@
 
 #include <faiss/Index.h>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -477,6 +478,19 @@ int knn_main(int argc, char** argv, const ModelFactory& factory, const SearchFac
     auto vm = app.cmd.parse(argc, argv);
     for (auto [name, value] : {std::pair{"nprobe", app.nprobe}, {"ef-search", app.ef_search}})
       if (vm.count(name) && value < 1) throw UsageError(fmt::format("--{} {}: must be at least 1", name, value));
+    if (app.batch_size < 0) throw UsageError(fmt::format("--batch-size {}: must be >= 0", app.batch_size));
+    // An option of another command would be ignored: refused, as -o is.
+    static const std::map<std::string, std::set<std::string>> only_for{
+        {"query", {"search"}},       {"queries", {"search"}},      {"query-image", {"search"}},
+        {"query-emb", {"search"}},   {"-k", {"search"}},           {"nprobe", {"search"}},
+        {"ef-search", {"search"}},   {"index-type", {"build"}},
+        {"train-size", {"build"}},   {"seed", {"build"}},          {"classes", {"zeroshot"}},
+        {"prompts", {"zeroshot"}},   {"class-emb", {"zeroshot"}},  {"label-field", {"zeroshot"}},
+        {"predictions", {"zeroshot"}}, {"image-field", {"retrieval"}}, {"query-field", {"search", "zeroshot"}}};
+    for (const auto& [name, commands_of] : only_for)
+      if (vm.count(name) && !vm[name].defaulted() && !commands_of.count(app.command))
+        throw UsageError(fmt::format("{}{} is an option of {}, not of {}", name.starts_with('-') ? "" : "--", name,
+                                     fmt::join(commands_of, " and "), app.command));
     for (auto& word : app.inputs)
       if (commands.count(word) && !std::filesystem::exists(word))
         throw UsageError(fmt::format("'{}' is a command: give it first (clippo-knn {} [OPTIONS])", word, word));
