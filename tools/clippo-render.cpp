@@ -38,9 +38,11 @@ int main(int argc, char** argv) {
       ("font", cli::po::value(&job.fonts)->value_name("FILE"), "Unifont .hex file (repeatable; default /usr/share/unifont/unifont.hex)");
     cmd.hidden().add_options()("input", cli::po::value(&job.inputs), "input files");
     cmd.positional("input");
-    cmd.parse(argc, argv);
+    auto vm = cmd.parse(argc, argv);
 
     if (tsv && jsonl) throw UsageError("--tsv and --jsonl exclude each other");
+    if (!jsonl && !vm["text-field"].defaulted())
+      throw UsageError("--text-field names the field of --jsonl input; other input has none");
     if (int(raw) + int(show) + int(!png.empty()) > 1) throw UsageError("give at most one of --png, --show, --raw");
     job.format = tsv ? text::TextFormat::tsv : jsonl ? text::TextFormat::jsonl : text::TextFormat::lines;
     r.lower = !no_lower;

@@ -150,6 +150,8 @@ expect_eq "$(echo "Hi" | clippo-render --show | wc -l)" 7 "art rows: ink rows 2-
 expect_status 2 clippo-render --size 0 in.txt
 expect_contains "$(cat "$T/.stderr")" "--size" "size error"
 expect_status 2 clippo-render --tsv --jsonl in.txt
+expect_status 2 clippo-render --text-field text in.txt -o tf.shard
+expect_contains "$(cat "$T/.stderr")" "--text-field names the field of --jsonl input" "--text-field without --jsonl"
 expect_status 1 clippo-render --font /nonexistent.hex -o x.shard in.txt
 expect_contains "$(cat "$T/.stderr")" "/nonexistent.hex" "font error"
 expect_status 1 clippo-render -o x.shard missing.txt
