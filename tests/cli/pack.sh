@@ -111,6 +111,17 @@ expect_contains "$(cat "$T/.stderr")" "2 caption too short" "filter counted"
 cat kept.shard kept.shard > dup.shard
 expect_status 0 clippo-pack dup.shard --keep-keys -o dup-out.shard
 expect_contains "$(cat "$T/.stderr")" "duplicate key" "duplicate keys"
+# kept keys that would lead out of a folder when extracted are bad input
+$PY -c "
+import io, tarfile
+with tarfile.open('evil.tar', 'w') as t:
+    for name in ('../evil.txt', '/abs/x.txt', 'fine.txt'):
+        data = b'a caption'
+        info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))"
+expect_status 0 clippo-pack evil.tar --keep-keys -o evil-out.shard
+expect_contains "$(cat "$T/.stderr")" "evil.tar: ../evil: bad key (an empty, '.' or '..' folder)" "a '..' key kept"
+expect_contains "$(cat "$T/.stderr")" "bad key (starts or ends with '/')" "an absolute key kept"
+expect_eq "$(members evil-out.shard | tr '\n' ' ')" "__clippo__.json fine.txt " "only the safe key kept"
 # a truncated input: the good records before the damage are kept
 # (k0's two members take 2048 bytes; the cut falls inside k1)
 head -c 3000 py.tar > cut.tar

@@ -29,6 +29,26 @@ constexpr std::array<std::string_view, 7> kShardEndings = {".shard",    ".tar", 
                                                            ".tar.zst", ".tar.zstd", ".tzst"};
 }  // namespace
 
+std::string key_fault(std::string_view k) {
+  if (k.empty()) return "empty";
+  if (k.size() > 1024) return "longer than 1024 bytes";
+  if (k.front() == '/' || k.back() == '/') return "starts or ends with '/'";
+  for (char c : k)
+    if (static_cast<unsigned char>(c) < 0x20) return "holds a control character";
+  size_t slash = k.rfind('/');
+  if (k.find('.', slash == std::string_view::npos ? 0 : slash) != std::string_view::npos)
+    return "a '.' in its last part (it would start the field name)";
+  size_t start = 0;
+  while (start < k.size()) {
+    size_t end = k.find('/', start);
+    if (end == std::string_view::npos) end = k.size();
+    auto seg = k.substr(start, end - start);
+    if (seg.empty() || seg == "." || seg == "..") return "an empty, '.' or '..' folder";
+    start = end + 1;
+  }
+  return "";
+}
+
 std::pair<std::string, std::string> split_member_name(std::string_view path) {
   size_t slash = path.rfind('/');
   size_t base = slash == std::string_view::npos ? 0 : slash + 1;

@@ -69,6 +69,11 @@ inline std::optional<int64_t> class_index(std::string_view cls) {
   return v;
 }
 
+// Why a key is not one the tar writer and a file system accept (no '.' in
+// its basename, no empty, '.' or '..' folders, no leading '/', no control
+// bytes: a key extracted must stay a file under its folder), or "".
+std::string key_fault(std::string_view key);
+
 // Splits a member path into (key, field): the key is the path up to the first
 // '.' of the basename, so folders may hold dots. No dot: field is "".
 std::pair<std::string, std::string> split_member_name(std::string_view path);

@@ -208,7 +208,10 @@ void Packer::add_records(const std::vector<std::string>& inputs) {
   Progress progress("packing");
   // Records read are written, also after a stop: a stream cannot give them again.
   BufferShuffle<Work> shuffle(opt_.shuffle, opt_.shuffle_buffer, opt_.seed, [&](Work w) {
-    if (opt_.keep_keys && !seen.insert(w.rec.key).second) w.reason = "duplicate key";
+    if (opt_.keep_keys) {
+      if (std::string fault = key_fault(w.rec.key); !fault.empty()) w.reason = "bad key", w.detail = std::move(fault);
+      else if (!seen.insert(w.rec.key).second) w.reason = "duplicate key";
+    }
     chunk.push_back(std::move(w));
     if (chunk.size() == kChunk) {
       flush(chunk, true);

@@ -65,28 +65,6 @@ bool looks_like_shard(std::string_view head) {
          (head.size() >= 262 && head.substr(257, 5) == "ustar");
 }
 
-// Why a key is not one the tar writer and a file system accept (no '.' in
-// its basename, no empty, '.' or '..' folders, no control bytes), or "".
-std::string key_fault(std::string_view k) {
-  if (k.empty()) return "empty";
-  if (k.size() > 1024) return "longer than 1024 bytes";
-  if (k.front() == '/' || k.back() == '/') return "starts or ends with '/'";
-  for (char c : k)
-    if (static_cast<unsigned char>(c) < 0x20) return "holds a control character";
-  size_t slash = k.rfind('/');
-  if (k.find('.', slash == std::string_view::npos ? 0 : slash) != std::string_view::npos)
-    return "a '.' in its last part (it would start the field name)";
-  size_t start = 0;
-  while (start < k.size()) {
-    size_t end = k.find('/', start);
-    if (end == std::string_view::npos) end = k.size();
-    auto seg = k.substr(start, end - start);
-    if (seg.empty() || seg == "." || seg == "..") return "an empty, '.' or '..' folder";
-    start = end + 1;
-  }
-  return "";
-}
-
 // One input item: a record whose `txt` is rendered into field `image`.
 struct Item {
   Record rec;
