@@ -198,6 +198,8 @@ expect_contains "$(cat "$T/.stderr")" "nope.npz: no such file" "missing checkpoi
 expect_status 2 clippo-embed $CK photos/ --precision fp8
 expect_status 2 clippo-embed $CK
 expect_status 2 clippo-embed $CK photos/ --fields pixels
+expect_status 2 clippo-embed photos/
+expect_contains "$(cat "$T/.stderr")" "photos/: a folder, not a checkpoint (the checkpoint comes first" "a forgotten checkpoint"
 expect_status 2 clippo-embed $CK photos/ --benchmark 0
 expect_contains "$(cat "$T/.stderr")" "--benchmark 0: must be >= 1" "--benchmark 0 is no silent embedding run"
 expect_status 2 clippo-embed $CK photos/ --npy -

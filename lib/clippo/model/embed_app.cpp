@@ -339,6 +339,8 @@ int embed_main(int argc, char** argv) {
     if (inputs.empty()) throw UsageError("give a checkpoint and inputs (see --help)");
     ckpt = inputs.front();
     inputs.erase(inputs.begin());
+    if (std::error_code ec; std::filesystem::is_directory(ckpt, ec))
+      throw UsageError(ckpt + ": a folder, not a checkpoint (the checkpoint comes first: clippo-embed CKPT INPUT...)");
     eo.device = cmd.device;
     eo.threads = cmd.threads;
     // Checked now, not at the first text; stored absolute in the output's
