@@ -84,6 +84,10 @@ expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --batc
 expect_contains "$(cat "$T/.stderr")" "--batch-size -5: must be >= 0" "a negative --batch-size"
 expect_status 2 clippo-knn --db noheader.shard --query-emb noheader.shard --ef-search -5
 mkdir -p flat.index && expect_status 0 clippo-knn build --db noheader.shard -o flat.index
+held=$($PY -c "import json; print(json.load(open('flat.index/index.json'))['field'])")
+other=$([ "$held" = img ] && echo txt || echo img)
+expect_status 2 clippo-knn --index flat.index --field $other --query-emb noheader.shard
+expect_contains "$(cat "$T/.stderr")" "--field $other: flat.index holds the $held vectors" "--field that the index does not hold"
 expect_status 2 clippo-knn zeroshot --index flat.index --classes /dev/null
 expect_contains "$(cat "$T/.stderr")" "zeroshot reads embedding shards (--db SHARDS or stdin), not --index" "zeroshot with --index"
 # -o belongs to build: elsewhere it is refused, not ignored

@@ -17,10 +17,10 @@
 #include <fstream>
 #include <numeric>
 #include <random>
-#include <sstream>
 
 #include "clippo/cli/log.h"
 #include "clippo/io/json.h"
+#include "clippo/io/paths.h"
 #include "clippo/io/record_writer.h"
 #include "clippo/search/ivf_scan.h"
 
@@ -162,11 +162,9 @@ IndexDir::IndexDir(const std::string& dir) {
   } catch (const faiss::FaissException& e) {
     throw Error(fmt::format("{}: cannot read the FAISS index: {}", ipath, e.what()));
   }
-  std::ifstream in(d / "index.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = JsonObject::parse(ss.str(), (d / "index.json").string());
+  auto j = JsonObject::parse(read_whole_file((d / "index.json").string()), (d / "index.json").string());
   factory_ = j.get("factory").value_or("");
+  field_ = j.get_string("field").value_or("");
   LoadOptions lo;
   lo.need_vectors = false;
   lo.normalize = false;

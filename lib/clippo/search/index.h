@@ -50,6 +50,7 @@ class IndexDir {
   int64_t size() const;
   const Collection& meta() const { return meta_; }  // records in index row order, no vectors
   const std::string& factory() const { return factory_; }
+  const std::string& field() const { return field_; }  // the vectors it holds: "img" or "txt" ("" if unknown)
   // A Flat inner-product index's vectors, size() x dim() in row order (for
   // an exact search elsewhere); nullptr for other index types.
   const float* flat_vectors() const;
@@ -57,7 +58,7 @@ class IndexDir {
  private:
   std::unique_ptr<faiss::Index> index_;
   Collection meta_;
-  std::string factory_;
+  std::string factory_, field_;
 };
 
 // Sets nprobe / efSearch on an index (through wrappers); unknown ones are ignored.

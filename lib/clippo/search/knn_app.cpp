@@ -256,6 +256,9 @@ struct App {
     if (!index_dir.empty()) {
       if (!db.empty()) throw UsageError("give --db or --index, not both");
       IndexDir idx(index_dir);
+      if (field != "auto" && !idx.field().empty() && field != idx.field())
+        throw UsageError(fmt::format("--field {}: {} holds the {} vectors (build an index of the {} ones for that)",
+                                     field, index_dir, idx.field(), field));
       auto [labels, q] = queries(idx.meta().header, idx.dim());
       auto t = Clock::now();
       TopK top;
