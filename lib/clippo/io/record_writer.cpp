@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "clippo/cli/error.h"
@@ -18,6 +17,7 @@
 #include "clippo/io/archive_message.h"
 #include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
+#include "clippo/io/paths.h"
 
 namespace fs = std::filesystem;
 
@@ -185,8 +185,7 @@ void keep_other_sizes(const std::string& path, bool numbered_set, std::map<std::
   const std::string ours = family(sizes.begin()->first);
   std::vector<std::string> stale;
   try {
-    std::ifstream in(path, std::ios::binary);
-    const JsonObject old = JsonObject::parse(std::string(std::istreambuf_iterator<char>(in), {}), path);
+    const JsonObject old = JsonObject::parse(read_whole_file(path), path);
     for (auto& name : old.keys()) {
       auto n = old.get_number(name);
       if (!n || sizes.count(name) || !fs::is_regular_file(dir / name)) continue;

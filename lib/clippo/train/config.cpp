@@ -336,11 +336,6 @@ static void drop_eval(TrainConfig& c, const std::vector<std::string>& given) {
   if (!was_given(given, "eval-prompts")) c.eval_prompts = defaults.eval_prompts;
 }
 
-static std::string read_text(const fs::path& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), {});
-}
-
 // A new run replaces the workdir's config.json and metrics.jsonl: files of
 // that name that are not clippo-train's (a folder chosen by mistake) are kept.
 static void refuse_foreign_files(const fs::path& dir) {
@@ -350,7 +345,7 @@ static void refuse_foreign_files(const fs::path& dir) {
   };
   std::error_code ec;
   if (const fs::path p = dir / "config.json"; fs::is_regular_file(p, ec)) try {
-      (void)TrainConfig::from_json(read_text(p), p.string());
+      (void)TrainConfig::from_json(read_whole_file(p.string()), p.string());
     } catch (const Error& e) {
       std::string why = e.what();  // "PATH: what", named once
       if (why.starts_with(p.string() + ": ")) why.erase(0, p.string().size() + 2);
@@ -402,7 +397,7 @@ TrainConfig resolve_config(const TrainConfig& cli, const std::vector<std::string
   const bool named_data = was_given(given, "data") || was_given(given, "text-pairs");
   if (!fs::exists(fs::path(cli.workdir) / "checkpoint.npz") && named_data) return new_run(cli, given);
   if (!fs::is_regular_file(saved_path)) throw Error(fmt::format("{}: not a file", saved_path.string()));
-  TrainConfig c = TrainConfig::from_json(read_text(saved_path), saved_path.string());
+  TrainConfig c = TrainConfig::from_json(read_whole_file(saved_path.string()), saved_path.string());
   c.workdir = cli.workdir;
   // What a resumed run may change; everything else must match the run.
   const TrainConfig saved = c;
