@@ -240,6 +240,10 @@ std::string read_whole_file(const std::string& path) {
   return out;
 }
 
+std::string without_path(const std::string& message, const std::string& path) {
+  return message.starts_with(path + ": ") ? message.substr(path.size() + 2) : message;
+}
+
 std::string absolute_path(const std::string& path) {
   return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
 }

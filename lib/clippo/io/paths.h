@@ -43,6 +43,9 @@ std::string absolute_path(const std::string& path);
 // The whole of a file. Throws Error "PATH: a folder, not a file" or "PATH:
 // cannot read: REASON".
 std::string read_whole_file(const std::string& path);
+// An error's message less its leading "PATH: ", for a message that names the
+// file already.
+std::string without_path(const std::string& message, const std::string& path);
 
 // Lower-case extension without the dot ("JPG" -> "jpg"), "" if none.
 std::string extension(const std::string& path);

@@ -10,7 +10,6 @@
 #include <deque>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -216,7 +215,7 @@ class Pipeline {
         std::string bytes;
         const std::string* b = nullptr;
         if (!j.file.empty()) {
-          bytes = read_file(j.file);
+          bytes = read_whole_file(j.file);
           b = &bytes;
         } else {
           b = &find_image(j.rec)->second;
@@ -242,14 +241,8 @@ class Pipeline {
       }
     } catch (const std::exception& e) {
       j.bad_reason = "unreadable";
-      j.bad_detail = e.what();
+      j.bad_detail = without_path(e.what(), j.file);  // (the record is named by its file already)
     }
-  }
-
-  static std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("cannot read");
-    return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
   Source& src_;

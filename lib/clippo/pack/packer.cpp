@@ -99,10 +99,8 @@ void Packer::process(Work& w) const {
   if (!w.image_path.empty()) {
     try {
       bytes = read_whole_file(w.image_path);
-    } catch (const Error& e) {  // "PATH: cannot read: REASON": the reason, as the path is told
-      std::string why = e.what();
-      if (why.starts_with(w.image_path + ": ")) why.erase(0, w.image_path.size() + 2);
-      return skip("unreadable file", why);
+    } catch (const Error& e) {  // (the path is told already)
+      return skip("unreadable file", without_path(e.what(), w.image_path));
     }
     field = extension(w.image_path);
     if (field == "jpeg") field = "jpg";

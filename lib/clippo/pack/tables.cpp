@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
@@ -16,10 +15,7 @@ namespace clippo::pack {
 namespace {
 
 std::string slurp(const std::string& path) {
-  if (std::error_code ec; fs::is_directory(path, ec)) throw Error(path + ": a folder, not a file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot read");
-  std::string text(std::istreambuf_iterator<char>(f), {});
+  std::string text = read_whole_file(path);
   strip_utf8_bom(text);
   return text;
 }

@@ -347,9 +347,7 @@ static void refuse_foreign_files(const fs::path& dir) {
   if (const fs::path p = dir / "config.json"; fs::is_regular_file(p, ec)) try {
       (void)TrainConfig::from_json(read_whole_file(p.string()), p.string());
     } catch (const Error& e) {
-      std::string why = e.what();  // "PATH: what", named once
-      if (why.starts_with(p.string() + ": ")) why.erase(0, p.string().size() + 2);
-      refuse("config.json", fmt::format("not a clippo-train configuration ({})", why));
+      refuse("config.json", fmt::format("not a clippo-train configuration ({})", without_path(e.what(), p.string())));
     }
   if (const fs::path p = dir / "metrics.jsonl"; fs::is_regular_file(p, ec)) {
     std::ifstream in(p);
