@@ -189,6 +189,8 @@ expect_contains "$(cat "$T/.stderr")" "more are needed" "too small for a shard's
 expect_eq "$(ls -A small 2>/dev/null | wc -l)" "0" "no part of a set that failed is left"
 expect_status 2 clippo-embed $CK photos/a.ppm --keep-images -o kept.shard
 expect_contains "$(cat "$T/.stderr")" "--keep-images carries the images of shard records" "--keep-images for image files"
+expect_status 2 clippo-embed $CK photos/a.ppm three.shard -o mix.shard
+expect_contains "$(cat "$T/.stderr")" "photos/a.ppm: image files and shards in one run" "image files and shards, whose keys could repeat"
 
 # --- errors
 expect_status 1 clippo-embed ref/bad/missing.npz photos/
@@ -221,7 +223,19 @@ np.savez('nan.npz', **z)
 z = dict(np.load('$CK'))
 k = 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_0/kernel'
 z[k] = np.zeros((z[k].shape[0], 100), np.float32)
-np.savez('badmlp.npz', **z)"
+np.savez('badmlp.npz', **z)
+z = dict(np.load('$CK'))
+b0 = 'params/img/Transformer/encoderblock_0/'
+for b in (1, 2):
+    z.update({k.replace('_0/', f'_{b}/', 1): v for k, v in z.items() if k.startswith(b0)})
+np.savez('deep3.npz', **z)
+del z['params/img/Transformer/encoderblock_1/LayerNorm_0/scale']
+np.savez('gap3.npz', **z)"
+expect_status 0 clippo-embed --info deep3.npz
+expect_contains "$(cat "$T/.stdout")" $'depth\t3' "depth from the blocks' arrays"
+expect_status 1 clippo-embed gap3.npz photos/ --npy gap.npy
+expect_contains "$(cat "$T/.stderr")" "gap3.npz: missing array 'params/img/Transformer/encoderblock_1/LayerNorm_0/scale'" \
+  "a block with an array missing is an error, not a shallower model"
 expect_status 1 clippo-embed badmlp.npz photos/ --npy bm.npy
 expect_contains "$(cat "$T/.stderr")" "badmlp.npz: array 'params/img/Transformer/encoderblock_0/MlpBlock_0/Dense_0/kernel' has shape (32, 100), the model (mu/16) needs (32, 128)" \
   "a misshaped MLP kernel is the array named"
@@ -241,4 +255,9 @@ expect_contains "$(cat "$T/.stderr")" "nope.hex: no such font file" "missing --f
 cp /usr/share/unifont/unifont.hex my.hex
 expect_status 0 clippo-embed $CK --text - --font my.hex -o myfont.shard <<<"a dog"
 expect_contains "$(zstd -dc myfont.shard | tar -xO __clippo__.json)" "\"fonts\":[\"$PWD/my.hex\"]" "a relative --font stored absolute in the header"
+# A font that does not load is the run's error, not every text record's
+echo garbage >bad.hex
+expect_status 1 clippo-embed $CK --text - --font bad.hex -o badfont.shard <<<"a dog"
+expect_contains "$(cat "$T/.stderr")" "bad.hex" "a font that does not parse is named"
+[ ! -e badfont.shard ] || fail "a run whose font does not load left badfont.shard"
 done_testing

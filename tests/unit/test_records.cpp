@@ -133,6 +133,19 @@ TEST_CASE("a writer that is not closed leaves no file under the final name") {
   CHECK(fs::is_empty(dir.path));
 }
 
+TEST_CASE("a writer refuses a key twice in a row, which a reader would take as one record") {
+  TempDir dir;
+  RecordWriter w(dir / "x.shard", {});
+  w.write(Record{"k", {{"txt", "a"}}});
+  CHECK_THROWS_WITH(w.write(Record{"k", {{"txt", "b"}}}), Catch::Contains("record key 'k' twice in a row"));
+  w.write(Record{"l", {{"txt", "c"}}});
+  w.write(Record{"k", {{"txt", "d"}}});  // not in a row: two records
+  w.close();
+  auto recs = read_all({dir / "x.shard"});
+  REQUIRE(recs.size() == 3);
+  CHECK(recs[2].key == "k");
+}
+
 TEST_CASE("10k records across shards: sizes.json, order, round-robin") {
   TempDir dir;
   SECTION("sequential with a shard size") {

@@ -60,7 +60,11 @@ bool LineReader::next(std::string& line, size_t cap, bool& cut) {
   cut = false;
   bool any = false;
   for (;;) {
-    if (pos_ == len_ && !refill()) break;
+    if (pos_ == len_ && !refill()) {
+      // A stop, not the end of input, cut this line: it is no line.
+      if (!eof_) return false;
+      break;
+    }
     any = true;
     const char* start = buf_.data() + pos_;
     size_t avail = len_ - pos_;

@@ -21,7 +21,8 @@ class LineReader {
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
   // Reads the next line into `line` (without its end); false at the end of
-  // input. `cut` tells whether bytes past `cap` were dropped.
+  // input, and at a stop (the part of a line read before it is dropped).
+  // `cut` tells whether bytes past `cap` were dropped.
   bool next(std::string& line, size_t cap, bool& cut);
   // Bytes already buffered but not returned (for peeking at a stream).
   std::string_view buffered() const { return {buf_.data() + pos_, len_ - pos_}; }

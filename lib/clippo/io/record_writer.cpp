@@ -125,6 +125,10 @@ void RecordWriter::write(const Record& record) {
   size_t slash = record.key.rfind('/');
   if (record.key.empty() || record.key.find('.', slash == std::string::npos ? 0 : slash) != std::string::npos)
     throw Error(fmt::format("{}: bad record key '{}' (a key's basename may not hold a '.')", path_, record.key));
+  if (record.key == last_key_)
+    throw Error(fmt::format("{}: record key '{}' twice in a row: readers would take the two records as one",
+                            path_ == "-" ? "<stdout>" : path_, record.key));
+  last_key_ = record.key;
   archive_entry* entry = archive_entry_new();
   for (auto& [field, bytes] : record.fields) {
     archive_entry_clear(entry);

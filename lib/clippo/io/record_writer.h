@@ -57,6 +57,7 @@ class RecordWriter {
   archive* archive_ = nullptr;
   int write_errno_ = 0;  // the first failed write (libarchive may not pass every one on)
   uint64_t records_ = 0, bytes_ = 0;
+  std::string last_key_;  // a reader takes two records of one key in a row as one
 };
 
 // A set of shards named by an OutputPattern. A fixed list of N names without

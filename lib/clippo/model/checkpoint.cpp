@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>  // fmt::join (fmt >= 11 keeps it here)
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -100,8 +101,16 @@ ModelConfig infer(const Source& s, int res) {
   if (l.stacked) {
     c.depth = static_cast<int>(q.shape[0]);
   } else {
+    // One past the highest block any array names: a block with an array
+    // missing is then that array's error, not a shallower model.
+    const std::string blk = l.img + "Transformer/encoderblock_";
     c.depth = 0;
-    while (s.find(l.img + "Transformer/encoderblock_" + std::to_string(c.depth) + "/LayerNorm_0/scale")) ++c.depth;
+    for (auto it = s.by_name.lower_bound(blk); it != s.by_name.end() && starts_with(it->first, blk); ++it) {
+      const std::string rest = it->first.substr(blk.size());
+      const size_t digits = rest.find_first_not_of("0123456789");
+      if (digits == 0 || digits == std::string::npos || rest[digits] != '/' || digits > 6) continue;
+      c.depth = std::max(c.depth, std::stoi(rest.substr(0, digits)) + 1);
+    }
   }
   int grid = 0;
   if (auto* pe = s.find(l.img + "pos_embedding")) {

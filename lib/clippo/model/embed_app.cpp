@@ -367,6 +367,16 @@ int embed_main(int argc, char** argv) {
       throw UsageError("--fields and --keep-images are for shards; --text embeds its lines as text");
     const bool image_files_only =
         std::all_of(expanded.begin(), expanded.end(), [](auto& p) { return p != "-" && is_image_path(p); });
+    // As clippo-render: numbered image files beside shard records, which keep
+    // their keys, could repeat a key (and a reader takes two records of one
+    // key in a row as one).
+    if (!image_files_only) {
+      auto file = std::find_if(expanded.begin(), expanded.end(), [](auto& p) { return p != "-" && is_image_path(p); });
+      if (file != expanded.end())
+        throw UsageError(fmt::format("{}: image files and shards in one run: the keys of the two could repeat (image "
+                                     "files are numbered, a shard's records keep theirs); embed them in two runs",
+                                     *file));
+    }
     if (!want_img && !expanded.empty() && image_files_only)
       throw UsageError("--fields text: image files have no text (give shards, or --text FILE)");
     if (keep_images && !expanded.empty() && image_files_only)
@@ -380,6 +390,7 @@ int embed_main(int argc, char** argv) {
     if (npy.empty() && image_files_only) check_shard_set_fits(cmd.output, cmd.shard_size, expanded.size(), "images");
     auto t0 = std::chrono::steady_clock::now();
     Embedder emb(ckpt, eo);
+    if (!text_file.empty() || (want_txt && !image_files_only)) emb.load_font();
     log::debug("model {} at {} px, dim {}, {} threads", emb.variant(), emb.resolution(), emb.dim(), cmd.threads);
     std::unique_ptr<EmbedOutput> out;
     if (!npy.empty()) {

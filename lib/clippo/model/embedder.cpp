@@ -103,6 +103,8 @@ void Embedder::text_input(const std::string& text, float* chw) const {
   text::render_model_input(text, impl_->get_font(), impl_->render, chw);
 }
 
+void Embedder::load_font() const { impl_->get_font(); }
+
 std::vector<float> Embedder::embed_inputs(const float* chw, size_t n) {
   auto& m = *impl_;
   torch::InferenceMode guard;

@@ -55,6 +55,9 @@ class Embedder {
   // pipeline's workers call while the model computes).
   void image_input(const Image& image, float* chw) const;
   void text_input(const std::string& text, float* chw) const;
+  // Loads the fonts now, not at the first text_input: a font that does not
+  // load is then the run's error, not every text record's.
+  void load_font() const;
 
  private:
   struct Impl;
