@@ -41,6 +41,36 @@ expect_status 1 clippo-knn --index half.index --query-emb q16.shard
 expect_contains "$(cat "$T/.stderr")" "half.index: missing index.faiss" "incomplete index"
 expect_status 1 clippo-knn build --db noheader.shard --index-type IVF64,Flat -o x.index
 expect_contains "$(cat "$T/.stderr")" "building IVF64,Flat over 2 vectors failed" "too few training vectors"
+[ -e x.index ] && fail "a failed build left x.index"
+# --- an index folder is replaced whole: a failed rebuild leaves the old one
+expect_status 0 clippo-knn build --db noheader.shard -o whole.index
+cp whole.index/index.faiss before.faiss
+expect_status 1 clippo-knn build --db noheader.shard --index-type IVF64,Flat -o whole.index
+cmp -s before.faiss whole.index/index.faiss || fail "a failed rebuild changed the old index"
+expect_eq "$(ls -A | grep -c '^\.whole\.index\.tmp')" "0" "a failed build leaves no folder of its own"
+gone=$(sh -c 'echo $$')  # a process that has ended
+mkdir .whole.index.tmp$gone  # a killed build's
+expect_status 0 clippo-knn build --db noheader.shard -o whole.index
+[ -e .whole.index.tmp$gone ] && fail "a killed build's folder was not removed"
+mkdir notes && echo x >notes/readme.txt
+expect_status 1 clippo-knn build --db noheader.shard -o notes
+expect_contains "$(cat "$T/.stderr")" "notes: holds readme.txt, which no index does" "a folder of other files is no index to replace"
+[ -f notes/readme.txt ] || fail "a refused build touched the folder's files"
+echo x >afile
+expect_status 1 clippo-knn build --db noheader.shard -o afile
+expect_contains "$(cat "$T/.stderr")" "afile: not a folder" "a file given as the index folder"
+# Two inputs whose records share a key: both kept (meta.shard names records by row)
+$PY - <<'PYEOF'
+import io, tarfile, numpy as np
+for name, vec, cap in (("twin_a.shard", [1, 0, 0, 0], "first"), ("twin_b.shard", [0, 1, 0, 0], "second")):
+    with tarfile.open(name, "w") as tf:
+        bio = io.BytesIO(); np.save(bio, np.array(vec, np.float32))
+        for member, data in (("000000000.img.npy", bio.getvalue()), ("000000000.txt", cap.encode())):
+            ti = tarfile.TarInfo(member); ti.size = len(data); tf.addfile(ti, io.BytesIO(data))
+PYEOF
+expect_status 0 clippo-knn build --db twin_a.shard --db twin_b.shard -o twin.index
+expect_status 0 clippo-knn --index twin.index --query-emb twin_a.shard -k 2
+expect_eq "$(cut -f4,5 "$T/.stdout" | tr '\t\n' ' ')" "000000000 first 000000000 second " "records of one key from two inputs, each kept"
 expect_status 1 clippo-knn retrieval --db noheader.shard
 expect_contains "$(cat "$T/.stderr")" "retrieval needs records with both img.npy and txt.npy" "retrieval without captions"
 expect_status 1 clippo-knn --db missing.shard --query-emb q16.shard

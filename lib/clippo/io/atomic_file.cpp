@@ -1,6 +1,7 @@
 #include "clippo/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "clippo/cli/error.h"
 
@@ -26,6 +28,15 @@ std::string rename_target(const std::string& path) {
   // would replace the device.
   if (const auto st = fs::status(p, ec); fs::exists(st) && !fs::is_regular_file(st)) return path;
   return p.string();  // not normalised: '..' after a linked folder is the kernel's to resolve
+}
+
+bool process_ended(pid_t pid) {
+  static const long pid_max = [] {
+    long v = 0;
+    std::ifstream("/proc/sys/kernel/pid_max") >> v;
+    return v > 0 ? v : 4194304;  // the kernel's largest
+  }();
+  return pid > 0 && pid <= pid_max && ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 std::string temporary_beside(const std::string& target) {

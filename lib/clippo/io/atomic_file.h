@@ -1,5 +1,7 @@
 // Files written whole or not at all: a temporary file renamed into place.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,5 +50,10 @@ std::string rename_target(const std::string& path);
 // The temporary file for `target`: hidden beside it, named for this process
 // (".NAME.tmpPID"), so concurrent writers do not share it.
 std::string temporary_beside(const std::string& target);
+
+// Whether no process `pid` runs here, so that a temporary named for it is
+// left over (a number past this kernel's pid_max is not: another machine's
+// process may have named it, on a shared file system).
+bool process_ended(pid_t pid);
 
 }  // namespace clippo

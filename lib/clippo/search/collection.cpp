@@ -128,7 +128,8 @@ Collection load_collection(const std::vector<std::string>& inputs, const LoadOpt
         auto* p = r.find(f);
         return p ? *p : std::string();
       };
-      c.keys.push_back(r.key);
+      const std::string* key = opt.key_member ? r.find("key") : nullptr;
+      c.keys.push_back(key && !key->empty() ? *key : r.key);  // (indexes before 2026-12: their name, an empty member)
       c.captions.push_back(trim(text("txt")));
       c.jsons.push_back(text("json"));
       c.cls.push_back(trim(text("cls")));

@@ -35,6 +35,7 @@ struct LoadOptions {
   OnError on_error = OnError::skip;
   bool normalize = true;  // L2-normalise every vector
   bool need_vectors = true;  // no img.npy/txt.npy at all is an error
+  bool key_member = false;   // an index's meta.shard: a record's key is its `key` member (its name is its row)
 };
 
 // Reads records from inputs (files, brace patterns, directories, "-").

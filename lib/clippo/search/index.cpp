@@ -13,12 +13,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <random>
 
 #include "clippo/cli/log.h"
+#include "clippo/io/atomic_file.h"
 #include "clippo/io/json.h"
 #include "clippo/io/paths.h"
 #include "clippo/io/record_writer.h"
@@ -80,34 +84,132 @@ std::unique_ptr<faiss::Index> build_index(const Matrix& v, const BuildOptions& o
   return index;
 }
 
+namespace {
+
+constexpr const char* kIndexFiles[] = {"index.faiss", "meta.shard", "index.json"};
+
+// The folder a build writes: the end of the links at `dir`, so a link stays one.
+fs::path index_target(const std::string& dir) {
+  std::error_code ec;
+  return fs::is_symlink(fs::symlink_status(dir, ec)) ? fs::weakly_canonical(dir, ec) : fs::path(dir);
+}
+
+// Removes a folder the build made (or the old index it swapped out).
+void remove_folder(const fs::path& p) {
+  std::error_code ec;
+  fs::remove_all(p, ec);
+  if (ec) log::warn("{}: cannot remove: {}", p.string(), ec.message());
+}
+
+// The build's folder: removed unless installed.
+struct BuildFolder {
+  fs::path path;
+  bool installed = false;
+  ~BuildFolder() {
+    if (!installed) remove_folder(path);
+  }
+};
+
+// Puts `built` where `dir` is: a swap of the two folders where the file
+// system has one, so there is an index at `dir` at every moment.
+void install(const fs::path& built, const fs::path& dir, const std::string& name) {
+  std::error_code ec;
+  auto fail = [&](const char* what) {
+    throw Error(fmt::format("{}: cannot {} the new index: {}", name, what, std::strerror(errno)));
+  };
+  if (!fs::exists(fs::symlink_status(dir, ec))) {
+    if (std::rename(built.c_str(), dir.c_str()) != 0) fail("rename into place");
+    return;
+  }
+  if (::renameat2(AT_FDCWD, built.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+    remove_folder(built);  // the old index now
+    return;
+  }
+  if (errno != EINVAL && errno != ENOSYS) fail("swap in");
+  // No swap here (some network file systems): the old index moves aside first.
+  const fs::path old = built.string() + ".old";
+  if (std::rename(dir.c_str(), old.c_str()) != 0) fail("move the old index aside for");
+  if (std::rename(built.c_str(), dir.c_str()) != 0) {
+    const int err = errno;
+    std::rename(old.c_str(), dir.c_str());
+    errno = err;
+    fail("rename into place");
+  }
+  remove_folder(old);
+}
+
+}  // namespace
+
+void prepare_index_dir(const std::string& dir) {
+  const fs::path target = index_target(dir);
+  std::error_code ec;
+  const auto st = fs::status(target, ec);
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st)) throw Error(fmt::format("{}: not a folder (clippo-knn build writes an index folder)", dir));
+    for (const auto& e : fs::directory_iterator(target, ec)) {
+      const std::string f = e.path().filename().string();
+      if (std::find(std::begin(kIndexFiles), std::end(kIndexFiles), f) == std::end(kIndexFiles))
+        throw Error(fmt::format("{}: holds {}, which no index does: an index is replaced whole, so build it into a "
+                                "folder of its own",
+                                dir, f));
+    }
+    if (ec) throw Error(fmt::format("{}: cannot read: {}", dir, ec.message()));
+  }
+  // What builds that were killed left beside it: ".NAME.tmpPID" (".old").
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : ".";
+  const std::string prefix = fmt::format(".{}.tmp", target.filename().string());
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    std::string f = e.path().filename().string();
+    if (!f.starts_with(prefix) || !e.is_directory(ec)) continue;
+    f.erase(0, prefix.size());
+    if (f.ends_with(".old")) f.resize(f.size() - 4);
+    if (f.empty() || f.size() > 9 || f.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (!process_ended(static_cast<pid_t>(std::stol(f)))) continue;
+    log::info("{}: removing the folder of a build that was killed", e.path().string());
+    remove_folder(e.path());
+  }
+}
+
 void save_index_dir(const std::string& dir, const faiss::Index& index, const Collection& c, const Vectors& v,
                     const std::string& field, const BuildOptions& opt) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error(fmt::format("{}: cannot create the index directory: {}", dir, ec.message()));
-  std::string ipath = (fs::path(dir) / "index.faiss").string();
+  const fs::path target = index_target(dir);
+  if (target.has_parent_path()) {
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) throw Error(fmt::format("{}: cannot create the folder for the index: {}", dir, ec.message()));
+  }
+  prepare_index_dir(dir);
+  BuildFolder built{temporary_beside(target.string())};
+  remove_folder(built.path);  // this process's from an earlier call
+  if (!fs::create_directory(built.path))
+    throw Error(fmt::format("{}: cannot create the index folder: {}", built.path.string(), std::strerror(errno)));
+  const std::string ipath = (built.path / "index.faiss").string();
   try {
     faiss::write_index(&index, ipath.c_str());
   } catch (const faiss::FaissException& e) {
-    throw Error(fmt::format("{}: cannot write the index: {}", ipath, e.what()));
+    throw Error(fmt::format("{}: cannot write the index: {}", (fs::path(dir) / "index.faiss").string(), e.what()));
   }
-  RecordWriter w((fs::path(dir) / "meta.shard").string(), Compression{});
+  // Records keyed by their row: the rows' own keys could repeat one in a row
+  // (several inputs), which a reader would take as one record.
+  RecordWriter w((built.path / "meta.shard").string(), Compression{});
   if (c.header) w.write(header_record(*c.header));
   for (int64_t row = 0; row < v.m.rows; ++row) {
     int64_t r = v.record[row];
     Record rec;
-    rec.key = c.keys[r];
+    rec.key = fmt::format("{:09d}", row);
+    rec.set("key", c.keys[r]);
     if (!c.captions[r].empty()) rec.set("txt", c.captions[r]);
     if (!c.jsons[r].empty()) rec.set("json", c.jsons[r]);
     if (!c.cls[r].empty()) rec.set("cls", c.cls[r]);
-    if (rec.fields.empty()) rec.set("key", "");  // a record needs a member to exist in the tar
     w.write(rec);
   }
   w.close();
   JsonWriter j;
   j.begin_object().key("factory").value(opt.factory).key("dim").value(static_cast<int64_t>(v.m.dim));
   j.key("count").value(v.m.rows).key("field").value(field).key("normalized").value(opt.normalized).end_object();
-  std::ofstream(fs::path(dir) / "index.json") << j.str() << "\n";
+  write_file_atomic((built.path / "index.json").string(), j.str() + "\n");
+  install(built.path, target, dir);
+  built.installed = true;
 }
 
 void apply_search_params(faiss::Index& index, const SearchParams& p) {
@@ -167,6 +269,7 @@ IndexDir::IndexDir(const std::string& dir) {
   field_ = j.get_string("field").value_or("");
   LoadOptions lo;
   lo.need_vectors = false;
+  lo.key_member = true;
   lo.normalize = false;
   meta_ = load_collection({(d / "meta.shard").string()}, lo);
   if (static_cast<int64_t>(meta_.size()) != index_->ntotal)

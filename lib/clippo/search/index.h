@@ -34,7 +34,14 @@ struct SearchParams {
 // factory string or too few training vectors.
 std::unique_ptr<faiss::Index> build_index(const Matrix& vectors, const BuildOptions& options);
 
-// Writes dir/ (created if missing) from a built index and the collection rows.
+// An index folder is replaced whole: a search never reads a new index.faiss
+// beside an old meta.shard, and a build that fails or is killed leaves the
+// old index as it was. Throws Error, before any work, where `dir` is not a
+// folder or holds files an index does not; removes what builds killed there
+// left.
+void prepare_index_dir(const std::string& dir);
+// Writes dir/ from a built index and the collection rows: built in a hidden
+// folder beside it, then swapped into place (after prepare_index_dir).
 void save_index_dir(const std::string& dir, const faiss::Index& index, const Collection& c, const Vectors& v,
                     const std::string& field, const BuildOptions& options);
 

@@ -293,6 +293,7 @@ struct App {
     if (cmd.output == "-") throw UsageError("build writes an index directory: give -o DIR");
     if (seed < 0) throw UsageError(fmt::format("--seed {}: must be >= 0", seed));
     if (train_size < 1) throw UsageError(fmt::format("--train-size {}: must be >= 1", train_size));
+    prepare_index_dir(cmd.output);  // before the work: a folder it cannot replace is said at once
     Collection& c = database();
     std::string f = c.resolve_field(field);
     const Vectors& v = c.field(f);

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -67,17 +66,6 @@ std::optional<Temporary> parse_temporary(const std::string& file) {
   return Temporary{m[2].str(), static_cast<pid_t>(std::stol(m[3].str())), m[1].length() > 0};
 }
 
-// Whether no process `pid` runs here (a number past the kernel's pid_max is
-// none that ever ran).
-bool ended(pid_t pid) {
-  static const long pid_max = [] {
-    long v = 0;
-    std::ifstream("/proc/sys/kernel/pid_max") >> v;
-    return v > 0 ? v : 4194304;  // the kernel's largest
-  }();
-  return pid > 0 && pid <= pid_max && ::kill(pid, 0) != 0 && errno == ESRCH;
-}
-
 }  // namespace
 
 void remove_stale_temporaries(const fs::path& dir) {
@@ -107,7 +95,7 @@ void remove_stale_temporaries(const fs::path& dir) {
     const fs::path target(rename_target((dir / name).string()));
     if (target == dir / name) continue;
     const fs::path folder = target.has_parent_path() ? target.parent_path() : ".";
-    remove_in(folder, [&](const Temporary& t) { return t.hidden && t.name == target.filename() && ended(t.pid); });
+    remove_in(folder, [&](const Temporary& t) { return t.hidden && t.name == target.filename() && process_ended(t.pid); });
   }
   for (const auto& [folder, count] : removed)
     log::info("{}: removed {} temporary file(s) of a killed run ({:.1f} MB)", folder.string(), count.first,
