@@ -118,6 +118,10 @@ expect_contains "$m" "r0.txt r0.cls" "carried fields"
 expect_status 0 sh -c "cat in.shard | clippo-embed $CK - --fields text > stdin.shard"
 $PY read_shard.py stdin.shard txt.npy st.npy >/dev/null && close st.npy want_t01.npy 1e-4
 [ "$(members stdin.shard | grep -c img.npy)" == 0 ] || fail "--fields text embedded images"
+# an embedded shard embedded again: the vectors are this run's only
+expect_status 0 clippo-embed $CK emb.shard --fields text -o again.shard
+[ "$(members again.shard | grep -c img.npy)" == 0 ] || fail "the earlier run's img.npy carried into the new output"
+$PY read_shard.py again.shard txt.npy again_t.npy >/dev/null && close again_t.npy want_t01.npy 1e-4
 
 # --- options: pre-logits, float16 storage, bf16 matmuls, another resolution
 expect_status 0 clippo-embed $CK photos/a.ppm --pre-logits --npy pre.npy

@@ -27,6 +27,9 @@ class ShardOutput : public EmbedOutput {
              const float* txt) override {
     if (!keep_images_)
       for (auto f : kImageFields) rec.erase(f);
+    // A shard embedded before holds another model's vectors, which the
+    // header would now claim for this one.
+    rec.erase("img.npy"), rec.erase("txt.npy");
     if (img) rec.set("img.npy", make_npy_from_floats(img, {dim_}, dtype_));
     if (txt) rec.set("txt.npy", make_npy_from_floats(txt, {dim_}, dtype_));
     if (single_) single_->write(rec);
